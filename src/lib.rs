@@ -1,2 +1,15 @@
-//! mirrorcap: the target appliance for AWS VPC Traffic Mirroring. See `DESIGN.md` in the
-//! project's shared folder and README.md for the map of modules.
+//! mirrorcap: the target appliance for AWS VPC Traffic Mirroring. A DPDK poll-mode driver
+//! receives the mirrored VXLAN traffic, pinned workers decapsulate it and write the original
+//! frames into memory-mapped pcap rings, and a control lcore serves Prometheus metrics.
+//! See README.md for the map of modules.
+
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decap;
+pub mod dpdk;
+pub mod gen;
+pub mod metrics;
+pub mod pipeline;
+pub mod run;
+pub mod wire;

@@ -1,1 +1,116 @@
-fn main(){}
+//! The `mirrorcap` command: parses the command line and maps every failure to one clear line
+//! on stderr and an exit code (2: usage, configuration or environment; 1: failure at run time).
+use anyhow::Context;
+use clap::Parser;
+use mirrorcap::cli::{Cli, Command, ExportArgs, GenArgs};
+use mirrorcap::run::RunError;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                // A second signal while stopping exits at once.
+                let _ =
+                    signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
+                if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+                    eprintln!("mirrorcap: error: cannot handle signal {sig}: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            match mirrorcap::run::run(&args, stop) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(RunError::Usage(m)) | Err(RunError::Environment(m)) => {
+                    eprintln!("mirrorcap: error: {m}");
+                    ExitCode::from(2)
+                }
+                Err(RunError::Runtime(m)) => {
+                    eprintln!("mirrorcap: error: {m}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Export(a) => report(export(&a)),
+        Command::Gen(a) => report(gen(&a)),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mirrorcap: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn create_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        )));
+    }
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)))
+}
+
+fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    let mut out = create_out(&a.out)?;
+    let s = mirrorcap::capture::export_pcap(&a.ring_dir, &mut out)?;
+    eprintln!(
+        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s){}{}",
+        s.packets,
+        s.bytes,
+        s.workers,
+        s.read.segments,
+        if s.read.raced > 0 {
+            format!(
+                ", {} segment(s) skipped: overwritten while reading",
+                s.read.raced
+            )
+        } else {
+            String::new()
+        },
+        if s.read.torn_bytes > 0 {
+            format!(", {} torn tail bytes ignored", s.read.torn_bytes)
+        } else {
+            String::new()
+        },
+    );
+    Ok(())
+}
+
+fn gen(a: &GenArgs) -> anyhow::Result<()> {
+    let (inner_min, inner_max) =
+        mirrorcap::gen::parse_inner_size(&a.inner_size).map_err(anyhow::Error::msg)?;
+    if let Some(v) = a.vnis.iter().find(|&&v| v > 0x00ff_ffff) {
+        anyhow::bail!("--vni {v}: a VNI has 24 bits (0 to 16777215)");
+    }
+    let spec = mirrorcap::gen::GenSpec {
+        count: a.count,
+        vnis: a.vnis.clone(),
+        inner_min,
+        inner_max,
+        noise_every: a.noise_every,
+        seed: a.seed,
+    };
+    let mut out = create_out(&a.out)?;
+    let r = mirrorcap::gen::write_pcap(&spec, &mut out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!(
+        "mirrorcap: wrote {} mirrored + {} noise frames ({} bytes) to {}",
+        r.mirrored,
+        r.noise,
+        r.bytes,
+        a.out.display()
+    );
+    Ok(())
+}

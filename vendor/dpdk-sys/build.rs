@@ -96,11 +96,12 @@ fn main() {
     }
     let other = pkg_config::get_variable("libdpdk", "Cflags").unwrap_or_default();
     let _ = other; // pkg-config crate has no accessor for other cflags; ask the tool directly below.
-    let raw = std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
-        .args(["--cflags-only-other", "libdpdk"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let raw =
+        std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
+            .args(["--cflags-only-other", "libdpdk"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
     let mut words = raw.split_whitespace();
     while let Some(w) = words.next() {
         if w == "-include" {
@@ -114,7 +115,11 @@ fn main() {
     }
 
     let mut build = cc::Build::new();
-    build.file("csrc/shim.c").include("csrc").opt_level(3).warnings(true);
+    build
+        .file("csrc/shim.c")
+        .include("csrc")
+        .opt_level(3)
+        .warnings(true);
     for f in &cflags {
         build.flag(f);
     }

@@ -1,0 +1,31 @@
+//! The pcap ring: per worker, a fixed set of preallocated segment files, each a valid
+//! nanosecond pcap on its own, written through a memory mapping and indexed by a small control
+//! file (see [`layout`]). [`RingWriter`] is the worker's side, [`reader`] and [`export`] the
+//! readers'. Only the [`mmap`] module holds `unsafe`.
+
+pub mod export;
+pub mod layout;
+pub mod mmap;
+pub mod pcapfmt;
+pub mod reader;
+mod writer;
+
+pub use export::{export_pcap, ExportStats};
+pub use layout::Geometry;
+pub use writer::{OpenReport, RingStats, RingWriter};
+
+use std::path::PathBuf;
+
+/// Why the ring could not be opened, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}

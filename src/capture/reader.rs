@@ -1,0 +1,181 @@
+//! Reading a ring: each worker's segments in the order they were written, each cut to its
+//! committed length, read whole and checked against its control entry so a segment rotated
+//! over while being read is discarded rather than returned torn.
+#![forbid(unsafe_code)]
+use super::layout::*;
+use super::mmap::ControlView;
+use super::pcapfmt::{
+    parse_file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
+};
+use super::RingError;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, Ordering};
+
+/// One record read back: capture time, original length and the bytes kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub ts_ns: u64,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
+/// Counters of a read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub segments: u64,
+    pub records: u64,
+    /// Segments overwritten by the writer while being read (skipped).
+    pub raced: u64,
+    /// Bytes after the last whole record of a segment (a torn tail, not returned).
+    pub torn_bytes: u64,
+}
+
+/// The worker directories of a ring, in worker order.
+pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
+    let rd = std::fs::read_dir(ring).map_err(|e| RingError::Io {
+        op: "read ring directory".into(),
+        path: ring.to_path_buf(),
+        source: e,
+    })?;
+    let mut dirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("worker-"))
+                && control_path(p).is_file()
+        })
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(RingError::Config(format!(
+            "{} is not a mirrorcap ring (no worker-NN/control inside)",
+            ring.display()
+        )));
+    }
+    Ok(dirs)
+}
+
+/// One worker's ring, read segment by segment, oldest first.
+pub struct WorkerReader {
+    dir: PathBuf,
+    control: ControlView,
+    order: Vec<EntrySnapshot>,
+    next: usize,
+    pub stats: ReadStats,
+}
+
+impl WorkerReader {
+    pub fn open(dir: &Path) -> Result<Self, RingError> {
+        let cpath = control_path(dir);
+        let f = File::open(&cpath).map_err(|e| RingError::Io {
+            op: "open".into(),
+            path: cpath.clone(),
+            source: e,
+        })?;
+        let control = ControlView::map(&f).map_err(|e| RingError::Io {
+            op: "mmap".into(),
+            path: cpath.clone(),
+            source: e,
+        })?;
+        let g = read_header(control.words())
+            .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
+        let mut order: Vec<EntrySnapshot> = (0..g.segments as usize)
+            .filter_map(|i| Entry::of(control.words(), i).map(|e| e.snapshot(i)))
+            .filter(|s| s.seq > 0)
+            .collect();
+        order.sort_by_key(|s| s.seq);
+        Ok(WorkerReader {
+            dir: dir.to_path_buf(),
+            control,
+            order,
+            next: 0,
+            stats: ReadStats::default(),
+        })
+    }
+
+    /// The segments this reader will visit, oldest first, as indexed at open.
+    pub fn segments(&self) -> &[EntrySnapshot] {
+        &self.order
+    }
+
+    /// The records of the next segment, or None when all were read.
+    pub fn next_segment(&mut self) -> Result<Option<Vec<Record>>, RingError> {
+        while self.next < self.order.len() {
+            let want = self.order[self.next];
+            self.next += 1;
+            if let Some(records) = self.read_segment(want)? {
+                return Ok(Some(records));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_segment(&mut self, want: EntrySnapshot) -> Result<Option<Vec<Record>>, RingError> {
+        let e = Entry::of(self.control.words(), want.index).expect("index from this control file");
+        let before = e.snapshot(want.index);
+        if before.seq != want.seq {
+            self.stats.raced += 1;
+            return Ok(None);
+        }
+        let path = segment_path(&self.dir, want.index);
+        let mut buf = Vec::new();
+        let f = File::open(&path).map_err(|e| RingError::Io {
+            op: "open".into(),
+            path: path.clone(),
+            source: e,
+        })?;
+        // Live: only the committed bytes. Sealed: the file, trimmed to its records.
+        let limit = match before.state {
+            SegState::Live => before.committed,
+            _ => u64::MAX,
+        };
+        f.take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| RingError::Io {
+                op: "read".into(),
+                path: path.clone(),
+                source: e,
+            })?;
+        fence(Ordering::Acquire);
+        if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
+            self.stats.raced += 1;
+            return Ok(None);
+        }
+        self.stats.segments += 1;
+        let (records, torn) = parse_records(&buf);
+        self.stats.records += records.len() as u64;
+        self.stats.torn_bytes += torn as u64;
+        Ok(Some(records))
+    }
+}
+
+/// Splits a pcap file's bytes into records; returns them and the count of trailing bytes that
+/// do not form a whole record.
+pub fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
+    let Some(res) = buf.get(..FILE_HEADER_LEN).and_then(parse_file_header) else {
+        return (Vec::new(), buf.len());
+    };
+    let mut out = Vec::new();
+    let mut off = FILE_HEADER_LEN;
+    while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
+        let Some(r) = RecordHeader::decode(h, res) else {
+            break;
+        };
+        let start = off + RECORD_HEADER_LEN;
+        let end = start + r.incl_len as usize;
+        if r.incl_len > SNAPLEN || end > buf.len() {
+            break;
+        }
+        out.push(Record {
+            ts_ns: r.ts_ns,
+            orig_len: r.orig_len,
+            data: buf[start..end].to_vec(),
+        });
+        off = end;
+    }
+    (out, buf.len() - off)
+}

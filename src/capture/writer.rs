@@ -1,0 +1,309 @@
+//! One worker's ring writer: appends pcap records into the live, memory-mapped segment,
+//! publishes the committed length after each burst, and rotates to the next segment
+//! (overwriting the oldest) when the live one is full.
+//!
+//! Opening a ring that already exists continues it: a segment left live by a crash is trimmed
+//! to its committed length and sealed, and writing resumes in the segment after the newest.
+#![forbid(unsafe_code)]
+use super::layout::*;
+use super::mmap::{reserve, ControlMap, SegmentMap};
+use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use super::RingError;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, Ordering};
+
+/// Counters kept by the writer (plain integers: the worker owns them and publishes copies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingStats {
+    pub packets: u64,
+    /// Bytes appended to segments, record headers included.
+    pub bytes: u64,
+    pub segments_sealed: u64,
+    pub segments_overwritten: u64,
+    /// Segments found live at open (left by a crash) and trimmed to their committed length.
+    pub segments_recovered: u64,
+    /// Records that could not be written because a rotation failed (I/O error).
+    pub write_errors: u64,
+}
+
+/// Result of opening a worker's ring: what was found.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenReport {
+    pub existing_segments: u32,
+    pub recovered_segments: u32,
+}
+
+pub struct RingWriter {
+    dir: PathBuf,
+    geometry: Geometry,
+    control: ControlMap,
+    files: Vec<File>,
+    cur: usize,
+    map: Option<SegmentMap>,
+    /// Bytes written into the live segment (file header included).
+    off: usize,
+    seq: u64,
+    first_ts: u64,
+    last_ts: u64,
+    seg_packets: u64,
+    failed: bool,
+    pub stats: RingStats,
+}
+
+fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
+    RingError::Io {
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+fn open_rw(path: &Path, create: bool) -> Result<File, RingError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| io_err("open", path, e))
+}
+
+impl RingWriter {
+    /// Opens (creating or continuing) worker `worker`'s ring under `ring_dir`, reserving the
+    /// disk space of every segment up front.
+    pub fn open(
+        ring_dir: &Path,
+        worker: usize,
+        geometry: Geometry,
+    ) -> Result<(Self, OpenReport), RingError> {
+        geometry.validate().map_err(RingError::Config)?;
+        let dir = worker_dir(ring_dir, worker);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&dir)
+            .map_err(|e| io_err("create directory", &dir, e))?;
+        let cpath = control_path(&dir);
+        let existed = cpath.exists();
+        let cfile = open_rw(&cpath, true)?;
+        if !existed || cfile.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+            cfile
+                .set_len(geometry.control_len())
+                .map_err(|e| io_err("size", &cpath, e))?;
+        }
+        let control = ControlMap::map_mut(&cfile).map_err(|e| io_err("mmap", &cpath, e))?;
+        let words = control.words();
+        if words[W_MAGIC].load(Ordering::Acquire) == 0 {
+            words[W_VERSION].store(CONTROL_VERSION, Ordering::Relaxed);
+            words[W_SEGMENTS].store(geometry.segments as u64, Ordering::Relaxed);
+            words[W_SEGMENT_SIZE].store(geometry.segment_size, Ordering::Relaxed);
+            words[W_WORKER].store(worker as u64, Ordering::Relaxed);
+            words[W_MAGIC].store(CONTROL_MAGIC, Ordering::Release);
+        }
+        let found = read_header(words)
+            .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
+        if found != geometry {
+            return Err(RingError::Config(format!(
+                "{} holds a ring of {} segments of {} bytes; asked for {} of {}: use another --ring-dir or remove this one",
+                dir.display(),
+                found.segments,
+                found.segment_size,
+                geometry.segments,
+                geometry.segment_size
+            )));
+        }
+
+        let mut report = OpenReport::default();
+        let mut files = Vec::with_capacity(geometry.segments as usize);
+        let (mut newest, mut max_seq) = (None, 0u64);
+        for i in 0..geometry.segments as usize {
+            let path = segment_path(&dir, i);
+            let f = open_rw(&path, true)?;
+            let e = Entry::of(words, i).expect("control sized for its segments");
+            let snap = e.snapshot(i);
+            let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+            match snap.state {
+                SegState::Empty => {
+                    // Never written: a valid empty pcap.
+                    f.set_len(0).map_err(|e| io_err("truncate", &path, e))?;
+                    write_all_at(&f, &file_header(), 0).map_err(|e| io_err("write", &path, e))?;
+                }
+                SegState::Live => {
+                    // Left live by a crash: keep the committed records, trim the torn tail.
+                    let keep = snap
+                        .committed
+                        .clamp(FILE_HEADER_LEN as u64, len.max(FILE_HEADER_LEN as u64));
+                    f.set_len(keep).map_err(|e| io_err("truncate", &path, e))?;
+                    e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
+                    report.recovered_segments += 1;
+                }
+                SegState::Sealed => {}
+            }
+            if snap.seq > 0 {
+                report.existing_segments += 1;
+                if snap.seq > max_seq {
+                    max_seq = snap.seq;
+                    newest = Some(i);
+                }
+            }
+            reserve(&f, geometry.segment_size).map_err(|e| {
+                io_err(
+                    &format!("reserve {} bytes (disk full? the ring needs segments x segment size per worker)", geometry.segment_size),
+                    &path,
+                    e,
+                )
+            })?;
+            files.push(f);
+        }
+        let start = newest.map_or(0, |i| (i + 1) % geometry.segments as usize);
+        let mut w = RingWriter {
+            dir,
+            geometry,
+            control,
+            files,
+            cur: start,
+            map: None,
+            off: 0,
+            seq: max_seq,
+            first_ts: 0,
+            last_ts: 0,
+            seg_packets: 0,
+            failed: false,
+            stats: RingStats {
+                segments_recovered: report.recovered_segments as u64,
+                ..RingStats::default()
+            },
+        };
+        w.activate(start)?;
+        Ok((w, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts writing segment `i`: bumps its seq before touching its bytes, so a reader that
+    /// read the old contents sees the change and discards them.
+    fn activate(&mut self, i: usize) -> Result<(), RingError> {
+        let words = self.control.words();
+        let e = Entry::of(words, i).expect("segment index in range");
+        if e.load(E_SEQ, Ordering::Relaxed) != 0 {
+            self.stats.segments_overwritten += 1;
+        }
+        self.seq += 1;
+        e.store(E_STATE, SegState::Live as u64, Ordering::Relaxed);
+        e.store(E_COMMITTED, 0, Ordering::Relaxed);
+        e.store(E_SEQ, self.seq, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let path = segment_path(&self.dir, i);
+        let f = &self.files[i];
+        f.set_len(self.geometry.segment_size)
+            .map_err(|e| io_err("extend", &path, e))?;
+        let mut map = SegmentMap::map(f).map_err(|e| io_err("mmap", &path, e))?;
+        map.bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
+        self.map = Some(map);
+        self.cur = i;
+        self.off = FILE_HEADER_LEN;
+        self.first_ts = 0;
+        self.last_ts = 0;
+        self.seg_packets = 0;
+        e.store(E_FIRST_TS, 0, Ordering::Relaxed);
+        e.store(E_LAST_TS, 0, Ordering::Relaxed);
+        e.store(E_PACKETS, 0, Ordering::Relaxed);
+        e.store(E_COMMITTED, FILE_HEADER_LEN as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ends the live segment: publishes what it holds, unmaps it, trims the file to its
+    /// records (so pcap readers see a complete file) and keeps its disk blocks reserved.
+    fn seal(&mut self) -> Result<(), RingError> {
+        self.commit();
+        let Some(map) = self.map.take() else {
+            return Ok(());
+        };
+        drop(map);
+        let path = segment_path(&self.dir, self.cur);
+        let f = &self.files[self.cur];
+        f.set_len(self.off as u64)
+            .map_err(|e| io_err("trim", &path, e))?;
+        reserve(f, self.geometry.segment_size).map_err(|e| io_err("reserve", &path, e))?;
+        let e = Entry::of(self.control.words(), self.cur).expect("segment index in range");
+        e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
+        self.stats.segments_sealed += 1;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<(), RingError> {
+        self.seal()?;
+        let next = (self.cur + 1) % self.geometry.segments as usize;
+        self.activate(next)
+    }
+
+    /// Appends one record. Returns false (counted in `write_errors`) only if the ring failed
+    /// to rotate; frames larger than a segment cannot occur (segments are at least 1 MiB).
+    #[inline]
+    pub fn write(&mut self, ts_ns: u64, frame: &[u8], orig_len: u32) -> bool {
+        let need = RECORD_HEADER_LEN + frame.len();
+        let full = self.off + need > self.geometry.segment_size as usize;
+        if self.failed || (full && self.rotate().is_err()) {
+            self.failed = true;
+            self.stats.write_errors += 1;
+            return false;
+        }
+        let Some(map) = self.map.as_mut() else {
+            self.stats.write_errors += 1;
+            return false;
+        };
+        let hdr = RecordHeader {
+            ts_ns,
+            incl_len: frame.len() as u32,
+            orig_len,
+        }
+        .encode();
+        let buf = &mut map.bytes_mut()[self.off..self.off + need];
+        buf[..RECORD_HEADER_LEN].copy_from_slice(&hdr);
+        buf[RECORD_HEADER_LEN..].copy_from_slice(frame);
+        self.off += need;
+        if self.seg_packets == 0 {
+            self.first_ts = ts_ns;
+        }
+        self.last_ts = ts_ns;
+        self.seg_packets += 1;
+        self.stats.packets += 1;
+        self.stats.bytes += need as u64;
+        true
+    }
+
+    /// Publishes everything written so far (call once per burst): readers and crash
+    /// recovery see these records from now on.
+    #[inline]
+    pub fn commit(&mut self) {
+        let e = Entry::of(self.control.words(), self.cur).expect("segment index in range");
+        e.store(E_FIRST_TS, self.first_ts, Ordering::Relaxed);
+        e.store(E_LAST_TS, self.last_ts, Ordering::Relaxed);
+        e.store(E_PACKETS, self.seg_packets, Ordering::Relaxed);
+        e.store(E_COMMITTED, self.off as u64, Ordering::Release);
+    }
+
+    /// Seals the live segment (clean shutdown).
+    pub fn close(mut self) -> Result<RingStats, RingError> {
+        self.seal()?;
+        Ok(self.stats)
+    }
+}
+
+impl Drop for RingWriter {
+    /// A writer dropped without `close` (an error path, a panic) still seals its live
+    /// segment, so what it committed is a complete pcap file.
+    fn drop(&mut self) {
+        let _ = self.seal();
+    }
+}
+
+fn write_all_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(buf, off)
+}

@@ -1,0 +1,86 @@
+//! The command line (clap): `run`, `export`, `gen`. Bad usage exits with code 2 and one line.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mirrorcap",
+    version,
+    about = "DPDK capture appliance for AWS VPC Traffic Mirroring"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Receive mirrored traffic on a DPDK port and write the original frames to a pcap ring.
+    Run(RunArgs),
+    /// Merge every worker's ring into one pcap, ordered by timestamp.
+    Export(ExportArgs),
+    /// Write a pcap of synthetic mirrored traffic (VXLAN, several VNIs, optional noise).
+    Gen(GenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// PCI address of the port to use (the mirror target ENI bound to vfio-pci/uio).
+    #[arg(long = "device", value_name = "PCI")]
+    pub devices: Vec<String>,
+    /// A DPDK virtual device, e.g. net_pcap0,rx_pcap=mirror.pcap,infinite_rx=1.
+    #[arg(long = "vdev", value_name = "SPEC")]
+    pub vdevs: Vec<String>,
+    /// Worker lcores, one per RX queue.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+    /// Where the pcap ring lives (one folder per worker).
+    #[arg(long, default_value = "/var/lib/mirrorcap/ring", value_name = "DIR")]
+    pub ring_dir: PathBuf,
+    /// Size of each ring segment (bytes or 64MiB, 1GiB ...).
+    #[arg(long, default_value = "64MiB", value_name = "SIZE")]
+    pub segment_size: String,
+    /// Segments per worker; the ring keeps the newest segments × size per worker.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub segments: u32,
+    /// Address of the /metrics and /healthz listener (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9200", value_name = "ADDR")]
+    pub metrics_addr: String,
+    /// Stop cleanly once no packet has arrived for this long (500ms, 2s, 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub exit_when_idle: Option<String>,
+    /// Arguments passed to the DPDK EAL as they are.
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    pub eal_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The ring directory given to `run --ring-dir`.
+    pub ring_dir: PathBuf,
+    /// Output pcap file ("-" for standard output).
+    #[arg(short = 'w', long = "write", value_name = "OUT")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenArgs {
+    /// Output pcap file.
+    #[arg(short = 'w', long = "write", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Mirrored frames to write (noise comes on top).
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// VNIs to spread the frames over, round-robin.
+    #[arg(long = "vni", default_values_t = [100u32, 200, 300])]
+    pub vnis: Vec<u32>,
+    /// Inner frame size in bytes, or a range MIN-MAX drawn uniformly (60 to 9000).
+    #[arg(long, default_value = "60-1514")]
+    pub inner_size: String,
+    /// Add one non-mirror or malformed frame after every N mirrored ones (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub noise_every: u64,
+    /// Seed of the deterministic generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}

@@ -1,0 +1,94 @@
+//! A received burst: mbuf pointers and their views on the stack, read-only slices over the
+//! packet data, and one bulk free.
+use dpdk_sys::{rte_mbuf, shim_mbuf_view};
+
+/// Packets per `rx_burst` call.
+pub const MAX_BURST: usize = 32;
+
+/// Up to [`MAX_BURST`] received mbufs. Owned: dropping a non-empty burst frees its mbufs.
+pub struct Burst {
+    mbufs: [*mut rte_mbuf; MAX_BURST],
+    views: [shim_mbuf_view; MAX_BURST],
+    len: usize,
+}
+
+/// One packet of a burst as the pipeline reads it.
+#[derive(Clone, Copy)]
+pub struct PacketView<'b> {
+    /// The bytes of the first segment (the whole packet unless `nb_segs > 1`).
+    pub data: &'b [u8],
+    /// Length of the whole packet over all segments.
+    pub pkt_len: u32,
+    pub nb_segs: u16,
+}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Burst {
+    pub fn new() -> Self {
+        Burst {
+            mbufs: [std::ptr::null_mut(); MAX_BURST],
+            views: [shim_mbuf_view {
+                data: std::ptr::null(),
+                pkt_len: 0,
+                data_len: 0,
+                nb_segs: 0,
+            }; MAX_BURST],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The i-th packet (i < len).
+    #[inline(always)]
+    pub fn packet(&self, i: usize) -> PacketView<'_> {
+        let v = &self.views[i];
+        // SAFETY: views[..len] were filled by shim_mbuf_views from mbufs this burst owns;
+        // data points at data_len readable bytes that live until the mbuf is freed, which
+        // needs &mut self.
+        let data = unsafe { std::slice::from_raw_parts(v.data, v.data_len as usize) };
+        PacketView {
+            data,
+            pkt_len: v.pkt_len,
+            nb_segs: v.nb_segs,
+        }
+    }
+
+    /// Returns every mbuf of the burst to its pool in one call.
+    #[inline]
+    pub fn free_all(&mut self) {
+        if self.len > 0 {
+            // SAFETY: mbufs[..len] are owned mbufs, each freed exactly once here.
+            unsafe { dpdk_sys::shim_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), self.len as u32) };
+            self.len = 0;
+        }
+    }
+
+    pub(super) fn raw_parts(&mut self) -> (*mut *mut rte_mbuf, *mut shim_mbuf_view) {
+        (self.mbufs.as_mut_ptr(), self.views.as_mut_ptr())
+    }
+
+    /// # Safety
+    /// The first `n` mbufs and views must have been written by a receive call.
+    pub(super) unsafe fn set_len(&mut self, n: usize) {
+        self.len = n;
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}

@@ -1,0 +1,38 @@
+//! Safe wrappers over DPDK (the `dpdk-sys` crate): the EAL, mempools, ports and their RX
+//! queues, received bursts and lcore launch. Together with the ring's mmap module this is the
+//! only place in mirrorcap with `unsafe`; each block says why it holds in a `// SAFETY:` note.
+//!
+//! Lifetimes fix the teardown order: a [`Mempool`] borrows the [`Eal`], a [`Port`] borrows its
+//! mempools, an [`RxQueue`] borrows its port. Locals drop in reverse order of creation, so a
+//! runtime built as `eal → pools → port → queues` tears down as queues → port (stop, close) →
+//! pools (free) → EAL (cleanup); any other order does not compile.
+
+mod burst;
+mod eal;
+mod error;
+mod lcore;
+mod mempool;
+mod port;
+mod time;
+
+pub use burst::{Burst, PacketView, MAX_BURST};
+pub use eal::{hugepages_available, Eal, EalBuilder};
+pub use error::DpdkError;
+pub use lcore::{launch_workers, WorkerLcore};
+pub use mempool::Mempool;
+pub use port::{NicStats, Port, PortBuilder, PortInfo, RxQueue};
+pub use time::{rdtsc, tsc_hz, TscClock};
+
+/// The DPDK version string of the library this binary runs against (e.g. "DPDK 22.11.11").
+pub fn version() -> String {
+    // SAFETY: rte_version returns a pointer to a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(dpdk_sys::shim_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Bytes of headroom DPDK keeps at the front of each mbuf (RTE_PKTMBUF_HEADROOM).
+pub fn pktmbuf_headroom() -> u16 {
+    // SAFETY: returns a compile-time constant.
+    unsafe { dpdk_sys::shim_pktmbuf_headroom() }
+}

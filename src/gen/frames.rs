@@ -1,0 +1,188 @@
+//! Builders for the generator's frames: an inner Ethernet/IPv4/UDP frame with a sequence
+//! number, and its VXLAN encapsulation as VPC Traffic Mirroring sends it. Addresses come from
+//! the documentation ranges (RFC 5737), so generated captures never name a real host.
+
+/// The inner payload starts with the sequence number (8 bytes, big-endian) and this tag.
+pub const SEQ_TAG: &[u8; 4] = b"MCAP";
+
+/// Outer addresses of a mirrored frame.
+#[derive(Clone, Copy, Debug)]
+pub struct OuterAddrs {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: [u8; 4],
+    pub dst_ip: [u8; 4],
+}
+
+impl OuterAddrs {
+    /// A mirror source ENI per flow group (198.51.100.10+) sending to the target 198.51.100.1.
+    pub fn default_for(flow: u16) -> Self {
+        OuterAddrs {
+            src_mac: [0x02, 0x00, 0x00, 0x00, 0x0b, 0x01],
+            dst_mac: [0x02, 0x00, 0x00, 0x00, 0x0a, 0x01],
+            src_ip: [198, 51, 100, 10 + (flow % 8) as u8],
+            dst_ip: [198, 51, 100, 1],
+        }
+    }
+}
+
+/// The ones'-complement checksum of an IPv4 header.
+pub fn ipv4_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in h.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += w as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// The fields of a generated IPv4 header (protocol UDP, no options).
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv4Hdr {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    pub ttl: u8,
+    pub id: u16,
+    /// Flags and fragment offset word (0x4000 = DF, 0x2000 = MF).
+    pub flags_frag: u16,
+}
+
+/// Appends a 20-byte IPv4 header carrying `payload_len` bytes of UDP.
+pub fn push_ipv4(out: &mut Vec<u8>, h: &Ipv4Hdr, payload_len: usize) {
+    let start = out.len();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&((20 + payload_len) as u16).to_be_bytes());
+    out.extend_from_slice(&h.id.to_be_bytes());
+    out.extend_from_slice(&h.flags_frag.to_be_bytes());
+    out.extend_from_slice(&[h.ttl, 17, 0, 0]);
+    out.extend_from_slice(&h.src);
+    out.extend_from_slice(&h.dst);
+    let c = ipv4_checksum(&out[start..start + 20]);
+    out[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Appends an Ethernet header.
+pub fn push_eth(out: &mut Vec<u8>, dst: [u8; 6], src: [u8; 6], ethertype: u16) {
+    out.extend_from_slice(&dst);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&ethertype.to_be_bytes());
+}
+
+/// Appends a UDP header (checksum 0, as VXLAN senders do) for `payload_len` bytes.
+pub fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, payload_len: usize) {
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&dport.to_be_bytes());
+    out.extend_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// An inner Ethernet/IPv4/UDP frame of exactly `size` bytes (60..=9000) carrying `seq`.
+pub fn inner_frame(seq: u64, flow: u16, size: usize) -> Vec<u8> {
+    let size = size.max(60);
+    let mut f = Vec::with_capacity(size);
+    push_eth(
+        &mut f,
+        [0x02, 0, 0, 0, 0x02, 0x02],
+        [0x02, 0, 0, 0, 0x01, 0x01],
+        0x0800,
+    );
+    let udp_payload = size - 14 - 20 - 8;
+    let ip = Ipv4Hdr {
+        src: [192, 0, 2, (flow % 250) as u8 + 1],
+        dst: [203, 0, 113, 7],
+        ttl: 64,
+        id: seq as u16,
+        flags_frag: 0x4000,
+    };
+    push_ipv4(&mut f, &ip, 8 + udp_payload);
+    push_udp(&mut f, 10_000 + flow, 443, udp_payload);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(SEQ_TAG);
+    while f.len() < size {
+        f.push((f.len() % 251) as u8);
+    }
+    f
+}
+
+/// A hash of the inner 5-tuple for the outer UDP source port (so RSS spreads inner flows), in
+/// the ephemeral range as AWS uses it.
+fn flow_port(inner: &[u8]) -> u16 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in inner.get(26..38).unwrap_or(&[]) {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    49152 + (h % 16384) as u16
+}
+
+/// `inner` wrapped as VPC Traffic Mirroring sends it: Ethernet / IPv4 (TTL 255, id 0) /
+/// UDP 4789 / VXLAN (flags 0x08, `vni`).
+pub fn vxlan_frame(o: &OuterAddrs, vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(50 + inner.len());
+    push_eth(&mut f, o.dst_mac, o.src_mac, 0x0800);
+    push_ipv4(
+        &mut f,
+        &Ipv4Hdr {
+            src: o.src_ip,
+            dst: o.dst_ip,
+            ttl: 255,
+            id: 0,
+            flags_frag: 0,
+        },
+        8 + 8 + inner.len(),
+    );
+    push_udp(&mut f, flow_port(inner), 4789, 8 + inner.len());
+    f.extend_from_slice(&[0x08, 0, 0, 0]);
+    f.extend_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
+    f.extend_from_slice(inner);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_frame_has_requested_size_and_valid_headers() {
+        for size in [60, 61, 1514, 9000] {
+            let f = inner_frame(7, 3, size);
+            assert_eq!(f.len(), size);
+            let p = etherparse::SlicedPacket::from_ethernet(&f).expect("parses");
+            let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+                panic!("not ipv4")
+            };
+            assert_eq!(ip.header().total_len() as usize, size - 14);
+            assert_eq!(
+                ipv4_checksum(ip.header().slice()),
+                0,
+                "checksum verifies to zero"
+            );
+            assert_eq!(&f[42..50], &7u64.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn vxlan_frame_matches_aws_format() {
+        let inner = inner_frame(1, 1, 100);
+        let f = vxlan_frame(&OuterAddrs::default_for(1), 0x123456, &inner);
+        let p = etherparse::SlicedPacket::from_ethernet(&f).expect("parses");
+        let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
+            panic!("not udp")
+        };
+        assert_eq!(u.destination_port(), 4789);
+        assert!(u.source_port() >= 49152);
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+            panic!("not ipv4")
+        };
+        assert_eq!(ip.header().ttl(), 255);
+        assert_eq!(ip.header().identification(), 0);
+        assert_eq!(&f[42..50], &[0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
+        assert_eq!(&f[50..], &inner[..]);
+    }
+}

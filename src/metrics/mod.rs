@@ -1,0 +1,137 @@
+//! Prometheus metrics: a registry of counters and gauges brought up to date from the
+//! workers' stat slots and the NIC's counters at scrape time (on the control core), and the
+//! HTTP endpoint serving `/metrics` and `/healthz`.
+mod http;
+
+pub use http::{HealthState, MetricsServer};
+
+use crate::dpdk::NicStats;
+use crate::pipeline::{drop_reason_label, StatSlot, WorkerStats, DROP_REASONS};
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Static facts shown as `mirrorcap_build_info`.
+#[derive(Clone, Debug)]
+pub struct BuildInfo {
+    pub version: &'static str,
+    pub dpdk: String,
+    pub driver: String,
+}
+
+/// The registry and the metric families mirrorcap exports.
+pub struct Metrics {
+    registry: Registry,
+    rx_packets: IntCounterVec,
+    rx_bytes: IntCounterVec,
+    captured_packets: IntCounterVec,
+    captured_bytes: IntCounterVec,
+    dropped: IntCounterVec,
+    ring_bytes: IntCounterVec,
+    segments_sealed: IntCounterVec,
+    segments_overwritten: IntCounterVec,
+    segments_recovered: IntCounterVec,
+    nic: IntCounterVec,
+    workers_running: IntGauge,
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    reg.register(Box::new(c.clone()))
+        .expect("unique metric name");
+    c
+}
+
+/// Brings a counter up to `value` (counters only go up; a smaller value is ignored).
+fn set_counter(c: &IntCounterVec, labels: &[&str], value: u64) {
+    let m = c.with_label_values(labels);
+    let cur = m.get();
+    if value > cur {
+        m.inc_by(value - cur);
+    }
+}
+
+impl Metrics {
+    pub fn new(build: &BuildInfo, start_time_s: f64) -> Self {
+        let registry = Registry::new();
+        let w = &["worker", "queue"];
+        let m = Metrics {
+            rx_packets: counter(&registry, "mirrorcap_rx_packets_total", "Packets received from the NIC by each worker.", w),
+            rx_bytes: counter(&registry, "mirrorcap_rx_bytes_total", "Bytes received from the NIC by each worker (outer frames).", w),
+            captured_packets: counter(&registry, "mirrorcap_captured_packets_total", "Mirrored frames written to the ring.", &["worker"]),
+            captured_bytes: counter(&registry, "mirrorcap_captured_bytes_total", "Bytes of mirrored frames written to the ring (inner frames).", &["worker"]),
+            dropped: counter(&registry, "mirrorcap_dropped_packets_total", "Packets not captured, by stage reason (see docs/drop-reasons.md).", &["worker", "reason"]),
+            ring_bytes: counter(&registry, "mirrorcap_ring_written_bytes_total", "Bytes appended to ring segments, pcap record headers included.", &["worker"]),
+            segments_sealed: counter(&registry, "mirrorcap_ring_segments_sealed_total", "Ring segments completed and trimmed to a standalone pcap.", &["worker"]),
+            segments_overwritten: counter(&registry, "mirrorcap_ring_segments_overwritten_total", "Ring segments reused, dropping the oldest captured data.", &["worker"]),
+            segments_recovered: counter(&registry, "mirrorcap_ring_segments_recovered_total", "Segments found live at start (after a crash) and trimmed to their committed records.", &["worker"]),
+            nic: counter(&registry, "mirrorcap_nic_rx_total", "The NIC's own receive counters (rte_eth_stats): packets, missed (imissed), errors (ierrors), nombuf (rx_nombuf).", &["port", "counter"]),
+            workers_running: {
+                let g = IntGauge::new("mirrorcap_workers_running", "Worker lcores currently polling.").expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
+            registry,
+        };
+        let info = IntGaugeVec::new(
+            Opts::new("mirrorcap_build_info", "Build and runtime facts; always 1."),
+            &["version", "dpdk", "driver"],
+        )
+        .expect("valid metric");
+        info.with_label_values(&[build.version, &build.dpdk, &build.driver])
+            .set(1);
+        m.registry
+            .register(Box::new(info))
+            .expect("unique metric name");
+        let start = prometheus::Gauge::new(
+            "mirrorcap_start_time_seconds",
+            "When the appliance started, Unix seconds.",
+        )
+        .expect("valid metric");
+        start.set(start_time_s);
+        m.registry
+            .register(Box::new(start))
+            .expect("unique metric name");
+        m
+    }
+
+    /// Copies the workers' published counters and the latest NIC counters into the registry.
+    pub fn update(&self, slots: &[StatSlot], port: &str, nic: &NicStats) {
+        let mut running = 0;
+        for (i, slot) in slots.iter().enumerate() {
+            let s: WorkerStats = slot.read();
+            let w = i.to_string();
+            let l = [w.as_str(), w.as_str()];
+            set_counter(&self.rx_packets, &l, s.rx_packets);
+            set_counter(&self.rx_bytes, &l, s.rx_bytes);
+            set_counter(&self.captured_packets, &[&w], s.captured_packets);
+            set_counter(&self.captured_bytes, &[&w], s.captured_bytes);
+            for r in 0..DROP_REASONS {
+                set_counter(&self.dropped, &[&w, drop_reason_label(r)], s.drops[r]);
+            }
+            set_counter(&self.ring_bytes, &[&w], s.ring.bytes);
+            set_counter(&self.segments_sealed, &[&w], s.ring.segments_sealed);
+            set_counter(
+                &self.segments_overwritten,
+                &[&w],
+                s.ring.segments_overwritten,
+            );
+            set_counter(&self.segments_recovered, &[&w], s.ring.segments_recovered);
+            if !slot.finished.load(std::sync::atomic::Ordering::Acquire) {
+                running += 1;
+            }
+        }
+        self.workers_running.set(running);
+        set_counter(&self.nic, &[port, "packets"], nic.ipackets);
+        set_counter(&self.nic, &[port, "missed"], nic.imissed);
+        set_counter(&self.nic, &[port, "errors"], nic.ierrors);
+        set_counter(&self.nic, &[port, "nombuf"], nic.rx_nombuf);
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(8192);
+        let enc = TextEncoder::new();
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = enc.encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}

@@ -1,0 +1,371 @@
+//! `mirrorcap run`: validates the options, opens the rings and the metrics listener, brings
+//! up the EAL, mempools and port, launches one worker per RX queue and keeps the main lcore
+//! for control (metrics, 1 Hz NIC stats, idle and signal checks) until asked to stop.
+//! Teardown runs in reverse: workers seal their rings, then port, pools and EAL go.
+use crate::capture::{Geometry, RingWriter};
+use crate::cli::RunArgs;
+use crate::config::{human_bytes, parse_duration, parse_size};
+use crate::decap::DecapConfig;
+use crate::dpdk::{
+    self, hugepages_available, launch_workers, EalBuilder, Mempool, NicStats, PortBuilder,
+    WorkerLcore,
+};
+use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
+use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Largest frame a worker receives in one mbuf: a 9001-byte MTU inner packet with its inner
+/// Ethernet and two VLAN tags, plus outer Ethernet, two tags, IPv6, UDP, Geneve with options
+/// and a nested IPv4/UDP/VXLAN (GWLB layering), rounded up.
+pub const MAX_FRAME: u16 = 9728;
+/// Mbufs per worker pool.
+pub const POOL_MBUFS: u32 = 8191;
+const POOL_CACHE: u32 = 256;
+
+/// Why `run` stopped short: `Usage` and `Environment` exit 2, `Runtime` exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Environment(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Final counters of a run.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub workers: Vec<WorkerStats>,
+    pub nic: NicStats,
+}
+
+fn eal_has(args: &[String], flags: &[&str]) -> bool {
+    args.iter().any(|a| {
+        flags
+            .iter()
+            .any(|f| a == f || a.starts_with(&format!("{f}=")))
+    })
+}
+
+/// The `--lcores` map: main lcore 0 and worker lcores 1..=n on the CPUs this process may use,
+/// wrapping around when there are fewer CPUs than lcores.
+fn lcore_map(workers: usize) -> String {
+    let mut cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if cpus.is_empty() {
+        cpus.push(0);
+    }
+    (0..=workers)
+        .map(|l| {
+            let cpu = cpus[l % cpus.len()];
+            format!("{l}@{cpu}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
+    // 1. Everything that can be checked without DPDK, so mistakes cost nothing.
+    let geometry = Geometry {
+        segments: args.segments,
+        segment_size: parse_size(&args.segment_size)
+            .map_err(|e| RunError::Usage(format!("--segment-size: {e}")))?,
+    };
+    geometry.validate().map_err(RunError::Usage)?;
+    let idle = match &args.exit_when_idle {
+        Some(s) => {
+            Some(parse_duration(s).map_err(|e| RunError::Usage(format!("--exit-when-idle: {e}")))?)
+        }
+        None => None,
+    };
+    if args.devices.is_empty()
+        && args.vdevs.is_empty()
+        && !eal_has(&args.eal_args, &["--vdev", "-a", "--allow"])
+    {
+        return Err(RunError::Usage(
+            "no port: pass --device PCI (the mirror target ENI bound to DPDK) or --vdev SPEC (e.g. net_pcap0,rx_pcap=FILE)".into(),
+        ));
+    }
+    let workers = args.workers as usize;
+    let server = MetricsServer::bind(&args.metrics_addr).map_err(RunError::Environment)?;
+    let mut rings = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (ring, rep) = RingWriter::open(&args.ring_dir, w, geometry)
+            .map_err(|e| RunError::Environment(format!("ring: {e}")))?;
+        if rep.recovered_segments > 0 {
+            eprintln!(
+                "mirrorcap: ring worker {w}: recovered {} segment(s) left live by an unclean stop (kept their committed records)",
+                rep.recovered_segments
+            );
+        }
+        rings.push(ring);
+    }
+
+    // 2. The EAL: hugepages if the machine has them, else --no-huge with enough memory.
+    let mut eb = EalBuilder::new().log_level("5");
+    if !eal_has(&args.eal_args, &["-l", "-c", "--lcores"]) {
+        eb = eb.lcores(lcore_map(workers));
+    }
+    let no_huge = eal_has(&args.eal_args, &["--no-huge"]) || !hugepages_available();
+    if no_huge && !eal_has(&args.eal_args, &["--no-huge"]) {
+        eprintln!("mirrorcap: no free hugepages: running with --no-huge (slower; scripts/setup.sh reserves hugepages as root)");
+        let per_worker = (POOL_MBUFS as u64 * (MAX_FRAME as u64 + 512)) >> 20;
+        eb = eb
+            .no_huge(true)
+            .memory_mb((256 + per_worker * workers as u64) as u32);
+    }
+    // No shared files, so several instances (and tests) run side by side: --in-memory with
+    // hugepages; without them (legacy memory) --no-shconf.
+    if !eal_has(
+        &args.eal_args,
+        &["--file-prefix", "--proc-type", "--in-memory", "--no-shconf"],
+    ) {
+        if no_huge {
+            eb = eb.extra(["--no-shconf"]);
+        } else {
+            eb = eb.in_memory(true);
+        }
+    }
+    for d in &args.devices {
+        eb = eb.allow(d.clone());
+    }
+    for v in &args.vdevs {
+        eb = eb.vdev(v.clone());
+    }
+    let eal = eb
+        .extra(args.eal_args.iter().cloned())
+        .init()
+        .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?;
+
+    // 3. The port and one pool per worker, on the worker's socket.
+    let ports = eal.port_ids();
+    let port_id = match ports.as_slice() {
+        [] => {
+            return Err(RunError::Environment(
+                "DPDK found no port: check --device (bound to vfio-pci?) or --vdev".into(),
+            ))
+        }
+        [p] => *p,
+        many => {
+            return Err(RunError::Usage(format!(
+            "{} ports were probed; mirrorcap captures from one: pass a single --device or --vdev",
+            many.len()
+        )))
+        }
+    };
+    let lcores = eal.worker_lcores();
+    if lcores.len() < workers {
+        return Err(RunError::Usage(format!(
+            "--workers {workers} needs {workers} worker lcores; the EAL has {} (check -l/--lcores)",
+            lcores.len()
+        )));
+    }
+    let headroom = u32::from(crate::dpdk::pktmbuf_headroom());
+    let data_room = (u32::from(MAX_FRAME) + headroom) as u16;
+    let mut pools = Vec::with_capacity(workers);
+    for (w, &lcore) in lcores.iter().take(workers).enumerate() {
+        let p = Mempool::new(
+            &eal,
+            &format!("mc_rx{w}"),
+            POOL_MBUFS,
+            POOL_CACHE,
+            data_room,
+            eal.lcore_socket(lcore),
+        )
+        .map_err(|e| {
+            RunError::Environment(format!(
+                "mempool: {e} (not enough hugepage memory? each worker needs about {})",
+                human_bytes(POOL_MBUFS as u64 * data_room as u64)
+            ))
+        })?;
+        pools.push(p);
+    }
+    let port = PortBuilder::new(port_id, pools.iter().collect())
+        .mtu(9001)
+        .build()
+        .map_err(|e| RunError::Environment(format!("port: {e}")))?;
+    let info = port.info().clone();
+    eprintln!(
+        "mirrorcap: capturing on port {} ({}): {} worker(s), {} RX descriptors/queue, MTU {}, RSS {}",
+        info.name,
+        info.driver,
+        workers,
+        port.rx_desc(),
+        port.mtu(),
+        if port.rss() { "on" } else { "off" }
+    );
+    eprintln!(
+        "mirrorcap: ring {} ({} worker(s) x {} segments x {} = {})",
+        args.ring_dir.display(),
+        workers,
+        geometry.segments,
+        human_bytes(geometry.segment_size),
+        human_bytes(geometry.worker_bytes() * workers as u64)
+    );
+    eprintln!(
+        "mirrorcap: metrics on http://{}/metrics and /healthz",
+        server.local_addr()
+    );
+
+    // 4. Workers on their lcores; control here.
+    let slots: Vec<StatSlot> = (0..workers).map(|_| StatSlot::default()).collect();
+    let start_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let metrics = Metrics::new(
+        &BuildInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            dpdk: dpdk::version(),
+            driver: info.driver.clone(),
+        },
+        start_s,
+    );
+    let queues = port.take_rx_queues();
+    let stop_ref: &AtomicBool = &stop;
+    let mut jobs = Vec::with_capacity(workers);
+    let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Option<String>)>();
+    for (w, ((rxq, ring), slot)) in queues.into_iter().zip(rings).zip(slots.iter()).enumerate() {
+        let tx = tx.clone();
+        let worker = Worker {
+            rxq,
+            ring,
+            decap: DecapConfig::default(),
+            slot,
+            stop: stop_ref,
+        };
+        jobs.push(WorkerLcore {
+            lcore: lcores[w],
+            job: Box::new(move || {
+                let (st, res) = worker.run();
+                let err = res.err().map(|e| e.to_string());
+                let code = if err.is_some() { 1 } else { 0 };
+                let _ = tx.send((w, st, err));
+                code
+            }),
+        });
+    }
+    drop(tx);
+    let port_name = info.name.clone();
+    let (nic, codes) = launch_workers(&eal, jobs, || {
+        control_loop(&server, &metrics, &slots, &port, &port_name, stop_ref, idle)
+    })
+    .map_err(|e| RunError::Runtime(format!("launching workers: {e}")))?;
+    let mut errors = Vec::new();
+    for (w, st, err) in rx.try_iter() {
+        results[w] = Some(st);
+        if let Some(e) = err {
+            errors.push(format!("worker {w}: {e}"));
+        }
+    }
+    if codes.iter().any(|&c| c < 0) {
+        errors.push("a worker panicked".into());
+    }
+    let summary = RunSummary {
+        workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),
+        nic,
+    };
+    print_summary(&summary);
+    drop(port);
+    drop(pools);
+    drop(eal);
+    if errors.is_empty() {
+        Ok(summary)
+    } else {
+        Err(RunError::Runtime(errors.join("; ")))
+    }
+}
+
+/// The main lcore's loop: metrics requests, NIC stats once a second, stop and idle checks.
+fn control_loop(
+    server: &MetricsServer,
+    metrics: &Metrics,
+    slots: &[StatSlot],
+    port: &crate::dpdk::Port<'_>,
+    port_name: &str,
+    stop: &AtomicBool,
+    idle: Option<Duration>,
+) -> NicStats {
+    let mut nic = port.stats().unwrap_or_default();
+    let mut last_nic = Instant::now();
+    let mut last_rx = u64::MAX;
+    let mut last_change = Instant::now();
+    let mut beats: Vec<u64> = vec![0; slots.len()];
+    let mut beat_seen = vec![Instant::now(); slots.len()];
+    while !stop.load(Ordering::Relaxed) {
+        let health = || {
+            let mut h = HealthState::default();
+            match port.link() {
+                Some((true, _)) => {}
+                _ => h.problems.push(format!("port {port_name} link down")),
+            }
+            for (i, s) in slots.iter().enumerate() {
+                if s.finished.load(Ordering::Acquire) {
+                    h.problems.push(format!("worker {i} stopped"));
+                }
+            }
+            h
+        };
+        let mut render = || {
+            metrics.update(slots, port_name, &nic);
+            metrics.render()
+        };
+        server.serve_for(Duration::from_millis(50), &mut render, &health);
+        if last_nic.elapsed() >= Duration::from_secs(1) {
+            if let Ok(s) = port.stats() {
+                nic = s;
+            }
+            last_nic = Instant::now();
+            for (i, s) in slots.iter().enumerate() {
+                let b = s.heartbeat.load(Ordering::Relaxed);
+                if b != beats[i] {
+                    beats[i] = b;
+                    beat_seen[i] = Instant::now();
+                }
+            }
+        }
+        if let Some(idle) = idle {
+            let rx: u64 = slots
+                .iter()
+                .map(|s| s.rx_packets.load(Ordering::Relaxed))
+                .sum();
+            if rx != last_rx {
+                last_rx = rx;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= idle {
+                eprintln!("mirrorcap: no packet for {idle:?}: stopping");
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    port.stats().unwrap_or(nic)
+}
+
+fn print_summary(s: &RunSummary) {
+    let rx: u64 = s.workers.iter().map(|w| w.rx_packets).sum();
+    let cap: u64 = s.workers.iter().map(|w| w.captured_packets).sum();
+    let capb: u64 = s.workers.iter().map(|w| w.captured_bytes).sum();
+    let mut drops = String::new();
+    for r in 0..DROP_REASONS {
+        let n: u64 = s.workers.iter().map(|w| w.drops[r]).sum();
+        if n > 0 {
+            drops.push_str(&format!(" {}={n}", drop_reason_label(r)));
+        }
+    }
+    eprintln!(
+        "mirrorcap: stopped: received {rx} packets, captured {cap} ({}), dropped:{}; NIC missed {} errors {} nombuf {}",
+        human_bytes(capb),
+        if drops.is_empty() { " none".to_string() } else { drops },
+        s.nic.imissed,
+        s.nic.ierrors,
+        s.nic.rx_nombuf
+    );
+}
