@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// Segments per worker; the ring keeps the newest segments × size per worker.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub segments: u32,
+    /// Mbufs in each worker's pool (RX descriptors, bursts in flight, caches; net_pcap with
+    /// infinite_rx also keeps the whole replayed file in them).
+    #[arg(long, default_value_t = 8191, value_parser = clap::value_parser!(u32).range(1023..=1048575))]
+    pub mbufs: u32,
     /// Address of the /metrics and /healthz listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9200", value_name = "ADDR")]
     pub metrics_addr: String,

@@ -64,7 +64,16 @@ fn create_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
 
 fn export(a: &ExportArgs) -> anyhow::Result<()> {
     let mut out = create_out(&a.out)?;
-    let s = mirrorcap::capture::export_pcap(&a.ring_dir, &mut out)?;
+    let s = match mirrorcap::capture::export_pcap(&a.ring_dir, &mut out) {
+        Ok(s) => s,
+        // The reader went away (`export -w - | head`): not an error.
+        Err(mirrorcap::capture::RingError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e.into()),
+    };
     eprintln!(
         "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s){}{}",
         s.packets,

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Ethernet and two VLAN tags, plus outer Ethernet, two tags, IPv6, UDP, Geneve with options
 /// and a nested IPv4/UDP/VXLAN (GWLB layering), rounded up.
 pub const MAX_FRAME: u16 = 9728;
-/// Mbufs per worker pool.
-pub const POOL_MBUFS: u32 = 8191;
 const POOL_CACHE: u32 = 256;
 
 /// Why `run` stopped short: `Usage` and `Environment` exit 2, `Runtime` exits 1.
@@ -108,14 +106,16 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
 
     // 2. The EAL: hugepages if the machine has them, else --no-huge with enough memory.
-    let mut eb = EalBuilder::new().log_level("5");
+    let mut eb = EalBuilder::new()
+        .log_level("5")
+        .extra(["--log-level=lib.eal:4"]);
     if !eal_has(&args.eal_args, &["-l", "-c", "--lcores"]) {
         eb = eb.lcores(lcore_map(workers));
     }
     let no_huge = eal_has(&args.eal_args, &["--no-huge"]) || !hugepages_available();
     if no_huge && !eal_has(&args.eal_args, &["--no-huge"]) {
         eprintln!("mirrorcap: no free hugepages: running with --no-huge (slower; scripts/setup.sh reserves hugepages as root)");
-        let per_worker = (POOL_MBUFS as u64 * (MAX_FRAME as u64 + 512)) >> 20;
+        let per_worker = (args.mbufs as u64 * (MAX_FRAME as u64 + 512)) >> 20;
         eb = eb
             .no_huge(true)
             .memory_mb((256 + per_worker * workers as u64) as u32);
@@ -173,15 +173,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         let p = Mempool::new(
             &eal,
             &format!("mc_rx{w}"),
-            POOL_MBUFS,
+            args.mbufs,
             POOL_CACHE,
             data_room,
             eal.lcore_socket(lcore),
         )
         .map_err(|e| {
             RunError::Environment(format!(
-                "mempool: {e} (not enough hugepage memory? each worker needs about {})",
-                human_bytes(POOL_MBUFS as u64 * data_room as u64)
+                "mempool: {e} (not enough hugepage memory? each worker needs about {}: lower --mbufs or reserve more hugepages)",
+                human_bytes(args.mbufs as u64 * data_room as u64)
             ))
         })?;
         pools.push(p);
@@ -189,7 +189,11 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let port = PortBuilder::new(port_id, pools.iter().collect())
         .mtu(9001)
         .build()
-        .map_err(|e| RunError::Environment(format!("port: {e}")))?;
+        .map_err(|e| {
+            RunError::Environment(format!(
+                "port: {e} (a net_pcap vdev with infinite_rx needs --mbufs above the packet count of its file)"
+            ))
+        })?;
     let info = port.info().clone();
     eprintln!(
         "mirrorcap: capturing on port {} ({}): {} worker(s), {} RX descriptors/queue, MTU {}, RSS {}",

@@ -23,7 +23,6 @@ pub enum RingError {
     Io {
         op: String,
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
     #[error("{0}")]

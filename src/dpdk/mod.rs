@@ -5,7 +5,55 @@
 //! Lifetimes fix the teardown order: a [`Mempool`] borrows the [`Eal`], a [`Port`] borrows its
 //! mempools, an [`RxQueue`] borrows its port. Locals drop in reverse order of creation, so a
 //! runtime built as `eal → pools → port → queues` tears down as queues → port (stop, close) →
-//! pools (free) → EAL (cleanup); any other order does not compile.
+//! pools (free) → EAL (cleanup); any other order does not compile:
+//!
+//! ```no_run
+//! use mirrorcap::dpdk::*;
+//! let eal = EalBuilder::new().vdev("net_null0").init().unwrap();
+//! let pool = Mempool::new(&eal, "p", 1023, 0, 2176, -1).unwrap();
+//! let port = PortBuilder::new(0, vec![&pool]).build().unwrap();
+//! let queues = port.take_rx_queues();
+//! drop(queues);
+//! drop(port);
+//! drop(pool);
+//! drop(eal);
+//! ```
+//! A pool freed while its port runs is refused:
+//! ```compile_fail,E0505
+//! use mirrorcap::dpdk::*;
+//! let eal = EalBuilder::new().vdev("net_null0").init().unwrap();
+//! let pool = Mempool::new(&eal, "p", 1023, 0, 2176, -1).unwrap();
+//! let port = PortBuilder::new(0, vec![&pool]).build().unwrap();
+//! drop(pool);
+//! drop(port);
+//! ```
+//! So is an EAL cleaned up under a live pool, or a port closed under a polled queue:
+//! ```compile_fail,E0505
+//! use mirrorcap::dpdk::*;
+//! let eal = EalBuilder::new().vdev("net_null0").init().unwrap();
+//! let pool = Mempool::new(&eal, "p", 1023, 0, 2176, -1).unwrap();
+//! drop(eal);
+//! drop(pool);
+//! ```
+//! ```compile_fail,E0505
+//! use mirrorcap::dpdk::*;
+//! let eal = EalBuilder::new().vdev("net_null0").init().unwrap();
+//! let pool = Mempool::new(&eal, "p", 1023, 0, 2176, -1).unwrap();
+//! let port = PortBuilder::new(0, vec![&pool]).build().unwrap();
+//! let mut queues = port.take_rx_queues();
+//! drop(port);
+//! let mut burst = Burst::new();
+//! queues[0].rx(&mut burst);
+//! ```
+//! And a queue has one poller: `RxQueue` is not `Clone`.
+//! ```compile_fail,E0277
+//! fn cloneable<T: Clone>() {}
+//! cloneable::<mirrorcap::dpdk::RxQueue<'static>>();
+//! ```
+//! ```
+//! fn sendable<T: Send>() {}
+//! sendable::<mirrorcap::dpdk::RxQueue<'static>>();
+//! ```
 
 mod burst;
 mod eal;

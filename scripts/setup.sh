@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent system set-up for building, running and testing mirrorcap on Debian 12/13:
+# DPDK (libdpdk-dev + dpdk-testpmd), libclang for bindgen, libpcap, the reference readers
+# (tshark, tcpdump, capinfos), promtool, and 2 MiB hugepages when run as root.
+# Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config clang libclang-dev
+  libdpdk-dev dpdk dpdk-dev
+  libpcap-dev tcpdump tshark wireshark-common
+  prometheus iproute2 curl
+)
+HUGEPAGES=${HUGEPAGES:-512}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})"
+    exit 2
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "packages present"
+fi
+
+# The Debian prometheus package starts a server on :9090; tests start their own.
+if [[ $(id -u) -eq 0 ]] && command -v systemctl >/dev/null && systemctl is-active -q prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+fi
+
+if [[ $HUGEPAGES -gt 0 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "not root: skipping hugepages (mirrorcap falls back to --no-huge)"
+  else
+    grep -qs ' /dev/hugepages hugetlbfs' /proc/mounts || {
+      mkdir -p /dev/hugepages
+      mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || log "cannot mount hugetlbfs: mirrorcap will use --no-huge"
+    }
+    nr=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    if [[ -w $nr ]] && (($(cat "$nr") < HUGEPAGES)); then
+      echo "$HUGEPAGES" >"$nr" 2>/dev/null || true
+    fi
+    log "hugepages: $(cat "$nr" 2>/dev/null || echo 0) x 2 MiB reserved, $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) free"
+  fi
+fi

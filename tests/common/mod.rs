@@ -1,0 +1,235 @@
+//! Helpers shared by the integration tests: running the real `mirrorcap` binary, reading its
+//! stderr, scraping its metrics endpoint, and running the external reference tools.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mirrorcap")
+}
+
+/// The third-party corpus shared with the project (read in place, never copied).
+pub fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/pcaps")
+        .join(name)
+}
+
+/// Runs `mirrorcap ARGS` to completion; returns status and stderr.
+pub fn mirrorcap(args: &[&str]) -> (ExitStatus, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run mirrorcap");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running appliance: the child, its stderr so far, and the metrics address it printed.
+pub struct Appliance {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    pub metrics: String,
+}
+
+impl Appliance {
+    /// Starts `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` and waits for its metrics line.
+    pub fn start(args: &[&str]) -> Appliance {
+        let mut child = Command::new(bin())
+            .arg("run")
+            .args(args)
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mirrorcap run");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr piped");
+        let buf = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("metrics on http://").nth(1) {
+                    let addr = rest.split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut b = buf.lock().unwrap();
+                b.push_str(&line);
+                b.push('\n');
+            }
+        });
+        let metrics = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "mirrorcap did not start; stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Appliance {
+            child,
+            stderr,
+            metrics,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// GET `path` from the metrics listener: (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.metrics, path)
+    }
+
+    /// Polls /metrics until `done` holds for the scrape or `timeout` passes; returns the last
+    /// scrape.
+    pub fn scrape_until(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (_, body) = self.get("/metrics");
+            if done(&body) || Instant::now() > deadline {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+    }
+
+    /// Waits for the process to exit by itself; kills it after `timeout` and fails.
+    pub fn wait(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                std::thread::sleep(Duration::from_millis(100));
+                return (st, self.stderr());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "mirrorcap did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 GET for the tests (the server under test is tiny_http).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(_) => return (0, String::new()),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The value of the sample `name{labels}` in Prometheus text, labels given as `k="v"` pairs
+/// that must all be present. Sums over the samples that match.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let (n, l) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if n != name
+            || !labels
+                .iter()
+                .all(|(k, v)| l.split(',').any(|p| p == format!("{k}=\"{v}\"")))
+        {
+            continue;
+        }
+        let v: f64 = value.parse().ok()?;
+        found = Some(found.unwrap_or(0.0) + v);
+    }
+    found
+}
+
+/// Every record of a pcap file, read with the `pcap-file` crate (an oracle independent of
+/// mirrorcap's reader).
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r = pcap_file::pcap::PcapReader::new(f).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.expect("pcap record").data.into_owned());
+    }
+    out
+}
+
+/// Runs an external tool; returns (success, stdout, stderr).
+pub fn tool(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts tcpdump, tshark and capinfos all read `path` with no error or warning.
+pub fn assert_readable_by_tools(path: &Path) {
+    let p = path.to_str().unwrap();
+    for (cmd, args) in [
+        ("capinfos", vec![p]),
+        ("tshark", vec!["-n", "-r", p]),
+        ("tcpdump", vec!["-n", "-r", p]),
+    ] {
+        let (ok, _, err) = tool(cmd, &args);
+        let err: Vec<&str> = err
+            .lines()
+            .filter(|l| {
+                !l.starts_with("reading from file") && !l.contains("Running as user \"root\"")
+            })
+            .collect();
+        assert!(ok && err.is_empty(), "{cmd} {p}: ok={ok} stderr={err:?}");
+    }
+}
