@@ -11,10 +11,16 @@ fn every_drop_reason_is_documented() {
     let doc = read("docs/drop-reasons.md");
     for r in 0..DROP_REASONS {
         let label = drop_reason_label(r);
-        assert!(doc.contains(&format!("| `{label}` |")), "docs/drop-reasons.md lacks a row for {label}");
+        assert!(
+            doc.contains(&format!("| `{label}` |")),
+            "docs/drop-reasons.md lacks a row for {label}"
+        );
     }
     let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
-    assert_eq!(rows, DROP_REASONS, "docs/drop-reasons.md lists reasons the code does not count");
+    assert_eq!(
+        rows, DROP_REASONS,
+        "docs/drop-reasons.md lists reasons the code does not count"
+    );
 }
 
 #[test]

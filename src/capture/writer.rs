@@ -3,11 +3,12 @@
 //! (overwriting the oldest) when the live one is full.
 //!
 //! Opening a ring that already exists continues it: a segment left live by a crash is trimmed
-//! to its committed length and sealed, and writing resumes in the segment after the newest.
+//! to its committed length, and writing resumes at the end of the newest segment, so restarts
+//! (even a crash loop) never overwrite what the ring holds.
 #![forbid(unsafe_code)]
 use super::layout::*;
 use super::mmap::{reserve, ControlMap, SegmentMap};
-use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::RingError;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -158,7 +159,7 @@ impl RingWriter {
             })?;
             files.push(f);
         }
-        let start = newest.map_or(0, |i| (i + 1) % geometry.segments as usize);
+        let start = newest.unwrap_or(0);
         let mut w = RingWriter {
             dir,
             geometry,
@@ -177,7 +178,10 @@ impl RingWriter {
                 ..RingStats::default()
             },
         };
-        w.activate(start)?;
+        match newest {
+            Some(i) => w.resume(i)?,
+            None => w.activate(0)?,
+        }
         Ok((w, report))
     }
 
@@ -217,6 +221,28 @@ impl RingWriter {
         Ok(())
     }
 
+    /// Continues the sealed segment `i` (the newest) after its last record. Its `seq` stays:
+    /// bytes already committed do not change, so a reader's copy of them stays valid.
+    fn resume(&mut self, i: usize) -> Result<(), RingError> {
+        let e = Entry::of(self.control.words(), i).expect("segment index in range");
+        let snap = e.snapshot(i);
+        let path = segment_path(&self.dir, i);
+        let f = &self.files[i];
+        let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        f.set_len(self.geometry.segment_size)
+            .map_err(|e| io_err("extend", &path, e))?;
+        let map = SegmentMap::map(f).map_err(|e| io_err("mmap", &path, e))?;
+        self.map = Some(map);
+        self.cur = i;
+        self.off = len.max(FILE_HEADER_LEN as u64) as usize;
+        self.first_ts = snap.first_ts;
+        self.last_ts = snap.last_ts;
+        self.seg_packets = snap.packets;
+        e.store(E_STATE, SegState::Live as u64, Ordering::Release);
+        self.commit();
+        Ok(())
+    }
+
     /// Ends the live segment: publishes what it holds, unmaps it, trims the file to its
     /// records (so pcap readers see a complete file) and keeps its disk blocks reserved.
     fn seal(&mut self) -> Result<(), RingError> {
@@ -242,10 +268,14 @@ impl RingWriter {
         self.activate(next)
     }
 
-    /// Appends one record. Returns false (counted in `write_errors`) only if the ring failed
-    /// to rotate; frames larger than a segment cannot occur (segments are at least 1 MiB).
+    /// Appends one record, keeping at most [`SNAPLEN`] bytes of the frame (as pcap does;
+    /// `orig_len` keeps the full length). Returns false (counted in `write_errors`) only if
+    /// the ring failed to rotate. A record always fits an empty segment: segments are at
+    /// least 1 MiB, records at most 16 + 256 KiB.
     #[inline]
     pub fn write(&mut self, ts_ns: u64, frame: &[u8], orig_len: u32) -> bool {
+        let frame = &frame[..frame.len().min(SNAPLEN as usize)];
+        let orig_len = orig_len.max(frame.len() as u32);
         let need = RECORD_HEADER_LEN + frame.len();
         let full = self.off + need > self.geometry.segment_size as usize;
         if self.failed || (full && self.rotate().is_err()) {
