@@ -29,18 +29,23 @@ pub fn reserve(file: &File, len: u64) -> io::Result<()> {
     Err(e)
 }
 
-/// A writable mapping of a whole segment file.
+/// A writable mapping of `len` bytes of a segment file, kept for the writer's lifetime so
+/// page-table entries survive rotation (re-mapping each lap costs a minor fault per page).
+/// The file may be shorter than the mapping while the segment is sealed: the writer touches
+/// the mapping only after extending the file to the full length (see `RingWriter::activate`).
 pub struct SegmentMap {
     map: MmapMut,
 }
 
 impl SegmentMap {
-    /// Maps `file`, which the caller has sized; the writer is the file's only writer.
-    pub fn map(file: &File) -> io::Result<Self> {
+    pub fn map(file: &File, len: u64) -> io::Result<Self> {
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: the ring directory belongs to this worker: no other process truncates or
-        // writes the file while it is mapped (readers only read committed bytes). The file's
-        // blocks are reserved, so stores cannot fault for lack of space.
-        let map = unsafe { MmapMut::map_mut(file)? };
+        // writes the file while it is mapped (readers only read committed bytes). Bytes beyond
+        // the file's end are never accessed: the writer extends the file to `len` before it
+        // writes a segment and only shrinks it when it stops writing there. The file's blocks
+        // are reserved, so stores cannot fault for lack of space.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(file)? };
         Ok(SegmentMap { map })
     }
 

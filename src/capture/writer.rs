@@ -42,7 +42,10 @@ pub struct RingWriter {
     control: ControlMap,
     files: Vec<File>,
     cur: usize,
-    map: Option<SegmentMap>,
+    /// Every segment, mapped once at open.
+    maps: Vec<SegmentMap>,
+    /// Whether `cur` is being written (extended to full size).
+    live: bool,
     /// Bytes written into the live segment (file header included).
     off: usize,
     seq: u64,
@@ -160,13 +163,21 @@ impl RingWriter {
             files.push(f);
         }
         let start = newest.unwrap_or(0);
+        let mut maps = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            let path = segment_path(&dir, i);
+            maps.push(
+                SegmentMap::map(f, geometry.segment_size).map_err(|e| io_err("mmap", &path, e))?,
+            );
+        }
         let mut w = RingWriter {
             dir,
             geometry,
             control,
             files,
             cur: start,
-            map: None,
+            maps,
+            live: false,
             off: 0,
             seq: max_seq,
             first_ts: 0,
@@ -206,9 +217,8 @@ impl RingWriter {
         let f = &self.files[i];
         f.set_len(self.geometry.segment_size)
             .map_err(|e| io_err("extend", &path, e))?;
-        let mut map = SegmentMap::map(f).map_err(|e| io_err("mmap", &path, e))?;
-        map.bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
-        self.map = Some(map);
+        self.maps[i].bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
+        self.live = true;
         self.cur = i;
         self.off = FILE_HEADER_LEN;
         self.first_ts = 0;
@@ -231,8 +241,7 @@ impl RingWriter {
         let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
         f.set_len(self.geometry.segment_size)
             .map_err(|e| io_err("extend", &path, e))?;
-        let map = SegmentMap::map(f).map_err(|e| io_err("mmap", &path, e))?;
-        self.map = Some(map);
+        self.live = true;
         self.cur = i;
         self.off = len.max(FILE_HEADER_LEN as u64) as usize;
         self.first_ts = snap.first_ts;
@@ -243,14 +252,14 @@ impl RingWriter {
         Ok(())
     }
 
-    /// Ends the live segment: publishes what it holds, unmaps it, trims the file to its
+    /// Ends the live segment: publishes what it holds, trims the file to its
     /// records (so pcap readers see a complete file) and keeps its disk blocks reserved.
     fn seal(&mut self) -> Result<(), RingError> {
-        self.commit();
-        let Some(map) = self.map.take() else {
+        if !self.live {
             return Ok(());
-        };
-        drop(map);
+        }
+        self.commit();
+        self.live = false;
         let path = segment_path(&self.dir, self.cur);
         let f = &self.files[self.cur];
         f.set_len(self.off as u64)
@@ -283,17 +292,17 @@ impl RingWriter {
             self.stats.write_errors += 1;
             return false;
         }
-        let Some(map) = self.map.as_mut() else {
+        if !self.live {
             self.stats.write_errors += 1;
             return false;
-        };
+        }
         let hdr = RecordHeader {
             ts_ns,
             incl_len: frame.len() as u32,
             orig_len,
         }
         .encode();
-        let buf = &mut map.bytes_mut()[self.off..self.off + need];
+        let buf = &mut self.maps[self.cur].bytes_mut()[self.off..self.off + need];
         buf[..RECORD_HEADER_LEN].copy_from_slice(&hdr);
         buf[RECORD_HEADER_LEN..].copy_from_slice(frame);
         self.off += need;
