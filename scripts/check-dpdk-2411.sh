@@ -6,9 +6,11 @@
 # toolchain (rustup home + cargo home) and the repo (at /src), prints the DPDK version found
 # in the chroot and runs `cargo build --release [--locked]` inside it with
 # CARGO_TARGET_DIR=/src/target/trixie. Everything it mounts is unmounted on exit (trap).
-# Exits non-zero if the build fails.
+# Exits non-zero if the build fails. With RUN_TESTS=1 it also installs tshark and tcpdump in
+# the chroot and runs the unit tests and the real-DPDK integration tests there (DPDK 24.11
+# runtime, net_pcap vdevs; the third-party corpus bind-mounted from REPO_DIR/../shared).
 #
-# Usage (as root):  [CHROOT=/path] [MIRROR=http://...] scripts/check-dpdk-2411.sh [REPO_DIR]
+# Usage (as root):  [RUN_TESTS=1] [CHROOT=/path] [MIRROR=http://...] scripts/check-dpdk-2411.sh [REPO_DIR]
 #   CHROOT  chroot location (default /var/tmp/mirrorcap-trixie)
 #   MIRROR  Debian mirror for debootstrap (default: first Debian URI in /etc/apt/sources.list*)
 #   REPO_DIR  workspace to build (default: the repo holding this script)
@@ -97,10 +99,14 @@ bind() { # bind SRC DEST-inside-chroot
     MOUNTED+=("$dest")
 }
 bind /proc /proc
+bind /sys /sys
 bind /dev /dev
 bind "$HOST_RUSTUP_HOME" /opt/rustup
 bind "$HOST_CARGO_HOME" /opt/cargo
 bind "$REPO" /src
+if [[ ${RUN_TESTS:-0} == 1 && -d $REPO/../shared ]]; then
+    bind "$(cd "$REPO/../shared" && pwd)" /shared
+fi
 
 # --- Build ------------------------------------------------------------------------------
 DPDK_VERSION="$(chroot "$CHROOT" pkg-config --modversion libdpdk)"
@@ -128,6 +134,16 @@ chroot "$CHROOT" /usr/bin/env -i "${CHROOT_ENV[@]}" \
     /bin/bash -c 'cd /src && rustc --version && cargo --version && exec cargo build --release '"$LOCKED" \
     || rc=$?
 elapsed=$((SECONDS - start))
+
+if [[ $rc -eq 0 && ${RUN_TESTS:-0} == 1 ]]; then
+    log "installing the reference readers in $CHROOT and running the tests against DPDK $DPDK_VERSION"
+    chroot "$CHROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive /bin/bash -c \
+        'command -v tshark >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && apt-get install -y -qq tshark tcpdump >/dev/null; }'
+    chroot "$CHROOT" /usr/bin/env -i "${CHROOT_ENV[@]}" \
+        /bin/bash -c 'cd /src && exec cargo test --release --no-fail-fast '"$LOCKED"' --lib --test dpdk_runtime --test capture_e2e --test corpus_e2e --test ring' \
+        || rc=$?
+    elapsed=$((SECONDS - start))
+fi
 
 if [[ $rc -eq 0 ]]; then
     echo "OK: built against DPDK $DPDK_VERSION in ${elapsed}s (artifacts in $REPO/target/trixie/release)"

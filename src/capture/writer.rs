@@ -239,15 +239,21 @@ impl RingWriter {
         let path = segment_path(&self.dir, i);
         let f = &self.files[i];
         let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        // Continue after the committed records (never after whatever the file holds), and
+        // mark the segment live before extending it, so a crash in between is recovered by
+        // trimming to the committed length.
+        let off = snap
+            .committed
+            .clamp(FILE_HEADER_LEN as u64, len.max(FILE_HEADER_LEN as u64));
+        e.store(E_STATE, SegState::Live as u64, Ordering::Release);
         f.set_len(self.geometry.segment_size)
             .map_err(|e| io_err("extend", &path, e))?;
         self.live = true;
         self.cur = i;
-        self.off = len.max(FILE_HEADER_LEN as u64) as usize;
+        self.off = off as usize;
         self.first_ts = snap.first_ts;
         self.last_ts = snap.last_ts;
         self.seg_packets = snap.packets;
-        e.store(E_STATE, SegState::Live as u64, Ordering::Release);
         self.commit();
         Ok(())
     }

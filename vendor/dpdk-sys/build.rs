@@ -77,7 +77,7 @@ fn main() {
         Ok(lib) => lib,
         Err(e) => {
             eprintln!("error: {MISSING}\n(pkg-config said: {e})");
-            panic!("{MISSING}");
+            std::process::exit(1);
         }
     };
     // Expose the version to dependents (mirrorcap's build.rs turns it into cfg flags).
@@ -94,8 +94,7 @@ fn main() {
             None => cflags.push(format!("-D{k}")),
         }
     }
-    let other = pkg_config::get_variable("libdpdk", "Cflags").unwrap_or_default();
-    let _ = other; // pkg-config crate has no accessor for other cflags; ask the tool directly below.
+    // The pkg-config crate keeps no "other" cflags (-include rte_config.h, -march): ask the tool.
     let raw =
         std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
             .args(["--cflags-only-other", "libdpdk"])
