@@ -138,7 +138,7 @@ elapsed=$((SECONDS - start))
 if [[ $rc -eq 0 && ${RUN_TESTS:-0} == 1 ]]; then
     log "installing the reference readers in $CHROOT and running the tests against DPDK $DPDK_VERSION"
     chroot "$CHROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive /bin/bash -c \
-        'command -v tshark >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && apt-get install -y -qq tshark tcpdump >/dev/null; }'
+        'command -v tshark >/dev/null && command -v tcpdump >/dev/null && [ -x /usr/bin/kill ] || { apt-get update -qq && apt-get install -y -qq tshark tcpdump procps >/dev/null; }'
     chroot "$CHROOT" /usr/bin/env -i "${CHROOT_ENV[@]}" \
         /bin/bash -c 'cd /src && exec cargo test --release --no-fail-fast '"$LOCKED"' --lib --test dpdk_runtime --test capture_e2e --test corpus_e2e --test ring' \
         || rc=$?

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential pkg-config clang libclang-dev
   libdpdk-dev dpdk dpdk-dev
   libpcap-dev tcpdump tshark wireshark-common
-  prometheus iproute2 curl
+  prometheus iproute2 procps curl
 )
 HUGEPAGES=${HUGEPAGES:-512}
 
