@@ -1,8 +1,8 @@
 //! Ethernet II frame view: destination and source MAC, EtherType, payload.
 //!
 //! Owns the 14-byte Ethernet II header layout and the EtherType constants decap dispatches on.
-//! No 802.1Q/802.1ad tag parsing yet: a tagged frame shows its TPID (0x8100/0x88A8) as the
-//! EtherType and the tag as the first payload bytes.
+//! A tagged frame shows its TPID (0x8100/0x88A8/0x9100) as the EtherType and the tag as the first
+//! payload bytes; [`super::vlan`] reads the tags.
 
 use super::{be16, bytes, split_header, Error};
 
@@ -23,12 +23,12 @@ pub const HEADER_LEN: usize = field::PAYLOAD;
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
-/// EtherType of IPv6 (recognised by name only; not decapsulated yet).
+/// EtherType of IPv6.
 pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
-/// TPID of an 802.1Q VLAN tag (recognised by name only; not parsed yet).
-pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// TPID of an 802.1Q VLAN tag (see [`super::vlan`] for all TPIDs).
+pub const ETHERTYPE_VLAN: u16 = super::vlan::TPID_8021Q;
 
 /// A validated view of an Ethernet II frame: at least [`HEADER_LEN`] bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

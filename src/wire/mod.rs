@@ -13,11 +13,13 @@
 pub mod ethernet;
 pub mod ipv4;
 pub mod udp;
+pub mod vlan;
 pub mod vxlan;
 
 pub use ethernet::EthernetFrame;
 pub use ipv4::Ipv4Packet;
 pub use udp::UdpPacket;
+pub use vlan::VlanTag;
 pub use vxlan::VxlanHeader;
 
 /// Why a view could not be built over a buffer.
