@@ -95,6 +95,15 @@ impl<'a> Ipv4Packet<'a> {
         })
     }
 
+    /// The length the packet claims (its total length field) if `buf` starts with a complete
+    /// 20-byte IPv4 header, however many bytes follow; `None` when fewer than 20 bytes or not
+    /// version 4. Used to detect truncated copies, whose header keeps the original length.
+    #[inline]
+    pub fn claimed_len(buf: &[u8]) -> Option<usize> {
+        let (header, _) = split_header::<MIN_HEADER_LEN>(buf)?;
+        (header[field::VER_IHL] >> 4 == 4).then(|| usize::from(be16(header, field::TOTAL_LEN)))
+    }
+
     /// IP version (always 4 for a checked view).
     #[inline]
     pub fn version(&self) -> u8 {
@@ -323,6 +332,21 @@ mod tests {
             }
             assert!(Ipv4Packet::new_checked(&buf).is_ok());
         }
+    }
+
+    #[test]
+    fn claimed_len_reads_total_length_of_cut_packets() {
+        let buf = ip_bytes(&FrameSpec::default());
+        let tot = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+        for len in 0..MIN_HEADER_LEN {
+            assert_eq!(Ipv4Packet::claimed_len(&buf[..len]), None, "len {len}");
+        }
+        for len in MIN_HEADER_LEN..=buf.len() {
+            assert_eq!(Ipv4Packet::claimed_len(&buf[..len]), Some(tot), "len {len}");
+        }
+        let mut b = buf;
+        b[0] = 0x65;
+        assert_eq!(Ipv4Packet::claimed_len(&b), None);
     }
 
     #[test]

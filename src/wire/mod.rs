@@ -12,12 +12,14 @@
 
 pub mod ethernet;
 pub mod ipv4;
+pub mod ipv6;
 pub mod udp;
 pub mod vlan;
 pub mod vxlan;
 
 pub use ethernet::EthernetFrame;
 pub use ipv4::Ipv4Packet;
+pub use ipv6::{Ipv6ExtHeader, Ipv6Packet};
 pub use udp::UdpPacket;
 pub use vlan::VlanTag;
 pub use vxlan::VxlanHeader;
