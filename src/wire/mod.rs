@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ethernet;
+pub mod geneve;
 pub mod ipv4;
 pub mod ipv6;
 pub mod udp;
@@ -18,6 +19,7 @@ pub mod vlan;
 pub mod vxlan;
 
 pub use ethernet::EthernetFrame;
+pub use geneve::{GeneveHeader, GeneveOption, GeneveOptions};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6Packet};
 pub use udp::UdpPacket;

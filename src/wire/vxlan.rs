@@ -1,8 +1,8 @@
 //! VXLAN header view (RFC 7348): flags, 24-bit VNI, and the encapsulated Ethernet frame.
 //!
 //! Owns the 8-byte VXLAN header layout, the I flag and the default UDP port. Reserved bits are
-//! ignored (RFC 7348: "MUST be ignored on receipt"); whether a missing I flag drops the packet is
-//! decided by `decap`, not here.
+//! ignored (RFC 7348: "MUST be ignored on receipt") but can be detected; whether a missing I flag
+//! drops the packet is decided by `decap`, not here.
 
 use super::{bytes, split_header, Error};
 
@@ -62,6 +62,15 @@ impl<'a> VxlanHeader<'a> {
         self.flags() & FLAG_I != 0
     }
 
+    /// True when any bit other than the I flag is set in the flags byte or the reserved fields
+    /// (RFC 7348 says to ignore them; some senders set them).
+    #[inline]
+    pub fn has_reserved_bits(&self) -> bool {
+        // Every bit of the 8 bytes except the I flag and the VNI.
+        const RESERVED: u64 = !((FLAG_I as u64) << 56 | (MAX_VNI as u64) << 8);
+        u64::from_be_bytes(*self.header) & RESERVED != 0
+    }
+
     /// The 24-bit VXLAN network identifier (the mirror session's VNI under AWS).
     #[inline]
     pub fn vni(&self) -> u32 {
@@ -104,6 +113,34 @@ mod tests {
             let vx = VxlanHeader::new_checked(&buf).expect("valid header");
             assert_eq!(vx.vni(), vni);
             assert!(vx.vni_valid());
+        }
+    }
+
+    #[test]
+    fn reserved_bits_detection() {
+        assert!(!VxlanHeader::new_checked(&header(FLAG_I, 7, 0))
+            .expect("valid header")
+            .has_reserved_bits());
+        assert!(!VxlanHeader::new_checked(&header(0, MAX_VNI, 0))
+            .expect("valid header")
+            .has_reserved_bits());
+        for bit in 0..8 {
+            let flags = FLAG_I | (1 << bit);
+            let vx = header(flags, 7, 0);
+            assert_eq!(
+                VxlanHeader::new_checked(&vx)
+                    .expect("valid header")
+                    .has_reserved_bits(),
+                flags != FLAG_I,
+                "flags {flags:#x}"
+            );
+        }
+        for at in [1usize, 2, 3, 7] {
+            let mut vx = header(FLAG_I, 7, 0);
+            vx[at] = 0x01;
+            assert!(VxlanHeader::new_checked(&vx)
+                .expect("valid header")
+                .has_reserved_bits());
         }
     }
 
