@@ -5,6 +5,7 @@
 mod corpus;
 mod geneve;
 mod l2_l3;
+mod nesting;
 mod proptests;
 mod reasons;
 mod vxlan;
