@@ -8,6 +8,7 @@ mod l2_l3;
 mod nesting;
 mod proptests;
 mod reasons;
+mod truncation;
 mod vxlan;
 
 use super::*;
