@@ -50,6 +50,19 @@ pub struct RunArgs {
     /// Address of the /metrics and /healthz listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9200", value_name = "ADDR")]
     pub metrics_addr: String,
+    /// UDP destination port of VXLAN (repeat for several; 8472 is Linux's old default).
+    #[arg(long = "vxlan-port", value_name = "PORT", default_values_t = [4789u16])]
+    pub vxlan_ports: Vec<u16>,
+    /// UDP destination port of Geneve (Gateway Load Balancer endpoints send 6081).
+    #[arg(long = "geneve-port", value_name = "PORT", default_values_t = [6081u16])]
+    pub geneve_ports: Vec<u16>,
+    /// Most tunnel headers removed from one packet (Geneve -> VXLAN is 2).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub max_depth: u8,
+    /// Capture frames that are not mirror traffic as they are, instead of counting them as
+    /// not_mirror drops.
+    #[arg(long)]
+    pub keep_unencapsulated: bool,
     /// Stop cleanly once no packet has arrived for this long (500ms, 2s, 5m).
     #[arg(long, value_name = "DURATION")]
     pub exit_when_idle: Option<String>,
@@ -87,4 +100,18 @@ pub struct GenArgs {
     /// Seed of the deterministic generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Encapsulation: vxlan (IPv4 outer), vxlan6 (IPv6 outer), gwlb (Geneve with AWS options
+    /// around the mirror's IPv4/VXLAN packet, as a Gateway Load Balancer endpoint delivers it).
+    #[arg(long, default_value = "vxlan")]
+    pub encap: String,
+    /// Outer VLAN tags: 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub outer_vlans: u8,
+    /// Put an 802.1Q tag with this VLAN id inside every mirrored frame.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=4095))]
+    pub inner_vlan: Option<u16>,
+    /// Cut mirrored frames to at most this many bytes, as AWS truncates copies larger than the
+    /// target's MTU (their inner IP length still says the original).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(14..=9000))]
+    pub truncate: Option<u32>,
 }

@@ -110,6 +110,10 @@ fn gen(a: &GenArgs) -> anyhow::Result<()> {
         inner_max,
         noise_every: a.noise_every,
         seed: a.seed,
+        encap: mirrorcap::gen::Encap::parse(&a.encap).map_err(anyhow::Error::msg)?,
+        outer_vlans: a.outer_vlans,
+        inner_vlan: a.inner_vlan,
+        truncate: a.truncate.map(|t| t as usize),
     };
     let mut out = create_out(&a.out)?;
     let r = mirrorcap::gen::write_pcap(&spec, &mut out)

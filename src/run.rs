@@ -12,6 +12,7 @@ use crate::dpdk::{
 };
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
+use crate::pipeline::{PipelineConfig, VniTable};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -91,6 +92,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         ));
     }
     let workers = args.workers as usize;
+    let pipeline = pipeline_config(args)?;
     let server = MetricsServer::bind(&args.metrics_addr).map_err(RunError::Environment)?;
     let mut rings = Vec::with_capacity(workers);
     for w in 0..workers {
@@ -219,6 +221,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
 
     // 4. Workers on their lcores; control here.
     let slots: Vec<StatSlot> = (0..workers).map(|_| StatSlot::default()).collect();
+    let vni_tables: Vec<VniTable> = (0..workers).map(|_| VniTable::new()).collect();
     let start_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -236,13 +239,20 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let mut jobs = Vec::with_capacity(workers);
     let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
     let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Option<String>)>();
-    for (w, ((rxq, ring), slot)) in queues.into_iter().zip(rings).zip(slots.iter()).enumerate() {
+    for (w, (((rxq, ring), slot), vnis)) in queues
+        .into_iter()
+        .zip(rings)
+        .zip(slots.iter())
+        .zip(vni_tables.iter())
+        .enumerate()
+    {
         let tx = tx.clone();
         let worker = Worker {
             rxq,
             ring,
-            decap: DecapConfig::default(),
+            cfg: pipeline.clone(),
             slot,
+            vnis,
             stop: stop_ref,
         };
         jobs.push(WorkerLcore {
@@ -259,7 +269,17 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     drop(tx);
     let port_name = info.name.clone();
     let (nic, codes) = launch_workers(&eal, jobs, || {
-        control_loop(&server, &metrics, &slots, &port, &port_name, stop_ref, idle)
+        Control {
+            server: &server,
+            metrics: &metrics,
+            slots: &slots,
+            vni_tables: &vni_tables,
+            port: &port,
+            port_name: &port_name,
+            stop: stop_ref,
+            idle,
+        }
+        .run()
     })
     .map_err(|e| RunError::Runtime(format!("launching workers: {e}")))?;
     let mut errors = Vec::new();
@@ -287,70 +307,114 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
 }
 
-/// The main lcore's loop: metrics requests, NIC stats once a second, stop and idle checks.
-fn control_loop(
-    server: &MetricsServer,
-    metrics: &Metrics,
-    slots: &[StatSlot],
-    port: &crate::dpdk::Port<'_>,
-    port_name: &str,
-    stop: &AtomicBool,
-    idle: Option<Duration>,
-) -> NicStats {
-    let mut nic = port.stats().unwrap_or_default();
-    let mut last_nic = Instant::now();
-    let mut last_rx = u64::MAX;
-    let mut last_change = Instant::now();
-    let mut beats: Vec<u64> = vec![0; slots.len()];
-    let mut beat_seen = vec![Instant::now(); slots.len()];
-    while !stop.load(Ordering::Relaxed) {
-        let health = || {
-            let mut h = HealthState::default();
-            match port.link() {
-                Some((true, _)) => {}
-                _ => h.problems.push(format!("port {port_name} link down")),
-            }
-            for (i, s) in slots.iter().enumerate() {
-                if s.finished.load(Ordering::Acquire) {
-                    h.problems.push(format!("worker {i} stopped"));
-                }
-            }
-            h
-        };
-        let mut render = || {
-            metrics.update(slots, port_name, &nic);
-            metrics.render()
-        };
-        server.serve_for(Duration::from_millis(50), &mut render, &health);
-        if last_nic.elapsed() >= Duration::from_secs(1) {
-            if let Ok(s) = port.stats() {
-                nic = s;
-            }
-            last_nic = Instant::now();
-            for (i, s) in slots.iter().enumerate() {
-                let b = s.heartbeat.load(Ordering::Relaxed);
-                if b != beats[i] {
-                    beats[i] = b;
-                    beat_seen[i] = Instant::now();
-                }
-            }
-        }
-        if let Some(idle) = idle {
-            let rx: u64 = slots
-                .iter()
-                .map(|s| s.rx_packets.load(Ordering::Relaxed))
-                .sum();
-            if rx != last_rx {
-                last_rx = rx;
-                last_change = Instant::now();
-            } else if last_change.elapsed() >= idle {
-                eprintln!("mirrorcap: no packet for {idle:?}: stopping");
-                break;
-            }
+/// The decap and pipeline options, checked.
+fn pipeline_config(args: &RunArgs) -> Result<PipelineConfig, RunError> {
+    for p in args.vxlan_ports.iter().chain(&args.geneve_ports) {
+        if *p == 0 {
+            return Err(RunError::Usage(
+                "--vxlan-port/--geneve-port 0: use a UDP port from 1 to 65535".into(),
+            ));
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    port.stats().unwrap_or(nic)
+    if let Some(p) = args
+        .vxlan_ports
+        .iter()
+        .find(|p| args.geneve_ports.contains(p))
+    {
+        return Err(RunError::Usage(format!(
+            "port {p} is given as both --vxlan-port and --geneve-port"
+        )));
+    }
+    Ok(PipelineConfig {
+        decap: DecapConfig {
+            vxlan_ports: args.vxlan_ports.clone(),
+            geneve_ports: args.geneve_ports.clone(),
+            max_depth: args.max_depth,
+        },
+        keep_unencapsulated: args.keep_unencapsulated,
+    })
+}
+
+/// What the main lcore's loop watches and serves.
+struct Control<'a, 'p> {
+    server: &'a MetricsServer,
+    metrics: &'a Metrics,
+    slots: &'a [StatSlot],
+    vni_tables: &'a [VniTable],
+    port: &'a crate::dpdk::Port<'p>,
+    port_name: &'a str,
+    stop: &'a AtomicBool,
+    idle: Option<Duration>,
+}
+
+/// A worker whose heartbeat has not moved for this long is reported unhealthy.
+const STALL: Duration = Duration::from_secs(3);
+
+impl Control<'_, '_> {
+    /// The main lcore's loop: metrics requests, NIC stats once a second, stop and idle checks.
+    fn run(&self) -> NicStats {
+        let mut nic = self.port.stats().unwrap_or_default();
+        let mut last_nic = Instant::now();
+        let mut last_rx = u64::MAX;
+        let mut last_change = Instant::now();
+        let mut beats: Vec<(u64, Instant)> = vec![(0, Instant::now()); self.slots.len()];
+        while !self.stop.load(Ordering::Relaxed) {
+            let health = || self.health(&beats);
+            let mut render = || {
+                self.metrics
+                    .update(self.slots, self.vni_tables, self.port_name, &nic);
+                self.metrics.render()
+            };
+            self.server
+                .serve_for(Duration::from_millis(50), &mut render, &health);
+            if last_nic.elapsed() >= Duration::from_secs(1) {
+                if let Ok(s) = self.port.stats() {
+                    nic = s;
+                }
+                last_nic = Instant::now();
+            }
+            for (s, b) in self.slots.iter().zip(beats.iter_mut()) {
+                let now = s.heartbeat.load(Ordering::Relaxed);
+                if now != b.0 {
+                    *b = (now, Instant::now());
+                }
+            }
+            if let Some(idle) = self.idle {
+                let rx: u64 = self
+                    .slots
+                    .iter()
+                    .map(|s| s.rx_packets.load(Ordering::Relaxed))
+                    .sum();
+                if rx != last_rx {
+                    last_rx = rx;
+                    last_change = Instant::now();
+                } else if last_change.elapsed() >= idle {
+                    eprintln!("mirrorcap: no packet for {idle:?}: stopping");
+                    break;
+                }
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.port.stats().unwrap_or(nic)
+    }
+
+    /// Healthy: link up, every worker polling (its heartbeat moved within [`STALL`]).
+    fn health(&self, beats: &[(u64, Instant)]) -> HealthState {
+        let mut h = HealthState::default();
+        if !matches!(self.port.link(), Some((true, _))) {
+            h.problems
+                .push(format!("port {} link down", self.port_name));
+        }
+        for (i, (s, b)) in self.slots.iter().zip(beats).enumerate() {
+            if s.finished.load(Ordering::Acquire) {
+                h.problems.push(format!("worker {i} stopped"));
+            } else if b.1.elapsed() > STALL {
+                h.problems
+                    .push(format!("worker {i} stalled for {:?}", b.1.elapsed()));
+            }
+        }
+        h
+    }
 }
 
 fn print_summary(s: &RunSummary) {
@@ -364,8 +428,10 @@ fn print_summary(s: &RunSummary) {
             drops.push_str(&format!(" {}={n}", drop_reason_label(r)));
         }
     }
+    let truncated: u64 = s.workers.iter().map(|w| w.truncated).sum();
+    let unencap: u64 = s.workers.iter().map(|w| w.unencapsulated).sum();
     eprintln!(
-        "mirrorcap: stopped: received {rx} packets, captured {cap} ({}), dropped:{}; NIC missed {} errors {} nombuf {}",
+        "mirrorcap: stopped: received {rx} packets, captured {cap} ({}; {truncated} truncated by AWS, {unencap} unencapsulated), dropped:{}; NIC missed {} errors {} nombuf {}",
         human_bytes(capb),
         if drops.is_empty() { " none".to_string() } else { drops },
         s.nic.imissed,

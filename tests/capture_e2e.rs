@@ -21,10 +21,12 @@ fn classify(frame: &[u8]) -> Expect {
         Ok(p) => p,
         Err(_) => return Expect::Drop("truncated_header"),
     };
-    let Some(NetSlice::Ipv4(ip)) = &p.net else {
-        return Expect::Drop("not_mirror");
+    let fragmented = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => ip.is_payload_fragmented(),
+        Some(NetSlice::Ipv6(ip)) => ip.is_payload_fragmented(),
+        _ => return Expect::Drop("not_mirror"),
     };
-    if ip.is_payload_fragmented() {
+    if fragmented {
         return Expect::Drop("outer_fragment");
     }
     let Some(TransportSlice::Udp(udp)) = &p.transport else {

@@ -14,10 +14,9 @@ fn eal_pool_port_queues_bursts_and_teardown_order() {
     let spec = mirrorcap::gen::GenSpec {
         count: 100,
         vnis: vec![7],
-        inner_min: 60,
         inner_max: 1500,
-        noise_every: 0,
         seed: 3,
+        ..Default::default()
     };
     let mut f = std::fs::File::create(&input).unwrap();
     mirrorcap::gen::write_pcap(&spec, &mut f).unwrap();

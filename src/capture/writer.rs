@@ -289,9 +289,19 @@ impl RingWriter {
     /// least 1 MiB, records at most 16 + 256 KiB.
     #[inline]
     pub fn write(&mut self, ts_ns: u64, frame: &[u8], orig_len: u32) -> bool {
-        let frame = &frame[..frame.len().min(SNAPLEN as usize)];
-        let orig_len = orig_len.max(frame.len() as u32);
-        let need = RECORD_HEADER_LEN + frame.len();
+        self.write_parts(ts_ns, &[], frame, orig_len)
+    }
+
+    /// Appends one record whose bytes are `prefix` then `frame` (a synthetic Ethernet header
+    /// in front of a bare IP packet), without assembling them anywhere first.
+    #[inline]
+    pub fn write_parts(&mut self, ts_ns: u64, prefix: &[u8], frame: &[u8], orig_len: u32) -> bool {
+        let max = SNAPLEN as usize;
+        let prefix = &prefix[..prefix.len().min(max)];
+        let frame = &frame[..frame.len().min(max - prefix.len())];
+        let incl = prefix.len() + frame.len();
+        let orig_len = orig_len.max(incl as u32);
+        let need = RECORD_HEADER_LEN + incl;
         let full = self.off + need > self.geometry.segment_size as usize;
         if self.failed || (full && self.rotate().is_err()) {
             self.failed = true;
@@ -304,13 +314,16 @@ impl RingWriter {
         }
         let hdr = RecordHeader {
             ts_ns,
-            incl_len: frame.len() as u32,
+            incl_len: incl as u32,
             orig_len,
         }
         .encode();
         let buf = &mut self.maps[self.cur].bytes_mut()[self.off..self.off + need];
-        buf[..RECORD_HEADER_LEN].copy_from_slice(&hdr);
-        buf[RECORD_HEADER_LEN..].copy_from_slice(frame);
+        let (h, rest) = buf.split_at_mut(RECORD_HEADER_LEN);
+        h.copy_from_slice(&hdr);
+        let (p, f) = rest.split_at_mut(prefix.len());
+        p.copy_from_slice(prefix);
+        f.copy_from_slice(frame);
         self.off += need;
         if self.seg_packets == 0 {
             self.first_ts = ts_ns;

@@ -85,15 +85,24 @@ pub fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, payload_len: usize) {
 
 /// An inner Ethernet/IPv4/UDP frame of exactly `size` bytes (60..=9000) carrying `seq`.
 pub fn inner_frame(seq: u64, flow: u16, size: usize) -> Vec<u8> {
+    inner_frame_tagged(seq, flow, size, None)
+}
+
+/// Like [`inner_frame`], with an 802.1Q tag (VLAN id `vlan`) after the MAC addresses when given;
+/// the sequence number then starts at byte 46 instead of 42.
+pub fn inner_frame_tagged(seq: u64, flow: u16, size: usize, vlan: Option<u16>) -> Vec<u8> {
     let size = size.max(60);
     let mut f = Vec::with_capacity(size);
-    push_eth(
-        &mut f,
-        [0x02, 0, 0, 0, 0x02, 0x02],
-        [0x02, 0, 0, 0, 0x01, 0x01],
-        0x0800,
-    );
-    let udp_payload = size - 14 - 20 - 8;
+    let (dst, src) = ([0x02, 0, 0, 0, 0x02, 0x02], [0x02, 0, 0, 0, 0x01, 0x01]);
+    match vlan {
+        Some(id) => {
+            push_eth(&mut f, dst, src, 0x8100);
+            f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
+            f.extend_from_slice(&0x0800u16.to_be_bytes());
+        }
+        None => push_eth(&mut f, dst, src, 0x0800),
+    }
+    let udp_payload = size - f.len() - 20 - 8;
     let ip = Ipv4Hdr {
         src: [192, 0, 2, (flow % 250) as u8 + 1],
         dst: [203, 0, 113, 7],
@@ -119,6 +128,17 @@ fn flow_port(inner: &[u8]) -> u16 {
         h = (h ^ b as u32).wrapping_mul(0x0100_0193);
     }
     49152 + (h % 16384) as u16
+}
+
+/// The 8-byte VXLAN header: flags 0x08 (VNI valid), `vni`.
+pub fn vxlan_header(vni: u32) -> [u8; 8] {
+    let v = ((vni & 0x00ff_ffff) << 8).to_be_bytes();
+    [0x08, 0, 0, 0, v[0], v[1], v[2], v[3]]
+}
+
+/// The outer UDP source port AWS would pick for `inner` (a hash of its 5-tuple).
+pub fn mirror_source_port(inner: &[u8]) -> u16 {
+    flow_port(inner)
 }
 
 /// `inner` wrapped as VPC Traffic Mirroring sends it: Ethernet / IPv4 (TTL 255, id 0) /

@@ -3,10 +3,17 @@
 //! Ethernet/IPv4/UDP frames with a sequence number, plus labelled noise, written as a pcap.
 //! Pure: builds bytes; the `gen` subcommand writes them to a file.
 #![forbid(unsafe_code)]
+mod encap;
 mod frames;
 mod noise;
 
-pub use frames::{inner_frame, vxlan_frame, OuterAddrs};
+pub use encap::{
+    encapsulate, geneve_aws_header, Encap, GWLB_ATTACHMENT_ID, GWLB_ENDPOINT_ID, GWLB_FLOW_COOKIE,
+    GWLB_VNI,
+};
+pub use frames::{
+    inner_frame, inner_frame_tagged, mirror_source_port, vxlan_frame, vxlan_header, OuterAddrs,
+};
 pub use noise::{noise_frame, NoiseKind, NOISE_KINDS};
 
 use crate::capture::pcapfmt::{file_header, RecordHeader};
@@ -21,6 +28,31 @@ pub struct GenSpec {
     pub inner_max: usize,
     pub noise_every: u64,
     pub seed: u64,
+    pub encap: Encap,
+    /// Outer VLAN tags (0, 1 = 802.1Q, 2 = 802.1ad + 802.1Q).
+    pub outer_vlans: u8,
+    /// An 802.1Q tag inside the mirrored frame (VLAN id), kept as is by the appliance.
+    pub inner_vlan: Option<u16>,
+    /// Cut mirrored frames longer than this, as AWS does beyond the target's MTU (the inner
+    /// IP header keeps the original length).
+    pub truncate: Option<usize>,
+}
+
+impl Default for GenSpec {
+    fn default() -> Self {
+        GenSpec {
+            count: 1000,
+            vnis: vec![100],
+            inner_min: 60,
+            inner_max: 1514,
+            noise_every: 0,
+            seed: 1,
+            encap: Encap::Vxlan,
+            outer_vlans: 0,
+            inner_vlan: None,
+            truncate: None,
+        }
+    }
 }
 
 /// What was generated, for the report.
@@ -105,8 +137,20 @@ pub fn write_pcap(spec: &GenSpec, out: &mut dyn Write) -> std::io::Result<GenRep
         let vni = vnis[(seq % vnis.len() as u64) as usize];
         let size = rng.range(spec.inner_min, spec.inner_max);
         let flow = (seq % 64) as u16;
-        let inner = inner_frame(seq, flow, size);
-        let frame = vxlan_frame(&OuterAddrs::default_for(flow), vni, &inner);
+        let mut inner = inner_frame_tagged(seq, flow, size, spec.inner_vlan);
+        let sport = mirror_source_port(&inner);
+        if let Some(t) = spec.truncate {
+            inner.truncate(t.max(14));
+        }
+        let frame = encapsulate(
+            spec.encap,
+            spec.outer_vlans,
+            &OuterAddrs::default_for(flow),
+            flow,
+            vni,
+            sport,
+            &inner,
+        );
         rep.bytes += put(&frame, ts, out)?;
         rep.mirrored += 1;
         ts += 1000;

@@ -16,15 +16,18 @@ pub enum NoiseKind {
     VxlanShort,
     /// A first IPv4 fragment (MF set) of UDP 4789.
     OuterFragment,
+    /// An IPv6 packet with a fragment header (first fragment) carrying UDP 4789.
+    Ipv6Fragment,
 }
 
-pub const NOISE_KINDS: [NoiseKind; 6] = [
+pub const NOISE_KINDS: [NoiseKind; 7] = [
     NoiseKind::PlainUdp,
     NoiseKind::Arp,
     NoiseKind::Ipv6Udp,
     NoiseKind::VxlanNoIFlag,
     NoiseKind::VxlanShort,
     NoiseKind::OuterFragment,
+    NoiseKind::Ipv6Fragment,
 ];
 
 impl NoiseKind {
@@ -36,6 +39,7 @@ impl NoiseKind {
             NoiseKind::VxlanNoIFlag => "vxlan_no_i_flag",
             NoiseKind::VxlanShort => "vxlan_short",
             NoiseKind::OuterFragment => "outer_fragment",
+            NoiseKind::Ipv6Fragment => "ipv6_fragment",
         }
     }
 }
@@ -114,6 +118,26 @@ pub fn noise_frame(kind: NoiseKind, n: u64) -> Vec<u8> {
                 0x08
             };
             f.extend_from_slice(&[flags, 0, 0, 0, 0, 0, 100, 0]);
+            f.extend_from_slice(&inner);
+        }
+        NoiseKind::Ipv6Fragment => {
+            let inner = inner_frame(n, 0, 60);
+            push_eth(&mut f, DST, SRC, 0x86dd);
+            let udp_len = 8 + 8 + inner.len();
+            f.extend_from_slice(&[0x60, 0, 0, 0]);
+            f.extend_from_slice(&((8 + udp_len) as u16).to_be_bytes());
+            f.extend_from_slice(&[44, 255]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14,
+            ]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+            ]);
+            // Fragment header: next UDP, offset 0, M flag set, identification n.
+            f.extend_from_slice(&[17, 0, 0x00, 0x01]);
+            f.extend_from_slice(&(n as u32).to_be_bytes());
+            push_udp(&mut f, 50000, 4789, 8 + inner.len());
+            f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 100, 0]);
             f.extend_from_slice(&inner);
         }
         NoiseKind::VxlanShort => {

@@ -6,8 +6,11 @@ mod http;
 pub use http::{HealthState, MetricsServer};
 
 use crate::dpdk::NicStats;
-use crate::pipeline::{drop_reason_label, StatSlot, WorkerStats, DROP_REASONS};
+use crate::pipeline::{
+    drop_reason_label, StatSlot, VniTable, WorkerStats, DROP_REASONS, OVERFLOW_VNI,
+};
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use std::collections::BTreeMap;
 
 /// Static facts shown as `mirrorcap_build_info`.
 #[derive(Clone, Debug)]
@@ -30,6 +33,12 @@ pub struct Metrics {
     segments_overwritten: IntCounterVec,
     segments_recovered: IntCounterVec,
     nic: IntCounterVec,
+    truncated: IntCounterVec,
+    vxlan_reserved_bits: IntCounterVec,
+    unencapsulated: IntCounterVec,
+    vni_packets: IntCounterVec,
+    vni_bytes: IntCounterVec,
+    vni_truncated: IntCounterVec,
     workers_running: IntGauge,
 }
 
@@ -64,6 +73,12 @@ impl Metrics {
             segments_overwritten: counter(&registry, "mirrorcap_ring_segments_overwritten_total", "Ring segments reused, dropping the oldest captured data.", &["worker"]),
             segments_recovered: counter(&registry, "mirrorcap_ring_segments_recovered_total", "Segments found live at start (after a crash) and trimmed to their committed records.", &["worker"]),
             nic: counter(&registry, "mirrorcap_nic_rx_total", "The NIC's own receive counters (rte_eth_stats): packets, missed (imissed), errors (ierrors), nombuf (rx_nombuf).", &["port", "counter"]),
+            truncated: counter(&registry, "mirrorcap_truncated_packets_total", "Captured frames whose inner IP header claims more bytes than arrived (AWS truncated the mirrored copy: target MTU or the session's PacketLength).", &["worker"]),
+            vxlan_reserved_bits: counter(&registry, "mirrorcap_vxlan_reserved_bits_packets_total", "Captured frames whose VXLAN header had reserved bits set (tolerated).", &["worker"]),
+            unencapsulated: counter(&registry, "mirrorcap_unencapsulated_captured_packets_total", "Frames that were not mirror traffic, captured as they are (--keep-unencapsulated).", &["worker"]),
+            vni_packets: counter(&registry, "mirrorcap_vni_captured_packets_total", "Captured frames per mirror session VNI (all workers; vni=\"other\" once 1024 VNIs per worker are in use).", &["vni"]),
+            vni_bytes: counter(&registry, "mirrorcap_vni_captured_bytes_total", "Captured bytes per mirror session VNI (all workers).", &["vni"]),
+            vni_truncated: counter(&registry, "mirrorcap_vni_truncated_packets_total", "Captured frames per VNI that AWS truncated (inner IP length beyond the bytes present).", &["vni"]),
             workers_running: {
                 let g = IntGauge::new("mirrorcap_workers_running", "Worker lcores currently polling.").expect("valid metric");
                 registry.register(Box::new(g.clone())).expect("unique metric name");
@@ -94,7 +109,7 @@ impl Metrics {
     }
 
     /// Copies the workers' published counters and the latest NIC counters into the registry.
-    pub fn update(&self, slots: &[StatSlot], port: &str, nic: &NicStats) {
+    pub fn update(&self, slots: &[StatSlot], vnis: &[VniTable], port: &str, nic: &NicStats) {
         let mut running = 0;
         for (i, slot) in slots.iter().enumerate() {
             let s: WorkerStats = slot.read();
@@ -107,6 +122,9 @@ impl Metrics {
             for r in 0..DROP_REASONS {
                 set_counter(&self.dropped, &[&w, drop_reason_label(r)], s.drops[r]);
             }
+            set_counter(&self.truncated, &[&w], s.truncated);
+            set_counter(&self.vxlan_reserved_bits, &[&w], s.vxlan_reserved_bits);
+            set_counter(&self.unencapsulated, &[&w], s.unencapsulated);
             set_counter(&self.ring_bytes, &[&w], s.ring.bytes);
             set_counter(&self.segments_sealed, &[&w], s.ring.segments_sealed);
             set_counter(
@@ -120,6 +138,25 @@ impl Metrics {
             }
         }
         self.workers_running.set(running);
+        let mut per_vni: BTreeMap<u32, (u64, u64, u64)> = BTreeMap::new();
+        for t in vnis {
+            for c in t.snapshot() {
+                let e = per_vni.entry(c.vni).or_default();
+                e.0 += c.packets;
+                e.1 += c.bytes;
+                e.2 += c.truncated;
+            }
+        }
+        for (vni, (p, b, t)) in per_vni {
+            let label = if vni == OVERFLOW_VNI {
+                "other".to_string()
+            } else {
+                vni.to_string()
+            };
+            set_counter(&self.vni_packets, &[&label], p);
+            set_counter(&self.vni_bytes, &[&label], b);
+            set_counter(&self.vni_truncated, &[&label], t);
+        }
         set_counter(&self.nic, &[port, "packets"], nic.ipackets);
         set_counter(&self.nic, &[port, "missed"], nic.imissed);
         set_counter(&self.nic, &[port, "errors"], nic.ierrors);

@@ -1,10 +1,7 @@
-//! The worker loop: rx_burst → decap → capture → bulk free, run to completion on one lcore.
-//! Counters are plain integers owned by the worker; every [`PUBLISH_EVERY`] bursts (and when
-//! idle or stopping) it stores copies into its own cache-line-aligned [`StatSlot`], which the
-//! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
-use crate::capture::{RingStats, RingWriter};
-use crate::decap::{decap, DecapConfig, DropReason};
-use crate::dpdk::{rdtsc, Burst, RxQueue, TscClock};
+//! A worker's counters: plain integers it owns ([`WorkerStats`]), the cache-line-aligned copy
+//! it publishes for the collector ([`StatSlot`]), and the labels of every drop reason.
+use crate::capture::RingStats;
+use crate::decap::DropReason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Drop reasons of the capture stage, after the decap reasons.
@@ -18,8 +15,8 @@ pub const CAPTURE_DROPS: [(&str, &str); 2] = [
         "The ring could not rotate to its next segment (I/O error); check the ring directory's disk and the log.",
     ),
 ];
-const OVERSIZE: usize = DropReason::COUNT;
-const RING_ERROR: usize = DropReason::COUNT + 1;
+pub(super) const OVERSIZE: usize = DropReason::COUNT;
+pub(super) const RING_ERROR: usize = DropReason::COUNT + 1;
 /// All drop reasons: decap's, then the capture stage's.
 pub const DROP_REASONS: usize = DropReason::COUNT + CAPTURE_DROPS.len();
 
@@ -32,11 +29,6 @@ pub fn drop_reason_label(i: usize) -> &'static str {
     }
 }
 
-/// Bursts between two publications of the worker's counters.
-pub const PUBLISH_EVERY: u64 = 64;
-/// Empty polls between two publications while idle.
-const IDLE_PUBLISH_EVERY: u64 = 1 << 14;
-
 /// A worker's counters: owned and incremented by the worker alone.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerStats {
@@ -45,6 +37,13 @@ pub struct WorkerStats {
     pub captured_packets: u64,
     pub captured_bytes: u64,
     pub drops: [u64; DROP_REASONS],
+    /// Captured frames whose inner IP header claims more bytes than arrived (AWS truncation).
+    pub truncated: u64,
+    /// Captured frames whose VXLAN header had reserved bits set (tolerated).
+    pub vxlan_reserved_bits: u64,
+    /// Frames captured as they are because they were not mirror traffic and
+    /// `--keep-unencapsulated` asked for them.
+    pub unencapsulated: u64,
     pub bursts: u64,
     pub ring: RingStats,
 }
@@ -59,6 +58,9 @@ pub struct StatSlot {
     pub captured_packets: AtomicU64,
     pub captured_bytes: AtomicU64,
     pub drops: [AtomicU64; DROP_REASONS],
+    pub truncated: AtomicU64,
+    pub vxlan_reserved_bits: AtomicU64,
+    pub unencapsulated: AtomicU64,
     pub ring_bytes: AtomicU64,
     pub segments_sealed: AtomicU64,
     pub segments_overwritten: AtomicU64,
@@ -79,6 +81,9 @@ impl StatSlot {
         for (d, v) in self.drops.iter().zip(s.drops.iter()) {
             d.store(*v, r);
         }
+        self.truncated.store(s.truncated, r);
+        self.vxlan_reserved_bits.store(s.vxlan_reserved_bits, r);
+        self.unencapsulated.store(s.unencapsulated, r);
         self.ring_bytes.store(s.ring.bytes, r);
         self.segments_sealed.store(s.ring.segments_sealed, r);
         self.segments_overwritten
@@ -101,6 +106,9 @@ impl StatSlot {
             captured_packets: self.captured_packets.load(r),
             captured_bytes: self.captured_bytes.load(r),
             drops,
+            truncated: self.truncated.load(r),
+            vxlan_reserved_bits: self.vxlan_reserved_bits.load(r),
+            unencapsulated: self.unencapsulated.load(r),
             bursts: 0,
             ring: RingStats {
                 bytes: self.ring_bytes.load(r),
@@ -110,93 +118,5 @@ impl StatSlot {
                 ..RingStats::default()
             },
         }
-    }
-}
-
-/// Processes one received packet: decap and capture, or count the drop reason.
-#[inline(always)]
-pub fn process_packet(
-    frame: &[u8],
-    pkt_len: u32,
-    nb_segs: u16,
-    ts_ns: u64,
-    cfg: &DecapConfig,
-    ring: &mut RingWriter,
-    st: &mut WorkerStats,
-) {
-    st.rx_packets += 1;
-    st.rx_bytes += pkt_len as u64;
-    if nb_segs > 1 {
-        st.drops[OVERSIZE] += 1;
-        return;
-    }
-    match decap(frame, cfg) {
-        Ok(d) => {
-            let inner = d.inner(frame);
-            if ring.write(ts_ns, inner, inner.len() as u32) {
-                st.captured_packets += 1;
-                st.captured_bytes += inner.len() as u64;
-            } else {
-                st.drops[RING_ERROR] += 1;
-            }
-        }
-        Err(r) => st.drops[r.index()] += 1,
-    }
-}
-
-/// One worker: its queue, its ring, its slot. `run` polls until `stop` is set.
-pub struct Worker<'a> {
-    pub rxq: RxQueue<'a>,
-    pub ring: RingWriter,
-    pub decap: DecapConfig,
-    pub slot: &'a StatSlot,
-    pub stop: &'a AtomicBool,
-}
-
-impl Worker<'_> {
-    /// The loop. Returns the final counters after sealing the ring's live segment.
-    pub fn run(mut self) -> (WorkerStats, Result<(), crate::capture::RingError>) {
-        let clock = TscClock::calibrate();
-        let mut st = WorkerStats::default();
-        let mut burst = Burst::new();
-        let mut idle: u64 = 0;
-        while !self.stop.load(Ordering::Relaxed) {
-            let n = self.rxq.rx(&mut burst);
-            if n == 0 {
-                idle += 1;
-                if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {
-                    st.ring = self.ring.stats;
-                    self.slot.publish(&st);
-                }
-                continue;
-            }
-            let ts = clock.ns(rdtsc());
-            for i in 0..n {
-                let p = burst.packet(i);
-                process_packet(
-                    p.data,
-                    p.pkt_len,
-                    p.nb_segs,
-                    ts,
-                    &self.decap,
-                    &mut self.ring,
-                    &mut st,
-                );
-            }
-            self.ring.commit();
-            burst.free_all();
-            st.bursts += 1;
-            if st.bursts.is_multiple_of(PUBLISH_EVERY) {
-                st.ring = self.ring.stats;
-                self.slot.publish(&st);
-            }
-        }
-        let closed = self.ring.close();
-        if let Ok(r) = &closed {
-            st.ring = *r;
-        }
-        self.slot.publish(&st);
-        self.slot.finished.store(true, Ordering::Release);
-        (st, closed.map(|_| ()))
     }
 }

@@ -1,0 +1,188 @@
+//! Encapsulations the generator can produce, as the ways mirrored traffic reaches a target:
+//! VXLAN over IPv4 (an ENI or NLB target), VXLAN over IPv6, and a Gateway Load Balancer
+//! endpoint's Geneve (with AWS options) around the mirror's IPv4/UDP 4789/VXLAN packet. Outer
+//! 802.1Q/802.1ad tags optional. Addresses come from the documentation ranges.
+use super::frames::{push_eth, push_ipv4, push_udp, vxlan_header, Ipv4Hdr, OuterAddrs};
+
+/// How mirrored frames are wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    /// Ethernet / IPv4 / UDP 4789 / VXLAN / frame.
+    Vxlan,
+    /// Ethernet / IPv6 / UDP 4789 / VXLAN / frame.
+    Vxlan6,
+    /// Ethernet / IPv4 / UDP 6081 / Geneve (AWS options, protocol 0x0800) / IPv4 / UDP 4789 /
+    /// VXLAN / frame: a mirror session whose target is a GWLB endpoint.
+    Gwlb,
+}
+
+impl Encap {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "vxlan" => Ok(Encap::Vxlan),
+            "vxlan6" => Ok(Encap::Vxlan6),
+            "gwlb" => Ok(Encap::Gwlb),
+            _ => Err(format!("--encap '{s}': use vxlan, vxlan6 or gwlb")),
+        }
+    }
+}
+
+/// The AWS Geneve options a GWLB adds (class 0x0108).
+pub const GWLB_ENDPOINT_ID: u64 = 0x0123_4567_89ab_cdef;
+pub const GWLB_ATTACHMENT_ID: u64 = 0x0fed_cba9_8765_4321;
+pub const GWLB_FLOW_COOKIE: u32 = 0xc00c_1e5e;
+/// The Geneve VNI the generator's GWLB uses.
+pub const GWLB_VNI: u32 = 0;
+
+/// Outer IPv6 source per flow group (2001:db8::10+) and the target 2001:db8::1.
+fn ipv6_addrs(flow: u16) -> ([u8; 16], [u8; 16]) {
+    let mut src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut dst = src;
+    src[15] = 0x10 + (flow % 8) as u8;
+    dst[15] = 1;
+    (src, dst)
+}
+
+/// Appends a 40-byte IPv6 header (next header UDP, hop limit 255).
+pub fn push_ipv6(out: &mut Vec<u8>, src: [u8; 16], dst: [u8; 16], payload_len: usize) {
+    out.extend_from_slice(&[0x60, 0, 0, 0]);
+    out.extend_from_slice(&(payload_len as u16).to_be_bytes());
+    out.extend_from_slice(&[17, 255]);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&dst);
+}
+
+/// The UDP checksum over IPv6 (pseudo-header + datagram with its checksum field zero).
+pub fn udp6_checksum(src: &[u8; 16], dst: &[u8; 16], udp: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64;
+        }
+    };
+    add(src);
+    add(dst);
+    add(&(udp.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, 17]);
+    add(udp);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    match !(sum as u16) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// Appends Ethernet with `vlans` outer tags (802.1ad then 802.1Q, as a QinQ provider would).
+fn push_eth_tagged(out: &mut Vec<u8>, o: &OuterAddrs, vlans: u8, ethertype: u16) {
+    match vlans {
+        0 => push_eth(out, o.dst_mac, o.src_mac, ethertype),
+        1 => {
+            push_eth(out, o.dst_mac, o.src_mac, 0x8100);
+            out.extend_from_slice(&[0x00, 0x64]);
+            out.extend_from_slice(&ethertype.to_be_bytes());
+        }
+        _ => {
+            push_eth(out, o.dst_mac, o.src_mac, 0x88a8);
+            out.extend_from_slice(&[0x00, 0xc8, 0x81, 0x00, 0x00, 0x64]);
+            out.extend_from_slice(&ethertype.to_be_bytes());
+        }
+    }
+}
+
+/// The Geneve header a GWLB adds: version 0, the three AWS options, protocol `proto`.
+pub fn geneve_aws_header(vni: u32, proto: u16) -> Vec<u8> {
+    let mut opts = Vec::with_capacity(32);
+    for (typ, data) in [
+        (1u8, GWLB_ENDPOINT_ID.to_be_bytes().to_vec()),
+        (2u8, GWLB_ATTACHMENT_ID.to_be_bytes().to_vec()),
+        (3u8, GWLB_FLOW_COOKIE.to_be_bytes().to_vec()),
+    ] {
+        opts.extend_from_slice(&0x0108u16.to_be_bytes());
+        opts.push(typ);
+        opts.push((data.len() / 4) as u8);
+        opts.extend_from_slice(&data);
+    }
+    let mut h = Vec::with_capacity(8 + opts.len());
+    h.push((opts.len() / 4) as u8); // version 0, option length in 4-byte words
+    h.push(0);
+    h.extend_from_slice(&proto.to_be_bytes());
+    h.extend_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
+    h.extend_from_slice(&opts);
+    h
+}
+
+/// `inner` wrapped by `encap` with `vlans` outer tags, the mirror session's `vni`, and the
+/// outer UDP source port `sport`.
+pub fn encapsulate(
+    encap: Encap,
+    vlans: u8,
+    o: &OuterAddrs,
+    flow: u16,
+    vni: u32,
+    sport: u16,
+    inner: &[u8],
+) -> Vec<u8> {
+    let vx_len = 8 + 8 + inner.len();
+    let mut f = Vec::with_capacity(inner.len() + 160);
+    match encap {
+        Encap::Vxlan => {
+            push_eth_tagged(&mut f, o, vlans, 0x0800);
+            push_ipv4(
+                &mut f,
+                &Ipv4Hdr {
+                    src: o.src_ip,
+                    dst: o.dst_ip,
+                    ttl: 255,
+                    id: 0,
+                    flags_frag: 0,
+                },
+                vx_len,
+            );
+            push_udp(&mut f, sport, 4789, 8 + inner.len());
+        }
+        Encap::Vxlan6 => {
+            let (src, dst) = ipv6_addrs(flow);
+            push_eth_tagged(&mut f, o, vlans, 0x86dd);
+            push_ipv6(&mut f, src, dst, vx_len);
+            let udp_at = f.len();
+            push_udp(&mut f, sport, 4789, 8 + inner.len());
+            f.extend_from_slice(&vxlan_header(vni));
+            f.extend_from_slice(inner);
+            // A zero UDP checksum is not allowed over IPv6 (RFC 8200): compute it.
+            let c = udp6_checksum(&src, &dst, &f[udp_at..]);
+            f[udp_at + 6..udp_at + 8].copy_from_slice(&c.to_be_bytes());
+            return f;
+        }
+        Encap::Gwlb => {
+            let gen = geneve_aws_header(GWLB_VNI, 0x0800);
+            let mirror_ip_len = 20 + vx_len;
+            push_eth_tagged(&mut f, o, vlans, 0x0800);
+            // The GWLB endpoint (198.51.100.200) to the appliance.
+            let gwlb = Ipv4Hdr {
+                src: [198, 51, 100, 200],
+                dst: o.dst_ip,
+                ttl: 255,
+                id: 0,
+                flags_frag: 0,
+            };
+            push_ipv4(&mut f, &gwlb, 8 + gen.len() + mirror_ip_len);
+            push_udp(&mut f, sport, 6081, gen.len() + mirror_ip_len);
+            f.extend_from_slice(&gen);
+            // The mirror's own packet: source ENI to the GWLB endpoint.
+            let mirror = Ipv4Hdr {
+                src: o.src_ip,
+                dst: [198, 51, 100, 200],
+                ttl: 255,
+                id: 0,
+                flags_frag: 0,
+            };
+            push_ipv4(&mut f, &mirror, vx_len);
+            push_udp(&mut f, sport, 4789, 8 + inner.len());
+        }
+    }
+    f.extend_from_slice(&vxlan_header(vni));
+    f.extend_from_slice(inner);
+    f
+}

@@ -1,0 +1,165 @@
+//! Per-VNI counters of one worker: a fixed open-addressing table allocated at start, written
+//! by its worker alone (relaxed load + store, no read-modify-write) and read by the collector.
+//! VNIs beyond its capacity are counted together under [`OVERFLOW_VNI`].
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Slots per worker; mirror sessions per appliance are far fewer.
+pub const VNI_SLOTS: usize = 1024;
+/// Marks an unused slot (VNIs have 24 bits).
+const EMPTY: u32 = u32::MAX;
+/// The label of the slot that takes VNIs once the table is full.
+pub const OVERFLOW_VNI: u32 = u32::MAX - 1;
+const PROBES: usize = 16;
+
+/// One VNI's counters.
+#[repr(C, align(64))]
+pub struct VniSlot {
+    pub vni: AtomicU32,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub truncated: AtomicU64,
+}
+
+impl Default for VniSlot {
+    fn default() -> Self {
+        VniSlot {
+            vni: AtomicU32::new(EMPTY),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A worker's VNI table (the last slot is the overflow slot).
+pub struct VniTable {
+    slots: Box<[VniSlot]>,
+}
+
+/// What the collector reads of one VNI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VniCounts {
+    pub vni: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub truncated: u64,
+}
+
+#[inline(always)]
+fn bump(a: &AtomicU64, by: u64) {
+    // Single writer: a relaxed load and store, not an atomic read-modify-write.
+    a.store(
+        a.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+impl Default for VniTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VniTable {
+    pub fn new() -> Self {
+        let slots: Vec<VniSlot> = (0..VNI_SLOTS + 1).map(|_| VniSlot::default()).collect();
+        let t = VniTable {
+            slots: slots.into_boxed_slice(),
+        };
+        t.slots[VNI_SLOTS]
+            .vni
+            .store(OVERFLOW_VNI, Ordering::Relaxed);
+        t
+    }
+
+    /// The slot of `vni`, claiming an empty one on first sight. Worker only.
+    #[inline]
+    fn slot(&self, vni: u32) -> &VniSlot {
+        let mut i = (vni.wrapping_mul(0x9E37_79B1) >> 22) as usize % VNI_SLOTS;
+        for _ in 0..PROBES {
+            let s = &self.slots[i];
+            let v = s.vni.load(Ordering::Relaxed);
+            if v == vni {
+                return s;
+            }
+            if v == EMPTY {
+                s.vni.store(vni, Ordering::Release);
+                return s;
+            }
+            i = (i + 1) % VNI_SLOTS;
+        }
+        &self.slots[VNI_SLOTS]
+    }
+
+    /// Counts one captured frame of `vni`. Worker only.
+    #[inline]
+    pub fn record(&self, vni: u32, bytes: u64, truncated: bool) {
+        let s = self.slot(vni);
+        bump(&s.packets, 1);
+        bump(&s.bytes, bytes);
+        if truncated {
+            bump(&s.truncated, 1);
+        }
+    }
+
+    /// Every VNI seen so far with its counters. Collector side.
+    pub fn snapshot(&self) -> Vec<VniCounts> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let vni = s.vni.load(Ordering::Acquire);
+                let c = VniCounts {
+                    vni,
+                    packets: s.packets.load(Ordering::Relaxed),
+                    bytes: s.bytes.load(Ordering::Relaxed),
+                    truncated: s.truncated.load(Ordering::Relaxed),
+                };
+                (vni != EMPTY && c.packets > 0).then_some(c)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_vni_and_overflows_when_full() {
+        let t = VniTable::new();
+        t.record(100, 60, false);
+        t.record(100, 1514, true);
+        t.record(7, 64, false);
+        let mut s = t.snapshot();
+        s.sort_by_key(|c| c.vni);
+        assert_eq!(
+            s,
+            vec![
+                VniCounts {
+                    vni: 7,
+                    packets: 1,
+                    bytes: 64,
+                    truncated: 0
+                },
+                VniCounts {
+                    vni: 100,
+                    packets: 2,
+                    bytes: 1574,
+                    truncated: 1
+                }
+            ]
+        );
+        for v in 0..(VNI_SLOTS as u32 * 2) {
+            t.record(v + 1000, 1, false);
+        }
+        let s = t.snapshot();
+        let total: u64 = s.iter().map(|c| c.packets).sum();
+        assert_eq!(
+            total,
+            3 + VNI_SLOTS as u64 * 2,
+            "nothing lost when the table is full"
+        );
+        assert!(s.iter().any(|c| c.vni == OVERFLOW_VNI && c.packets > 0));
+        assert!(s.len() <= VNI_SLOTS + 1);
+    }
+}
