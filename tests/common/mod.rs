@@ -233,3 +233,53 @@ pub fn assert_readable_by_tools(path: &Path) {
         assert!(ok && err.is_empty(), "{cmd} {p}: ok={ok} stderr={err:?}");
     }
 }
+
+/// Every record of a pcap file as (bytes, original length), read with `pcap-file`.
+pub fn read_pcap_records(path: &Path) -> Vec<(Vec<u8>, u32)> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r = pcap_file::pcap::PcapReader::new(f).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("pcap record");
+        out.push((p.data.into_owned(), p.orig_len));
+    }
+    out
+}
+
+/// Replays `input` once through a net_pcap vdev with `extra` run arguments; waits until every
+/// packet is counted, returns the last /metrics scrape and the exported records.
+pub fn replay(input: &Path, extra: &[&str]) -> (String, Vec<(Vec<u8>, u32)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let out = dir.path().join("export.pcap");
+    let total = read_pcap(input).len() as f64;
+    let vdev = format!("net_pcap0,rx_pcap={}", input.display());
+    let mut args = vec![
+        "--vdev",
+        &vdev,
+        "--ring-dir",
+        ring.to_str().unwrap(),
+        "--segment-size",
+        "1MiB",
+        "--segments",
+        "4",
+        "--exit-when-idle",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    let app = Appliance::start(&args);
+    let m = app.scrape_until(Duration::from_secs(30), |m| {
+        metric(m, "mirrorcap_rx_packets_total", &[]) == Some(total)
+    });
+    let (st, err) = app.wait(Duration::from_secs(30));
+    assert!(st.success(), "run failed: {err}");
+    let (st, err) = mirrorcap(&[
+        "export",
+        ring.to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    assert!(st.success(), "export failed: {err}");
+    assert_readable_by_tools(&out);
+    (m, read_pcap_records(&out))
+}
