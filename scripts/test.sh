@@ -2,7 +2,8 @@
 # Runs every check mirrorcap has: system set-up (packages, hugepages when root), rustfmt,
 # clippy with warnings as errors, unit + integration tests (cargo-nextest: one process per
 # test, which real-DPDK tests need since the EAL initialises once per process), doc tests
-# (including the compile_fail checks of the teardown order).
+# (including the compile_fail checks of the teardown order), and a short fuzz smoke of every
+# cargo-fuzz target (FUZZ_SECONDS per target, default 15; 0 skips it).
 # Usage: scripts/test.sh [extra nextest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,7 @@ else
 fi
 echo "== doc tests"
 cargo test --doc --locked
+if [[ ${FUZZ_SECONDS:-15} -gt 0 ]]; then
+  echo "== fuzz smoke"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+fi
