@@ -11,8 +11,7 @@ use std::path::Path;
 /// Per input packet that tshark dissects as VXLAN: (the mirrored frame's bytes, its original
 /// length from the inner IP header, its VNI).
 fn tshark_mirrored(input: &Path) -> Vec<(Vec<u8>, u32, String)> {
-    let filter =
-        "vxlan && !(ip.flags.mf == 1) && !ipv6.fragment && vxlan.flag_i == 1 && vxlan.vni";
+    let filter = "vxlan && !(ip.flags.mf == 1) && !ipv6.fragment && vxlan.flag_i == 1 && vxlan.vni";
     let (ok, out, err) = tool(
         "tshark",
         &[
@@ -100,7 +99,11 @@ fn check(encap: &str, outer_vlans: &str, inner_vlan: Option<&str>, truncate: Opt
     assert!(st.success(), "{err}");
     let want = tshark_mirrored(&input);
     assert_eq!(want.len(), 60, "{encap}: tshark sees 60 mirrored frames");
-    let (m, got) = replay(&input, &[]);
+    let Replay {
+        metrics: m,
+        records: got,
+        ..
+    } = replay(&input, &[]);
     assert_eq!(got.len(), 60, "{encap}/{outer_vlans}: captured\n{m}");
     for (i, ((g, g_orig), (w, w_orig, _))) in got.iter().zip(&want).enumerate() {
         assert!(
@@ -195,7 +198,11 @@ fn vxlan_port_8472_only_when_configured() {
         eprintln!("skipping: {} is absent", input.display());
         return;
     }
-    let (m, got) = replay(&input, &[]);
+    let Replay {
+        metrics: m,
+        records: got,
+        ..
+    } = replay(&input, &[]);
     assert!(got.is_empty());
     assert_eq!(
         metric(
@@ -205,7 +212,11 @@ fn vxlan_port_8472_only_when_configured() {
         ),
         Some(10.0)
     );
-    let (m, got) = replay(&input, &["--vxlan-port", "4789", "--vxlan-port", "8472"]);
+    let Replay {
+        metrics: m,
+        records: got,
+        ..
+    } = replay(&input, &["--vxlan-port", "4789", "--vxlan-port", "8472"]);
     assert_eq!(got.len(), 10, "{m}");
     assert_eq!(
         metric(
@@ -225,7 +236,11 @@ fn keep_unencapsulated_captures_plain_traffic_as_is() {
         return;
     }
     let frames = read_pcap(&input);
-    let (m, got) = replay(&input, &["--keep-unencapsulated"]);
+    let Replay {
+        metrics: m,
+        records: got,
+        ..
+    } = replay(&input, &["--keep-unencapsulated"]);
     assert_eq!(
         got.iter().map(|g| g.0.clone()).collect::<Vec<_>>(),
         frames,

@@ -141,29 +141,6 @@ pub fn mirror_source_port(inner: &[u8]) -> u16 {
     flow_port(inner)
 }
 
-/// `inner` wrapped as VPC Traffic Mirroring sends it: Ethernet / IPv4 (TTL 255, id 0) /
-/// UDP 4789 / VXLAN (flags 0x08, `vni`).
-pub fn vxlan_frame(o: &OuterAddrs, vni: u32, inner: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(50 + inner.len());
-    push_eth(&mut f, o.dst_mac, o.src_mac, 0x0800);
-    push_ipv4(
-        &mut f,
-        &Ipv4Hdr {
-            src: o.src_ip,
-            dst: o.dst_ip,
-            ttl: 255,
-            id: 0,
-            flags_frag: 0,
-        },
-        8 + 8 + inner.len(),
-    );
-    push_udp(&mut f, flow_port(inner), 4789, 8 + inner.len());
-    f.extend_from_slice(&[0x08, 0, 0, 0]);
-    f.extend_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
-    f.extend_from_slice(inner);
-    f
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +167,15 @@ mod tests {
     #[test]
     fn vxlan_frame_matches_aws_format() {
         let inner = inner_frame(1, 1, 100);
-        let f = vxlan_frame(&OuterAddrs::default_for(1), 0x123456, &inner);
+        let f = crate::gen::encapsulate(
+            crate::gen::Encap::Vxlan,
+            0,
+            &OuterAddrs::default_for(1),
+            1,
+            0x123456,
+            mirror_source_port(&inner),
+            &inner,
+        );
         let p = etherparse::SlicedPacket::from_ethernet(&f).expect("parses");
         let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
             panic!("not udp")

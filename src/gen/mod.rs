@@ -11,9 +11,7 @@ pub use encap::{
     encapsulate, geneve_aws_header, Encap, GWLB_ATTACHMENT_ID, GWLB_ENDPOINT_ID, GWLB_FLOW_COOKIE,
     GWLB_VNI,
 };
-pub use frames::{
-    inner_frame, inner_frame_tagged, mirror_source_port, vxlan_frame, vxlan_header, OuterAddrs,
-};
+pub use frames::{inner_frame, inner_frame_tagged, mirror_source_port, vxlan_header, OuterAddrs};
 pub use noise::{noise_frame, NoiseKind, NOISE_KINDS};
 
 use crate::capture::pcapfmt::{file_header, RecordHeader};

@@ -246,12 +246,21 @@ pub fn read_pcap_records(path: &Path) -> Vec<(Vec<u8>, u32)> {
     out
 }
 
+/// What [`replay`] leaves: the last /metrics scrape, the exported pcap (inside `dir`) and its
+/// records.
+pub struct Replay {
+    pub dir: tempfile::TempDir,
+    pub export: PathBuf,
+    pub metrics: String,
+    pub records: Vec<(Vec<u8>, u32)>,
+}
+
 /// Replays `input` once through a net_pcap vdev with `extra` run arguments; waits until every
-/// packet is counted, returns the last /metrics scrape and the exported records.
-pub fn replay(input: &Path, extra: &[&str]) -> (String, Vec<(Vec<u8>, u32)>) {
+/// packet is counted, stops, exports the ring and checks the export reads cleanly.
+pub fn replay(input: &Path, extra: &[&str]) -> Replay {
     let dir = tempfile::tempdir().unwrap();
     let ring = dir.path().join("ring");
-    let out = dir.path().join("export.pcap");
+    let export = dir.path().join("export.pcap");
     let total = read_pcap(input).len() as f64;
     let vdev = format!("net_pcap0,rx_pcap={}", input.display());
     let mut args = vec![
@@ -268,7 +277,7 @@ pub fn replay(input: &Path, extra: &[&str]) -> (String, Vec<(Vec<u8>, u32)>) {
     ];
     args.extend_from_slice(extra);
     let app = Appliance::start(&args);
-    let m = app.scrape_until(Duration::from_secs(30), |m| {
+    let metrics = app.scrape_until(Duration::from_secs(30), |m| {
         metric(m, "mirrorcap_rx_packets_total", &[]) == Some(total)
     });
     let (st, err) = app.wait(Duration::from_secs(30));
@@ -277,9 +286,15 @@ pub fn replay(input: &Path, extra: &[&str]) -> (String, Vec<(Vec<u8>, u32)>) {
         "export",
         ring.to_str().unwrap(),
         "-w",
-        out.to_str().unwrap(),
+        export.to_str().unwrap(),
     ]);
     assert!(st.success(), "export failed: {err}");
-    assert_readable_by_tools(&out);
-    (m, read_pcap_records(&out))
+    assert_readable_by_tools(&export);
+    let records = read_pcap_records(&export);
+    Replay {
+        dir,
+        export,
+        metrics,
+        records,
+    }
 }
