@@ -294,7 +294,7 @@ impl RingWriter {
 
     /// Appends one record whose bytes are `prefix` then `frame` (a synthetic Ethernet header
     /// in front of a bare IP packet), without assembling them anywhere first.
-    #[inline]
+    #[inline(always)]
     pub fn write_parts(&mut self, ts_ns: u64, prefix: &[u8], frame: &[u8], orig_len: u32) -> bool {
         let max = SNAPLEN as usize;
         let prefix = &prefix[..prefix.len().min(max)];
