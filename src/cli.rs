@@ -78,6 +78,13 @@ pub struct ExportArgs {
     /// Output pcap file ("-" for standard output).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub out: PathBuf,
+    /// Only packets captured at or after T: RFC 3339 (2026-11-25T09:30:00Z), relative to now
+    /// (-5m, -90s) or @UNIX_SECONDS.
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only packets captured at or before T (same forms as --from).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub to: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

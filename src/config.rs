@@ -112,3 +112,146 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 }
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses a point in time into Unix nanoseconds: RFC 3339 (`2026-11-25T09:30:00Z`,
+/// `2026-11-25T09:30:00.25+01:00`; a space may replace the `T`), or relative to `now_ns`
+/// (`-5m`, `-90s`, `-2h`, `now`), or Unix seconds (`@1795599000`).
+pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, String> {
+    let t = s.trim();
+    let bad = || {
+        format!("'{s}' is not a time: use RFC 3339 (2026-11-25T09:30:00Z), relative (-5m) or @UNIX_SECONDS")
+    };
+    if t == "now" {
+        return Ok(now_ns);
+    }
+    if let Some(rel) = t.strip_prefix('-') {
+        let d = parse_duration(rel).map_err(|_| bad())?;
+        return Ok(now_ns.saturating_sub(d.as_nanos() as u64));
+    }
+    if let Some(secs) = t.strip_prefix('@') {
+        // Integer arithmetic: f64 cannot hold Unix nanoseconds exactly.
+        let (int, frac) = secs.split_once('.').unwrap_or((secs, ""));
+        let whole: u64 = int.parse().map_err(|_| bad())?;
+        if whole > 100_000_000_000 || frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let frac_ns: u64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+        return Ok(whole * 1_000_000_000 + frac_ns);
+    }
+    let b = t.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        t.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
+    };
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return Err(bad());
+    }
+    let mut rest = &t[19..];
+    let mut frac_ns: i64 = 0;
+    if let Some(f) = rest.strip_prefix('.') {
+        let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let mut v = 0i64;
+        for (i, c) in f[..digits].bytes().enumerate() {
+            if i < 9 {
+                v = v * 10 + (c - b'0') as i64;
+            }
+        }
+        for _ in digits..9 {
+            v *= 10;
+        }
+        frac_ns = v;
+        rest = &f[digits..];
+    }
+    let offset_s: i64 = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let oh: i64 = o[1..3].parse().map_err(|_| bad())?;
+            let om: i64 = o[4..6].parse().map_err(|_| bad())?;
+            let v = oh * 3600 + om * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return Err(bad()),
+    };
+    let secs =
+        days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + se - offset_s;
+    if secs < 0 {
+        return Err(format!("'{s}' is before 1970"));
+    }
+    Ok(secs as u64 * 1_000_000_000 + frac_ns as u64)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_relative_and_unix() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z", 0), Ok(0));
+        // date -u -d 2026-11-25T09:30:00Z +%s = 1795599000
+        assert_eq!(
+            parse_time("2026-11-25T09:30:00Z", 0),
+            Ok(1_795_599_000_000_000_000)
+        );
+        assert_eq!(
+            parse_time("2026-11-25 10:30:00+01:00", 0),
+            Ok(1_795_599_000_000_000_000)
+        );
+        assert_eq!(
+            parse_time("2026-11-25T09:30:00.25Z", 0),
+            Ok(1_795_599_000_250_000_000)
+        );
+        assert_eq!(
+            parse_time("2000-02-29T00:00:00Z", 0),
+            Ok(951_782_400_000_000_000)
+        );
+        assert_eq!(parse_time("@1795599000", 0), Ok(1_795_599_000_000_000_000));
+        assert_eq!(parse_time("@1795599002.746000001", 0), Ok(1_795_599_002_746_000_001));
+        let now = 1_000_000_000_000;
+        assert_eq!(parse_time("-5m", now), Ok(now - 300_000_000_000));
+        assert_eq!(parse_time("now", now), Ok(now));
+        for bad in [
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T09:30:00",
+            "2026-11-25",
+            "-5 parsecs",
+            "@x",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+    }
+}

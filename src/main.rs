@@ -63,8 +63,26 @@ fn create_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
 }
 
 fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let time = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<u64>> {
+        v.as_deref()
+            .map(|s| {
+                mirrorcap::config::parse_time(s, now).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+            })
+            .transpose()
+    };
+    let filter = mirrorcap::capture::ExportFilter {
+        from_ns: time("--from", &a.from)?,
+        to_ns: time("--to", &a.to)?,
+    };
+    if let (Some(f), Some(t)) = (filter.from_ns, filter.to_ns) {
+        anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
+    }
     let mut out = create_out(&a.out)?;
-    let s = match mirrorcap::capture::export_pcap(&a.ring_dir, &mut out) {
+    let s = match mirrorcap::capture::export_pcap_filtered(&a.ring_dir, &mut out, &filter) {
         Ok(s) => s,
         // The reader went away (`export -w - | head`): not an error.
         Err(mirrorcap::capture::RingError::Io { source, .. })
@@ -75,11 +93,16 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     eprintln!(
-        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s){}{}",
+        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{}{}{}",
         s.packets,
         s.bytes,
         s.workers,
         s.read.segments,
+        if s.segments_skipped > 0 {
+            format!(", {} skipped by time index", s.segments_skipped)
+        } else {
+            String::new()
+        },
         if s.read.raced > 0 {
             format!(
                 ", {} segment(s) skipped: overwritten while reading",

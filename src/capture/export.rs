@@ -1,6 +1,7 @@
 //! `mirrorcap export`: every worker's records merged by timestamp (k-way, stable within a
 //! worker) into one nanosecond pcap file.
 #![forbid(unsafe_code)]
+use super::layout::SegState;
 use super::pcapfmt::{file_header, RecordHeader};
 use super::reader::{worker_dirs, ReadStats, Record, WorkerReader};
 use super::RingError;
@@ -15,19 +16,38 @@ pub struct ExportStats {
     pub workers: usize,
     pub packets: u64,
     pub bytes: u64,
+    /// Segments not read at all: their index says they lie outside the time range.
+    pub segments_skipped: u64,
     pub read: ReadStats,
+}
+
+/// Which records to export: capture times within `from_ns..=to_ns` (Unix ns), both optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportFilter {
+    pub from_ns: Option<u64>,
+    pub to_ns: Option<u64>,
+}
+
+impl ExportFilter {
+    #[inline]
+    fn keeps(&self, ts: u64) -> bool {
+        self.from_ns.is_none_or(|f| ts >= f) && self.to_ns.is_none_or(|t| ts <= t)
+    }
 }
 
 struct Source {
     reader: WorkerReader,
     pending: VecDeque<Record>,
+    filter: ExportFilter,
 }
 
 impl Source {
     fn peek_ts(&mut self) -> Result<Option<u64>, RingError> {
         while self.pending.is_empty() {
             match self.reader.next_segment()? {
-                Some(recs) => self.pending.extend(recs),
+                Some(recs) => self
+                    .pending
+                    .extend(recs.into_iter().filter(|r| self.filter.keeps(r.ts_ns))),
                 None => return Ok(None),
             }
         }
@@ -37,12 +57,31 @@ impl Source {
 
 /// Merges the ring at `ring` into `out` as one pcap, ordered by timestamp.
 pub fn export_pcap(ring: &Path, out: &mut dyn Write) -> Result<ExportStats, RingError> {
+    export_pcap_filtered(ring, out, &ExportFilter::default())
+}
+
+/// Like [`export_pcap`], keeping only the records `filter` selects. Segments whose index
+/// (first and last timestamp in the control file) lies wholly outside the range are not read.
+pub fn export_pcap_filtered(
+    ring: &Path,
+    out: &mut dyn Write,
+    filter: &ExportFilter,
+) -> Result<ExportStats, RingError> {
     let dirs = worker_dirs(ring)?;
     let mut sources = Vec::with_capacity(dirs.len());
+    let mut skipped = 0;
     for d in &dirs {
+        let mut reader = WorkerReader::open(d)?;
+        skipped += reader.retain_segments(|s| {
+            let after = filter.to_ns.is_some_and(|t| s.first_ts > t);
+            let before =
+                s.state == SegState::Sealed && filter.from_ns.is_some_and(|f| s.last_ts < f);
+            s.packets == 0 || !(after || before)
+        });
         sources.push(Source {
-            reader: WorkerReader::open(d)?,
+            reader,
             pending: VecDeque::new(),
+            filter: *filter,
         });
     }
     let werr = |e: std::io::Error| RingError::Io {
@@ -59,6 +98,7 @@ pub fn export_pcap(ring: &Path, out: &mut dyn Write) -> Result<ExportStats, Ring
     }
     let mut stats = ExportStats {
         workers: sources.len(),
+        segments_skipped: skipped,
         ..Default::default()
     };
     while let Some(Reverse((_, i))) = heap.pop() {

@@ -10,7 +10,7 @@ pub mod pcapfmt;
 pub mod reader;
 mod writer;
 
-pub use export::{export_pcap, ExportStats};
+pub use export::{export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
 pub use layout::Geometry;
 pub use writer::{OpenReport, RingStats, RingWriter};
 

@@ -97,6 +97,14 @@ impl WorkerReader {
         })
     }
 
+    /// Keeps only the segments `keep` accepts (before reading starts); returns how many
+    /// were dropped.
+    pub fn retain_segments(&mut self, keep: impl Fn(&EntrySnapshot) -> bool) -> u64 {
+        let before = self.order.len();
+        self.order.retain(|s| keep(s));
+        (before - self.order.len()) as u64
+    }
+
     /// The segments this reader will visit, oldest first, as indexed at open.
     pub fn segments(&self) -> &[EntrySnapshot] {
         &self.order
