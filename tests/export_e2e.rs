@@ -20,7 +20,7 @@ fn ring_with_records(dir: &std::path::Path) -> u64 {
         frame[..8].copy_from_slice(&n.to_be_bytes());
         assert!(w.write(BASE + n * 1_000_000, &frame, frame.len() as u32));
         n += 1;
-        if n % 32 == 0 {
+        if n.is_multiple_of(32) {
             w.commit();
         }
     }
