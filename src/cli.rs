@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// Segments per worker; the ring keeps the newest segments × size per worker.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub segments: u32,
+    /// When the ring is full: overwrite the oldest segment, or stop (keep what is held and
+    /// count new packets as ring_full drops).
+    #[arg(long, default_value = "overwrite", value_parser = ["overwrite", "stop"])]
+    pub ring_policy: String,
     /// Mbufs in each worker's pool (RX descriptors, bursts in flight, caches; net_pcap with
     /// infinite_rx also keeps the whole replayed file in them).
     #[arg(long, default_value_t = 8191, value_parser = clap::value_parser!(u32).range(1023..=1048575))]

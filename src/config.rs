@@ -239,7 +239,10 @@ mod time_tests {
             Ok(951_782_400_000_000_000)
         );
         assert_eq!(parse_time("@1795599000", 0), Ok(1_795_599_000_000_000_000));
-        assert_eq!(parse_time("@1795599002.746000001", 0), Ok(1_795_599_002_746_000_001));
+        assert_eq!(
+            parse_time("@1795599002.746000001", 0),
+            Ok(1_795_599_002_746_000_001)
+        );
         let now = 1_000_000_000_000;
         assert_eq!(parse_time("-5m", now), Ok(now - 300_000_000_000));
         assert_eq!(parse_time("now", now), Ok(now));

@@ -134,3 +134,72 @@ fn bad_times_are_refused_with_one_line() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn stop_policy_keeps_the_oldest_data_and_counts_ring_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    let ring = dir.path().join("ring");
+    let (st, err) = mirrorcap(&[
+        "gen",
+        "-w",
+        input.to_str().unwrap(),
+        "--count",
+        "500",
+        "--inner-size",
+        "1000-1500",
+    ]);
+    assert!(st.success(), "{err}");
+    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", input.display());
+    let app = Appliance::start(&[
+        "--vdev",
+        &vdev,
+        "--ring-dir",
+        ring.to_str().unwrap(),
+        "--segment-size",
+        "1MiB",
+        "--segments",
+        "3",
+        "--ring-policy",
+        "stop",
+    ]);
+    let m = app.scrape_until(std::time::Duration::from_secs(30), |m| {
+        metric(
+            m,
+            "mirrorcap_dropped_packets_total",
+            &[("reason", "ring_full")],
+        )
+        .is_some_and(|v| v > 10_000.0)
+    });
+    app.signal("TERM");
+    let (st, err) = app.wait(std::time::Duration::from_secs(10));
+    assert!(st.success(), "{err}");
+    assert!(
+        metric(
+            &m,
+            "mirrorcap_dropped_packets_total",
+            &[("reason", "ring_full")]
+        )
+        .unwrap()
+            > 10_000.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "mirrorcap_ring_segments_overwritten_total", &[]),
+        Some(0.0)
+    );
+    let captured = metric(&m, "mirrorcap_captured_packets_total", &[]).unwrap();
+    // The ring holds the first packets, in order: the replayed file's sequence numbers from 0.
+    let (all, _) = export(&ring, &[]);
+    assert_eq!(all.len() as f64, captured, "nothing captured was lost");
+    for (i, f) in all.iter().enumerate() {
+        assert_eq!(
+            u64::from_be_bytes(f[42..50].try_into().unwrap()),
+            i as u64 % 500,
+            "record {i}"
+        );
+    }
+    for s in 0..3 {
+        assert_readable_by_tools(&ring.join(format!("worker-00/seg-00{s}.pcap")));
+    }
+}

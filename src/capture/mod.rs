@@ -12,7 +12,7 @@ mod writer;
 
 pub use export::{export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
 pub use layout::Geometry;
-pub use writer::{OpenReport, RingStats, RingWriter};
+pub use writer::{OpenReport, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;
 

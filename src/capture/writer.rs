@@ -27,6 +27,18 @@ pub struct RingStats {
     pub segments_recovered: u64,
     /// Records that could not be written because a rotation failed (I/O error).
     pub write_errors: u64,
+    /// Records refused because the ring is full under [`RingPolicy::Stop`].
+    pub ring_full: u64,
+}
+
+/// What happens when every segment holds data and the live one is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingPolicy {
+    /// Reuse the oldest segment: the ring keeps the newest data.
+    #[default]
+    Overwrite,
+    /// Keep what the ring holds and refuse new records (counted as `ring_full` drops).
+    Stop,
 }
 
 /// Result of opening a worker's ring: what was found.
@@ -53,6 +65,9 @@ pub struct RingWriter {
     last_ts: u64,
     seg_packets: u64,
     failed: bool,
+    policy: RingPolicy,
+    /// Set once a Stop-policy ring is full: every later record is refused.
+    stopped: bool,
     pub stats: RingStats,
 }
 
@@ -184,6 +199,8 @@ impl RingWriter {
             last_ts: 0,
             seg_packets: 0,
             failed: false,
+            policy: RingPolicy::Overwrite,
+            stopped: false,
             stats: RingStats {
                 segments_recovered: report.recovered_segments as u64,
                 ..RingStats::default()
@@ -277,9 +294,25 @@ impl RingWriter {
         Ok(())
     }
 
+    /// Sets what happens when the ring is full (default: overwrite the oldest segment).
+    pub fn set_policy(&mut self, policy: RingPolicy) {
+        self.policy = policy;
+    }
+
+    /// Whether a Stop-policy ring is full and refusing records.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     fn rotate(&mut self) -> Result<(), RingError> {
         self.seal()?;
         let next = (self.cur + 1) % self.geometry.segments as usize;
+        let used = Entry::of(self.control.words(), next)
+            .is_some_and(|e| e.load(E_SEQ, Ordering::Relaxed) != 0);
+        if used && self.policy == RingPolicy::Stop {
+            self.stopped = true;
+            return Ok(());
+        }
         self.activate(next)
     }
 
@@ -303,12 +336,14 @@ impl RingWriter {
         let orig_len = orig_len.max(incl as u32);
         let need = RECORD_HEADER_LEN + incl;
         let full = self.off + need > self.geometry.segment_size as usize;
-        if self.failed || (full && self.rotate().is_err()) {
+        if full && !self.failed && !self.stopped && self.rotate().is_err() {
             self.failed = true;
-            self.stats.write_errors += 1;
+        }
+        if self.stopped {
+            self.stats.ring_full += 1;
             return false;
         }
-        if !self.live {
+        if self.failed || !self.live {
             self.stats.write_errors += 1;
             return false;
         }

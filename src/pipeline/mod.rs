@@ -11,7 +11,7 @@ pub use vni_table::{VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 use crate::capture::{RingError, RingWriter};
 use crate::decap::{decap, DecapConfig, DropReason, InnerKind};
 use crate::dpdk::{rdtsc, Burst, RxQueue, TscClock};
-use stats::{OVERSIZE, RING_ERROR};
+use stats::{OVERSIZE, RING_ERROR, RING_FULL};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bursts between two publications of the worker's counters.
@@ -74,7 +74,11 @@ pub fn process_packet(
                 st.vxlan_reserved_bits += d.meta.vxlan_reserved_bits as u64;
                 vnis.record(d.meta.vni, len, truncated);
             } else {
-                st.drops[RING_ERROR] += 1;
+                st.drops[if ring.is_stopped() {
+                    RING_FULL
+                } else {
+                    RING_ERROR
+                }] += 1;
             }
         }
         Err(DropReason::NotMirror) if cfg.keep_unencapsulated => {
@@ -83,7 +87,11 @@ pub fn process_packet(
                 st.captured_bytes += frame.len() as u64;
                 st.unencapsulated += 1;
             } else {
-                st.drops[RING_ERROR] += 1;
+                st.drops[if ring.is_stopped() {
+                    RING_FULL
+                } else {
+                    RING_ERROR
+                }] += 1;
             }
         }
         Err(r) => st.drops[r.index()] += 1,

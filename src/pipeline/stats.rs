@@ -5,7 +5,7 @@ use crate::decap::DropReason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Drop reasons of the capture stage, after the decap reasons.
-pub const CAPTURE_DROPS: [(&str, &str); 2] = [
+pub const CAPTURE_DROPS: [(&str, &str); 3] = [
     (
         "oversize_frame",
         "The frame did not fit one mbuf (larger than a 9001-byte MTU frame plus tunnel headers); check the sender's MTU.",
@@ -14,9 +14,14 @@ pub const CAPTURE_DROPS: [(&str, &str); 2] = [
         "ring_write_error",
         "The ring could not rotate to its next segment (I/O error); check the ring directory's disk and the log.",
     ),
+    (
+        "ring_full",
+        "The ring is full and --ring-policy is stop: it keeps what it holds; export it and clear the ring directory, or use overwrite.",
+    ),
 ];
 pub(super) const OVERSIZE: usize = DropReason::COUNT;
 pub(super) const RING_ERROR: usize = DropReason::COUNT + 1;
+pub(super) const RING_FULL: usize = DropReason::COUNT + 2;
 /// All drop reasons: decap's, then the capture stage's.
 pub const DROP_REASONS: usize = DropReason::COUNT + CAPTURE_DROPS.len();
 
