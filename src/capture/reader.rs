@@ -136,11 +136,9 @@ impl WorkerReader {
             path: path.clone(),
             source: e,
         })?;
-        // Live: only the committed bytes. Sealed: the file, trimmed to its records.
-        let limit = match before.state {
-            SegState::Live => before.committed,
-            _ => u64::MAX,
-        };
+        // Only committed bytes, sealed or live: a sealed segment can be resumed (extended with
+        // zeros, same seq) by a restarted writer while we read it.
+        let limit = before.committed;
         f.take(limit)
             .read_to_end(&mut buf)
             .map_err(|e| RingError::Io {
