@@ -139,11 +139,14 @@ pub struct EntrySnapshot {
 }
 
 impl Entry<'_> {
+    /// Loads `seq` first: the writer stores a new segment's `committed = 0` before its new
+    /// `seq`, so the pair read here never matches a new seq with an old length.
     pub fn snapshot(&self, index: usize) -> EntrySnapshot {
+        let seq = self.load(E_SEQ, Ordering::Acquire);
         let committed = self.load(E_COMMITTED, Ordering::Acquire);
         EntrySnapshot {
             index,
-            seq: self.load(E_SEQ, Ordering::Acquire),
+            seq,
             committed,
             first_ts: self.load(E_FIRST_TS, Ordering::Relaxed),
             last_ts: self.load(E_LAST_TS, Ordering::Relaxed),

@@ -226,9 +226,12 @@ impl RingWriter {
             self.stats.segments_overwritten += 1;
         }
         self.seq += 1;
+        // committed = 0 before the new seq (release): a reader that sees the new seq sees no
+        // old committed length with it. The fence then orders the seq before the data writes
+        // (a reader that read any new byte sees the new seq on its re-check).
         e.store(E_STATE, SegState::Live as u64, Ordering::Relaxed);
         e.store(E_COMMITTED, 0, Ordering::Relaxed);
-        e.store(E_SEQ, self.seq, Ordering::Relaxed);
+        e.store(E_SEQ, self.seq, Ordering::Release);
         fence(Ordering::Release);
         let path = segment_path(&self.dir, i);
         let f = &self.files[i];
