@@ -1,4 +1,5 @@
-//! The command line (clap): `run`, `export`, `gen`. Bad usage exits with code 2 and one line.
+//! The command line (clap): `run`, `export`, `tail`, `gen`. Bad usage exits with code 2 and
+//! one line.
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -19,6 +20,8 @@ pub enum Command {
     Run(RunArgs),
     /// Merge every worker's ring into one pcap, ordered by timestamp.
     Export(ExportArgs),
+    /// Follow the live ring and stream new packets, merged by timestamp, as pcap to stdout.
+    Tail(TailArgs),
     /// Write a pcap of synthetic mirrored traffic (VXLAN, several VNIs, optional noise).
     Gen(GenArgs),
 }
@@ -89,6 +92,18 @@ pub struct ExportArgs {
     /// Only packets captured at or before T (same forms as --from).
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TailArgs {
+    /// The ring directory given to `run --ring-dir`.
+    pub ring_dir: PathBuf,
+    /// First write every retained packet, then follow (default: start at the newest).
+    #[arg(long)]
+    pub from_start: bool,
+    /// Reorder window: how long an idle worker may hold back the others' packets.
+    #[arg(long, default_value = "200ms", value_name = "DURATION")]
+    pub window: String,
 }
 
 #[derive(Args, Debug, Clone)]

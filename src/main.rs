@@ -2,7 +2,7 @@
 //! on stderr and an exit code (2: usage, configuration or environment; 1: failure at run time).
 use anyhow::Context;
 use clap::Parser;
-use mirrorcap::cli::{Cli, Command, ExportArgs, GenArgs};
+use mirrorcap::cli::{Cli, Command, ExportArgs, GenArgs, TailArgs};
 use mirrorcap::run::RunError;
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Export(a) => report(export(&a)),
+        Command::Tail(a) => report(tail(&a)),
         Command::Gen(a) => report(gen(&a)),
     }
 }
@@ -116,6 +117,40 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         },
+    );
+    Ok(())
+}
+
+fn tail(a: &TailArgs) -> anyhow::Result<()> {
+    use mirrorcap::capture::tail::{tail_pcap, TailOptions};
+    let window = mirrorcap::config::parse_duration(&a.window)
+        .map_err(|m| anyhow::anyhow!("--window {m}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .with_context(|| format!("cannot handle signal {sig}"))?;
+    }
+    let opts = TailOptions {
+        from_start: a.from_start,
+        window,
+        ..TailOptions::default()
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut warn = |m: String| eprintln!("mirrorcap: warning: {m}");
+    let s = match tail_pcap(&a.ring_dir, &opts, &mut out, &stop, &mut warn) {
+        Ok(s) => s,
+        // The reader went away (`tail | head`): not an error.
+        Err(mirrorcap::capture::RingError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!(
+        "mirrorcap: tail streamed {} packets ({} bytes) from {} worker(s), {} segment(s) followed, {} skipped",
+        s.packets, s.bytes, s.workers, s.segments, s.skipped_segments
     );
     Ok(())
 }

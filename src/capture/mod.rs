@@ -8,6 +8,7 @@ pub mod layout;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
+pub mod tail;
 mod writer;
 
 pub use export::{export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
