@@ -24,6 +24,7 @@ While it runs, in another terminal:
   curl -s http://$METRICS/metrics | grep -v '^#'      # counters, drops by reason
   curl -s http://$METRICS/healthz
   tcpdump -nr $DEMO_DIR/ring/worker-00/seg-000.pcap | head     # a sealed segment
+  $bin tail $DEMO_DIR/ring | tcpdump -nr - -c 10      # follow the live ring
 After Ctrl-C (everything committed is kept):
   $bin export $DEMO_DIR/ring -w - | tcpdump -nr - | head
   $bin export $DEMO_DIR/ring -w /tmp/all.pcap && capinfos /tmp/all.pcap
