@@ -9,6 +9,7 @@
 use super::layout::*;
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
+use super::reader::parse_records;
 use super::RingError;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -156,6 +157,23 @@ impl RingWriter {
                         .committed
                         .clamp(FILE_HEADER_LEN as u64, len.max(FILE_HEADER_LEN as u64));
                     f.set_len(keep).map_err(|e| io_err("truncate", &path, e))?;
+                    // The index words are stored apart from `committed` (a kill can fall
+                    // between them): recount them from the records kept.
+                    let mut kept = Vec::with_capacity(keep as usize);
+                    std::io::Read::read_to_end(&mut std::io::Read::take(&f, keep), &mut kept)
+                        .map_err(|e| io_err("read", &path, e))?;
+                    let (records, _) = parse_records(&kept);
+                    e.store(E_PACKETS, records.len() as u64, Ordering::Relaxed);
+                    e.store(
+                        E_FIRST_TS,
+                        records.first().map_or(0, |r| r.ts_ns),
+                        Ordering::Relaxed,
+                    );
+                    e.store(
+                        E_LAST_TS,
+                        records.last().map_or(0, |r| r.ts_ns),
+                        Ordering::Relaxed,
+                    );
                     e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
                     report.recovered_segments += 1;
                 }
@@ -231,6 +249,9 @@ impl RingWriter {
         // (a reader that read any new byte sees the new seq on its re-check).
         e.store(E_STATE, SegState::Live as u64, Ordering::Relaxed);
         e.store(E_COMMITTED, 0, Ordering::Relaxed);
+        e.store(E_FIRST_TS, 0, Ordering::Relaxed);
+        e.store(E_LAST_TS, 0, Ordering::Relaxed);
+        e.store(E_PACKETS, 0, Ordering::Relaxed);
         e.store(E_SEQ, self.seq, Ordering::Release);
         fence(Ordering::Release);
         let path = segment_path(&self.dir, i);
@@ -244,9 +265,6 @@ impl RingWriter {
         self.first_ts = 0;
         self.last_ts = 0;
         self.seg_packets = 0;
-        e.store(E_FIRST_TS, 0, Ordering::Relaxed);
-        e.store(E_LAST_TS, 0, Ordering::Relaxed);
-        e.store(E_PACKETS, 0, Ordering::Relaxed);
         e.store(E_COMMITTED, FILE_HEADER_LEN as u64, Ordering::Release);
         Ok(())
     }
