@@ -2,7 +2,7 @@
 //! and first/last timestamps are stored apart from the committed length, so a kill between
 //! those stores must not leave a wrong index behind.
 use mirrorcap::capture::layout::{
-    control_path, worker_dir, ENTRY_WORDS, E_FIRST_TS, E_LAST_TS, E_PACKETS, HEADER_WORDS,
+    control_path, worker_dir, E_FIRST_TS, E_LAST_TS, E_PACKETS, HEADER_WORDS,
 };
 use mirrorcap::capture::reader::WorkerReader;
 use mirrorcap::capture::{Geometry, RingWriter};
