@@ -8,7 +8,8 @@
 # CARGO_TARGET_DIR=/src/target/trixie. Everything it mounts is unmounted on exit (trap).
 # Exits non-zero if the build fails. With RUN_TESTS=1 it also installs tshark and tcpdump in
 # the chroot and runs the unit tests and the real-DPDK integration tests there (DPDK 24.11
-# runtime, net_pcap vdevs; the third-party corpus bind-mounted from REPO_DIR/../shared).
+# runtime, net_pcap vdevs; the third-party corpus bind-mounted from REPO_DIR/../shared): every
+# unit and integration test.
 #
 # Usage (as root):  [RUN_TESTS=1] [CHROOT=/path] [MIRROR=http://...] scripts/check-dpdk-2411.sh [REPO_DIR]
 #   CHROOT  chroot location (default /var/tmp/mirrorcap-trixie)
@@ -140,7 +141,7 @@ if [[ $rc -eq 0 && ${RUN_TESTS:-0} == 1 ]]; then
     chroot "$CHROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive /bin/bash -c \
         'command -v tshark >/dev/null && command -v tcpdump >/dev/null && [ -x /usr/bin/kill ] || { apt-get update -qq && apt-get install -y -qq tshark tcpdump procps >/dev/null; }'
     chroot "$CHROOT" /usr/bin/env -i "${CHROOT_ENV[@]}" \
-        /bin/bash -c 'cd /src && exec cargo test --release --no-fail-fast '"$LOCKED"' --lib --test dpdk_runtime --test capture_e2e --test corpus_e2e --test ring' \
+        /bin/bash -c 'cd /src && exec cargo test --release --no-fail-fast '"$LOCKED"' --lib --tests' \
         || rc=$?
     elapsed=$((SECONDS - start))
 fi
