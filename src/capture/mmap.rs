@@ -6,16 +6,21 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicU64;
 
-/// Reserves `len` bytes of disk for `file` without changing its size (FALLOC_FL_KEEP_SIZE),
-/// so later growth up to `len` cannot fail for lack of space (no SIGBUS on a full disk).
-pub fn reserve(file: &File, len: u64) -> io::Result<()> {
+/// Reserves bytes `from..to` of `file` on disk without changing its size
+/// (FALLOC_FL_KEEP_SIZE), so later growth up to `to` cannot fail for lack of space (no SIGBUS
+/// on a full disk). Its cost grows with the range (tmpfs walks every page of it), so callers
+/// reserve only what is not already allocated.
+pub fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
     // SAFETY: fallocate on a valid open descriptor; no memory is passed.
     let r = unsafe {
         libc::fallocate(
             file.as_raw_fd(),
             libc::FALLOC_FL_KEEP_SIZE,
-            0,
-            len as libc::off_t,
+            from as libc::off_t,
+            (to - from) as libc::off_t,
         )
     };
     if r == 0 {
