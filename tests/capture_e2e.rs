@@ -102,19 +102,7 @@ fn generated_vxlan_with_noise_is_captured_byte_for_byte() {
     );
     assert!(drops.len() >= 4, "fixture lacks noise kinds: {drops:?}");
 
-    let vdev = format!("net_pcap0,rx_pcap={}", input.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "8",
-        "--exit-when-idle",
-        "3s",
-    ]);
+    let app = Appliance::on_pcap(&input, &ring, false, 8, &["--exit-when-idle", "3s"]);
     let total = frames.len() as f64;
     let m = app.scrape_until(Duration::from_secs(30), |m| {
         metric(m, "mirrorcap_rx_packets_total", &[]) == Some(total)
@@ -311,30 +299,14 @@ fn busy_metrics_port_is_refused_before_dpdk_starts() {
 #[test]
 fn sigterm_stops_cleanly_and_keeps_what_was_committed() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("mirror.pcap");
+    let input = gen_fixture(
+        dir.path(),
+        "mirror.pcap",
+        &["--count", "50", "--inner-size", "64-1500"],
+    );
     let ring = dir.path().join("ring");
-    let (st, err) = mirrorcap(&[
-        "gen",
-        "-w",
-        input.to_str().unwrap(),
-        "--count",
-        "50",
-        "--inner-size",
-        "64-1500",
-    ]);
-    assert!(st.success(), "{err}");
     // infinite_rx replays the file forever: only the signal stops the run.
-    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", input.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "4",
-    ]);
+    let app = Appliance::looping(&input, &ring, 4, &[]);
     app.scrape_until(Duration::from_secs(30), |m| {
         metric(m, "mirrorcap_ring_segments_sealed_total", &[]).is_some_and(|v| v >= 6.0)
     });

@@ -644,21 +644,9 @@ fn run_row(row: &Row) -> Report {
     // 3. The real binary on a net_pcap vdev, scraped while it runs.
     let ring = dir.path().join("ring");
     let out = dir.path().join("out.pcap");
-    let vdev = format!("net_pcap0,rx_pcap={}", input.display());
-    let mut run_args = vec![
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "2",
-        "--exit-when-idle",
-        "1s",
-    ];
+    let mut run_args = vec!["--exit-when-idle", "1s"];
     run_args.extend_from_slice(row.args);
-    let app = Appliance::start(&run_args);
+    let app = Appliance::on_pcap(&input, &ring, false, 2, &run_args);
     let n = packets.len() as u64;
     let scrape = scrape_settled(&app, n, Duration::from_secs(30));
     let observed = observed_summary(&scrape);

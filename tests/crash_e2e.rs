@@ -315,21 +315,14 @@ fn kill9(app: Appliance) -> String {
 fn kill9_loop_keeps_every_committed_record_readable() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("mirror.pcap");
+    let count = COUNT.to_string();
+    let input = gen_fixture(
+        dir.path(),
+        "mirror.pcap",
+        &["--count", &count, "--inner-size", "60-1500", "--vni", "100"],
+    );
     let ring = dir.path().join("ring");
     let out = dir.path().join("export.pcap");
-    let (st, err) = mirrorcap(&[
-        "gen",
-        "-w",
-        input.to_str().unwrap(),
-        "--count",
-        &COUNT.to_string(),
-        "--inner-size",
-        "60-1500",
-        "--vni",
-        "100",
-    ]);
-    assert!(st.success(), "gen failed: {err}");
     let expected: Vec<Vec<u8>> = read_pcap(&input)
         .into_iter()
         .map(|f| f[OUTER_LEN..].to_vec())
@@ -343,25 +336,12 @@ fn kill9_loop_keeps_every_committed_record_readable() {
         );
     }
 
-    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", input.display());
-    let args = [
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        &SEGMENTS.to_string(),
-        "--mbufs",
-        "8191",
-    ];
     let mut windows: Vec<Window> = Vec::new();
     let mut live_before = 0usize;
     for i in 0..KILLS {
         let delay = kill_delay_ms(i);
         let start = now_ns();
-        let app = Appliance::start(&args);
+        let app = Appliance::looping(&input, &ring, SEGMENTS as u32, &["--mbufs", "8191"]);
         std::thread::sleep(Duration::from_millis(delay));
         let err = kill9(app);
         windows.push(Window {
@@ -396,7 +376,7 @@ fn kill9_loop_keeps_every_committed_record_readable() {
 
     // A last run stopped cleanly: it recovers the last crash and seals everything.
     let start = now_ns();
-    let app = Appliance::start(&args);
+    let app = Appliance::looping(&input, &ring, SEGMENTS as u32, &["--mbufs", "8191"]);
     std::thread::sleep(Duration::from_millis(300));
     let m = app.scrape_until(Duration::from_secs(10), |m| {
         metric(m, "mirrorcap_captured_packets_total", &[]).is_some_and(|v| v > 0.0)

@@ -138,31 +138,13 @@ fn bad_times_are_refused_with_one_line() {
 #[test]
 fn stop_policy_keeps_the_oldest_data_and_counts_ring_full() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.pcap");
+    let input = gen_fixture(
+        dir.path(),
+        "in.pcap",
+        &["--count", "500", "--inner-size", "1000-1500"],
+    );
     let ring = dir.path().join("ring");
-    let (st, err) = mirrorcap(&[
-        "gen",
-        "-w",
-        input.to_str().unwrap(),
-        "--count",
-        "500",
-        "--inner-size",
-        "1000-1500",
-    ]);
-    assert!(st.success(), "{err}");
-    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", input.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "3",
-        "--ring-policy",
-        "stop",
-    ]);
+    let app = Appliance::looping(&input, &ring, 3, &["--ring-policy", "stop"]);
     let m = app.scrape_until(std::time::Duration::from_secs(30), |m| {
         metric(
             m,

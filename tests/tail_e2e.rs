@@ -125,29 +125,13 @@ fn secs() -> u64 {
 #[test]
 fn tail_follows_the_live_appliance() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.pcap");
+    let input = gen_fixture(
+        dir.path(),
+        "in.pcap",
+        &["--count", "2000", "--inner-size", "60-1500"],
+    );
     let ring = dir.path().join("ring");
-    let (st, err) = mirrorcap(&[
-        "gen",
-        "-w",
-        input.to_str().unwrap(),
-        "--count",
-        "2000",
-        "--inner-size",
-        "60-1500",
-    ]);
-    assert!(st.success(), "gen failed: {err}");
-    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", input.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "4",
-    ]);
+    let app = Appliance::looping(&input, &ring, 4, &[]);
     let tail = Tail::start(&[ring.to_str().unwrap()]);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(secs()));

@@ -262,21 +262,9 @@ pub fn replay(input: &Path, extra: &[&str]) -> Replay {
     let ring = dir.path().join("ring");
     let export = dir.path().join("export.pcap");
     let total = read_pcap(input).len() as f64;
-    let vdev = format!("net_pcap0,rx_pcap={}", input.display());
-    let mut args = vec![
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "4",
-        "--exit-when-idle",
-        "2s",
-    ];
+    let mut args = vec!["--exit-when-idle", "2s"];
     args.extend_from_slice(extra);
-    let app = Appliance::start(&args);
+    let app = Appliance::on_pcap(input, &ring, false, 4, &args);
     let metrics = app.scrape_until(Duration::from_secs(30), |m| {
         metric(m, "mirrorcap_rx_packets_total", &[]) == Some(total)
     });
@@ -296,5 +284,52 @@ pub fn replay(input: &Path, extra: &[&str]) -> Replay {
         export,
         metrics,
         records,
+    }
+}
+
+/// Writes `dir/name` with `mirrorcap gen` and the given generator arguments.
+pub fn gen_fixture(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut a = vec!["gen", "-w", out.to_str().unwrap()];
+    a.extend_from_slice(args);
+    let (st, err) = mirrorcap(&a);
+    assert!(st.success(), "gen {args:?} failed: {err}");
+    out
+}
+
+impl Appliance {
+    /// Starts the appliance on a net_pcap vdev reading `input` (forever when `infinite`)
+    /// into `ring`, a ring of `segments` x 1 MiB per worker, plus `extra` run arguments.
+    pub fn on_pcap(
+        input: &Path,
+        ring: &Path,
+        infinite: bool,
+        segments: u32,
+        extra: &[&str],
+    ) -> Appliance {
+        let vdev = format!(
+            "net_pcap0,rx_pcap={}{}",
+            input.display(),
+            if infinite { ",infinite_rx=1" } else { "" }
+        );
+        let segs = segments.to_string();
+        let mut args = vec![
+            "--vdev",
+            &vdev,
+            "--ring-dir",
+            ring.to_str().unwrap(),
+            "--segment-size",
+            "1MiB",
+            "--segments",
+            &segs,
+        ];
+        args.extend_from_slice(extra);
+        Appliance::start(&args)
+    }
+
+    /// Replays `input` forever (net_pcap infinite_rx): rotations and overwrites of a small
+    /// ring happen within milliseconds.
+    pub fn looping(input: &Path, ring: &Path, segments: u32, extra: &[&str]) -> Appliance {
+        Appliance::on_pcap(input, ring, true, segments, extra)
     }
 }
