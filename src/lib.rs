@@ -12,4 +12,5 @@ pub mod gen;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;
+pub mod status;
 pub mod wire;

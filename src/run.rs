@@ -13,6 +13,7 @@ use crate::dpdk::{
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
 use crate::pipeline::{PipelineConfig, VniTable};
+use crate::status::StatusLine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -363,6 +364,7 @@ impl Control<'_, '_> {
         let mut last_rx = u64::MAX;
         let mut last_change = Instant::now();
         let mut beats: Vec<(u64, Instant)> = vec![(0, Instant::now()); self.slots.len()];
+        let mut status = StatusLine::new();
         while !self.stop.load(Ordering::Relaxed) {
             let health = || self.health(&beats);
             let mut render = || {
@@ -378,6 +380,7 @@ impl Control<'_, '_> {
                 }
                 last_nic = Instant::now();
             }
+            status.tick(self.slots, &nic);
             for (s, b) in self.slots.iter().zip(beats.iter_mut()) {
                 let now = s.heartbeat.load(Ordering::Relaxed);
                 if now != b.0 {
@@ -394,11 +397,13 @@ impl Control<'_, '_> {
                     last_rx = rx;
                     last_change = Instant::now();
                 } else if last_change.elapsed() >= idle {
+                    status.finish();
                     eprintln!("mirrorcap: no packet for {idle:?}: stopping");
                     break;
                 }
             }
         }
+        status.finish();
         self.stop.store(true, Ordering::Relaxed);
         self.port.stats().unwrap_or(nic)
     }
