@@ -15,17 +15,16 @@ echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== tests"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast "$@"
-else
-  echo "cargo-nextest not found: running each test binary's tests one per process is not possible; installing it" >&2
-  cargo install --locked cargo-nextest
-  cargo nextest run --locked --no-fail-fast "$@"
-fi
 echo "== doc tests"
 cargo test --doc --locked
 if [[ ${FUZZ_SECONDS:-15} -gt 0 ]]; then
   echo "== fuzz smoke"
   scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 fi
+# The unit and integration tests last, so the run closes on nextest's summary.
+echo "== tests"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "cargo-nextest not found (real-DPDK tests need one process per test): installing it" >&2
+  cargo install --locked cargo-nextest
+fi
+cargo nextest run --locked --no-fail-fast "$@"
