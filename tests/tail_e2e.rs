@@ -131,7 +131,7 @@ fn tail_follows_the_live_appliance() {
         &["--count", "2000", "--inner-size", "60-1500"],
     );
     let ring = dir.path().join("ring");
-    let app = Appliance::looping(&input, &ring, 4, &[]);
+    let app = Appliance::looping(&input, &ring, 16, &[]);
     let tail = Tail::start(&[ring.to_str().unwrap()]);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(secs()));
@@ -193,7 +193,14 @@ fn tail_follows_the_live_appliance() {
         "only {} records streamed",
         records.len()
     );
-    assert!(followed >= 2, "only {followed} rotations followed");
+    // At full replay speed (release build) the writer laps a small ring in about a millisecond,
+    // faster than any reader of files: tail may cross rotations by following them or by
+    // skipping overwritten segments, but it must cross them. Exact following of rotation,
+    // resume and late workers is checked in-process by the test below.
+    assert!(
+        followed + skipped >= 2,
+        "only {followed} segments followed and {skipped} skipped"
+    );
     assert!(
         gaps * 100 < records.len(),
         "the stream is mostly gaps: {gaps} in {}",
