@@ -51,6 +51,20 @@ fn report(r: anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// A closed output pipe (`export -w - | head`, `tail | tcpdump -c 3`) means the reader has
+/// what it wanted: `None`, not an error.
+fn reader_gone_is_ok<T>(r: Result<T, mirrorcap::capture::RingError>) -> anyhow::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(mirrorcap::capture::RingError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn create_out(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::BufWriter::with_capacity(
@@ -83,15 +97,13 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
     }
     let mut out = create_out(&a.out)?;
-    let s = match mirrorcap::capture::export_pcap_filtered(&a.ring_dir, &mut out, &filter) {
-        Ok(s) => s,
-        // The reader went away (`export -w - | head`): not an error.
-        Err(mirrorcap::capture::RingError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(e.into()),
+    let Some(s) = reader_gone_is_ok(mirrorcap::capture::export_pcap_filtered(
+        &a.ring_dir,
+        &mut out,
+        &filter,
+    ))?
+    else {
+        return Ok(());
     };
     eprintln!(
         "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{}{}{}",
@@ -138,15 +150,9 @@ fn tail(a: &TailArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut warn = |m: String| eprintln!("mirrorcap: warning: {m}");
-    let s = match tail_pcap(&a.ring_dir, &opts, &mut out, &stop, &mut warn) {
-        Ok(s) => s,
-        // The reader went away (`tail | head`): not an error.
-        Err(mirrorcap::capture::RingError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(e.into()),
+    let Some(s) = reader_gone_is_ok(tail_pcap(&a.ring_dir, &opts, &mut out, &stop, &mut warn))?
+    else {
+        return Ok(());
     };
     eprintln!(
         "mirrorcap: tail streamed {} packets ({} bytes) from {} worker(s), {} segment(s) followed, {} skipped",

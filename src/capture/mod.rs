@@ -1,7 +1,7 @@
 //! The pcap ring: per worker, a fixed set of preallocated segment files, each a valid
 //! nanosecond pcap on its own, written through a memory mapping and indexed by a small control
 //! file (see [`layout`]). [`RingWriter`] is the worker's side, [`reader`] and [`export`] the
-//! readers'. Only the [`mmap`] module holds `unsafe`.
+//! readers'. Only the [`mmap`] module steps outside safe Rust.
 
 pub mod export;
 pub mod layout;

@@ -32,14 +32,10 @@ pub struct ReadStats {
     pub torn_bytes: u64,
 }
 
-/// The worker directories of a ring, in worker order.
-pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
-    let rd = std::fs::read_dir(ring).map_err(|e| RingError::Io {
-        op: "read ring directory".into(),
-        path: ring.to_path_buf(),
-        source: e,
-    })?;
-    let mut dirs: Vec<PathBuf> = rd
+/// The `worker-NN` folders of a ring that hold a control file, in worker order (none when
+/// the ring has no worker yet).
+pub fn list_worker_dirs(ring: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ring)?
         .flatten()
         .map(|d| d.path())
         .filter(|p| {
@@ -50,6 +46,16 @@ pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
         })
         .collect();
     dirs.sort();
+    Ok(dirs)
+}
+
+/// The worker directories of a ring, in worker order; an error when there are none.
+pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
+    let dirs = list_worker_dirs(ring).map_err(|e| RingError::Io {
+        op: "read ring directory".into(),
+        path: ring.to_path_buf(),
+        source: e,
+    })?;
     if dirs.is_empty() {
         return Err(RingError::Config(format!(
             "{} is not a mirrorcap ring (no worker-NN/control inside)",

@@ -19,7 +19,7 @@ use super::pcapfmt::{
     file_header, parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
     SNAPLEN,
 };
-use super::reader::{worker_dirs, Record};
+use super::reader::{list_worker_dirs, worker_dirs, Record};
 use super::RingError;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -395,18 +395,8 @@ fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
 
 /// The workers of the ring at `ring`, skipping any that cannot be opened yet.
 fn discover(ring: &Path, workers: &mut Vec<Worker>, from_start: bool) -> Result<(), RingError> {
-    let dirs = match std::fs::read_dir(ring) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|d| d.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("worker-"))
-                    && control_path(p).is_file()
-            })
-            .collect::<Vec<_>>(),
-        Err(_) => return Ok(()),
+    let Ok(dirs) = list_worker_dirs(ring) else {
+        return Ok(());
     };
     for d in dirs {
         let ident = identity(&control_path(&d));
