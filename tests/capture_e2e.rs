@@ -160,13 +160,7 @@ fn generated_vxlan_with_noise_is_captured_byte_for_byte() {
         assert_readable_by_tools(s);
     }
 
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "export failed: {err}");
+    export_ring(&ring, &out, &[]);
     assert_readable_by_tools(&out);
     let got = read_pcap(&out);
     assert_eq!(got.len(), inners.len());
@@ -318,13 +312,7 @@ fn sigterm_stops_cleanly_and_keeps_what_was_committed() {
         assert_readable_by_tools(&wdir.join(format!("seg-00{i}.pcap")));
     }
     let out = dir.path().join("out.pcap");
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "{err}");
+    export_ring(&ring, &out, &[]);
     let got = read_pcap(&out);
     assert!(got.len() > 100, "{} packets", got.len());
     // The replayed frames decapsulate to the generator's inner frames, sequence numbers 0..50
@@ -408,13 +396,7 @@ fn two_workers_on_two_queues_each_keep_their_own_ring() {
     assert!(st.success(), "{err}");
     assert!(ring.join("worker-00").is_dir() && ring.join("worker-01").is_dir());
 
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "{err}");
+    export_ring(&ring, &out, &[]);
     let got = read_pcap(&out);
     assert_eq!(got.len(), 500);
     // Each input's inner frames come out complete and in their own order (merged by time).

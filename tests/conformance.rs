@@ -675,13 +675,7 @@ fn run_row(row: &Row) -> Report {
     check_hand(&mut f, &observed, &row.hand);
 
     // 4. The exported frames, one by one, against the oracle and tshark.
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "{}: export failed: {err}", row.file);
+    export_ring(&ring, &out, &[]);
     assert_readable_by_tools(&out);
     let exported = read_capture(&out);
     let exported_dissections = pdml(&out, &[]);

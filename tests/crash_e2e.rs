@@ -94,13 +94,7 @@ fn check_export(
     windows: &[Window],
     what: &str,
 ) -> ExportSummary {
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "{what}: export failed ({st}): {err}");
+    export_ring(ring, out, &[]);
     let recs = read_recs(out);
     assert!(!recs.is_empty(), "{what}: export is empty");
     let proc_of = |ts: u64| windows.iter().position(|w| w.start <= ts && ts <= w.end);

@@ -33,15 +33,7 @@ fn export(ring: &std::path::Path, extra: &[&str]) -> (Vec<Vec<u8>>, String) {
         "out-{}.pcap",
         extra.join("_").replace([':', '/'], "")
     ));
-    let mut args = vec![
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let (st, err) = mirrorcap(&args);
-    assert!(st.success(), "{args:?}: {err}");
+    let err = export_ring(ring, &out, extra);
     assert_readable_by_tools(&out);
     (read_pcap(&out), err)
 }

@@ -575,6 +575,32 @@ fn rotation_overwrites_oldest_and_every_segment_is_a_valid_pcap() {
     }
 }
 
+/// A segment recovered after a crash and then resumed: the model's records for it start with
+/// the recovered ones, its file starts with the recovered bytes unchanged, it is trimmed to
+/// its committed length and is a complete pcap the tools accept.
+fn assert_resumed_segment(
+    ring: &Ring,
+    live: u64,
+    live_path: &Path,
+    recovered: &[Rec],
+    recovered_bytes: &[u8],
+) {
+    let want = ring.seg_records(live);
+    assert_same_records(&want[..recovered.len()], recovered, "model");
+    let bytes = std::fs::read(live_path).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        ring.seg_committed_bytes(live),
+        "trimmed"
+    );
+    assert!(
+        bytes[..recovered_bytes.len()] == *recovered_bytes,
+        "recovered records byte-identical and first in their segment"
+    );
+    assert_same_records(&read_pcap_file(live_path), &want, "recovered segment");
+    assert_tools_accept(live_path, want.len());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Crash recovery.
 
@@ -694,19 +720,13 @@ fn crash_keeps_committed_records_and_recovery_trims_the_torn_tail() {
     // trimmed to its records; a complete pcap file.
     let want = ring.seg_records(live);
     assert!(want.len() > recovered.len() + 40);
-    assert_same_records(&want[..recovered.len()], &recovered, "model");
-    let bytes = std::fs::read(&live_path).unwrap();
-    assert_eq!(
-        bytes.len() as u64,
-        ring.seg_committed_bytes(live),
-        "trimmed"
+    assert_resumed_segment(
+        &ring,
+        live,
+        &live_path,
+        &recovered,
+        &recovered_bytes[..committed_bytes as usize],
     );
-    assert!(
-        bytes[..committed_bytes as usize] == recovered_bytes[..],
-        "recovered records byte-identical and first in their segment"
-    );
-    assert_same_records(&read_pcap_file(&live_path), &want, "recovered segment");
-    assert_tools_accept(&live_path, want.len());
     assert_tools_accept(&next_path, ring.seg_records(live + 1).len());
 
     let got = export_quiet(&ring_dir);
@@ -774,19 +794,13 @@ fn crash_during_second_lap_recovers() {
 
     let want = ring.seg_records(live);
     assert!(want.len() > recovered.len());
-    assert_same_records(&want[..recovered.len()], &recovered, "model");
-    let bytes = std::fs::read(&live_path).unwrap();
-    assert_eq!(
-        bytes.len() as u64,
-        ring.seg_committed_bytes(live),
-        "trimmed"
+    assert_resumed_segment(
+        &ring,
+        live,
+        &live_path,
+        &recovered,
+        &recovered_bytes[..committed_bytes as usize],
     );
-    assert!(
-        bytes[..committed_bytes as usize] == recovered_bytes[..],
-        "recovered records byte-identical and first in their segment"
-    );
-    assert_same_records(&read_pcap_file(&live_path), &want, "recovered segment");
-    assert_tools_accept(&live_path, want.len());
     for seg_no in [live - 1, live + 1] {
         assert_tools_accept(&ring.seg_file(seg_no), ring.seg_records(seg_no).len());
     }

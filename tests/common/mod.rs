@@ -270,13 +270,7 @@ pub fn replay(input: &Path, extra: &[&str]) -> Replay {
     });
     let (st, err) = app.wait(Duration::from_secs(30));
     assert!(st.success(), "run failed: {err}");
-    let (st, err) = mirrorcap(&[
-        "export",
-        ring.to_str().unwrap(),
-        "-w",
-        export.to_str().unwrap(),
-    ]);
-    assert!(st.success(), "export failed: {err}");
+    export_ring(&ring, &export, &[]);
     assert_readable_by_tools(&export);
     let records = read_pcap_records(&export);
     Replay {
@@ -332,4 +326,18 @@ impl Appliance {
     pub fn looping(input: &Path, ring: &Path, segments: u32, extra: &[&str]) -> Appliance {
         Appliance::on_pcap(input, ring, true, segments, extra)
     }
+}
+
+/// Runs `mirrorcap export RING -w OUT EXTRA...`, asserts it succeeded, returns its stderr.
+pub fn export_ring(ring: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "export",
+        ring.to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (st, err) = mirrorcap(&args);
+    assert!(st.success(), "export {extra:?} failed ({st}): {err}");
+    err
 }
