@@ -92,6 +92,12 @@ pub struct ExportArgs {
     /// Only packets captured at or before T (same forms as --from).
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub to: Option<String>,
+    /// Only packets of the mirror session with this VNI (repeat for several).
+    #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xff_ffff))]
+    pub vnis: Vec<u32>,
+    /// Output format: pcap, or pcapng with one interface per mirror session.
+    #[arg(long, default_value = "pcap", value_parser = ["pcap", "pcapng"])]
+    pub format: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,6 +110,12 @@ pub struct TailArgs {
     /// Reorder window: how long an idle worker may hold back the others' packets.
     #[arg(long, default_value = "200ms", value_name = "DURATION")]
     pub window: String,
+    /// Only packets of the mirror session with this VNI (repeat for several).
+    #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xff_ffff))]
+    pub vnis: Vec<u32>,
+    /// Output format: pcap, or pcapng with one interface per mirror session.
+    #[arg(long, default_value = "pcap", value_parser = ["pcap", "pcapng"])]
+    pub format: String,
 }
 
 #[derive(Args, Debug, Clone)]

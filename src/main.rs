@@ -92,25 +92,36 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
     let filter = mirrorcap::capture::ExportFilter {
         from_ns: time("--from", &a.from)?,
         to_ns: time("--to", &a.to)?,
+        sessions: mirrorcap::capture::SessionFilter {
+            vnis: a.vnis.clone(),
+        },
     };
     if let (Some(f), Some(t)) = (filter.from_ns, filter.to_ns) {
         anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
     }
     let mut out = create_out(&a.out)?;
-    let Some(s) = reader_gone_is_ok(mirrorcap::capture::export_pcap_filtered(
+    let format: mirrorcap::capture::Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    let mut sink = mirrorcap::capture::Sink::new(format);
+    let Some(s) = reader_gone_is_ok(mirrorcap::capture::export(
         &a.ring_dir,
         &mut out,
         &filter,
+        &mut sink,
     ))?
     else {
         return Ok(());
     };
     eprintln!(
-        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{}{}{}",
+        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{}{}{}{}",
         s.packets,
         s.bytes,
         s.workers,
         s.read.segments,
+        if format == mirrorcap::capture::Format::Pcapng {
+            format!(", {} session interface(s)", s.interfaces)
+        } else {
+            String::new()
+        },
         if s.segments_skipped > 0 {
             format!(", {} skipped by time index", s.segments_skipped)
         } else {
@@ -144,6 +155,10 @@ fn tail(a: &TailArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot handle signal {sig}"))?;
     }
     let opts = TailOptions {
+        sessions: mirrorcap::capture::SessionFilter {
+            vnis: a.vnis.clone(),
+        },
+        format: a.format.parse().map_err(anyhow::Error::msg)?,
         from_start: a.from_start,
         window,
         ..TailOptions::default()

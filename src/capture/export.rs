@@ -1,8 +1,9 @@
 //! `mirrorcap export`: every worker's records merged by timestamp (k-way, stable within a
-//! worker) into one nanosecond pcap file.
+//! worker) into one nanosecond pcap or pcapng file, optionally cut to a time range and to
+//! some sessions (VNIs).
 #![forbid(unsafe_code)]
 use super::layout::SegState;
-use super::pcapfmt::{file_header, RecordHeader};
+use super::sink::{Format, SessionFilter, Sink};
 use super::reader::{worker_dirs, ReadStats, Record, WorkerReader};
 use super::RingError;
 use std::cmp::Reverse;
@@ -18,36 +19,43 @@ pub struct ExportStats {
     pub bytes: u64,
     /// Segments not read at all: their index says they lie outside the time range.
     pub segments_skipped: u64,
+    /// pcapng interfaces written (one per session seen); 0 for pcap.
+    pub interfaces: usize,
     pub read: ReadStats,
 }
 
-/// Which records to export: capture times within `from_ns..=to_ns` (Unix ns), both optional.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which records to export: capture times within `from_ns..=to_ns` (Unix ns), both optional,
+/// of the sessions `sessions` keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportFilter {
     pub from_ns: Option<u64>,
     pub to_ns: Option<u64>,
+    pub sessions: SessionFilter,
 }
 
 impl ExportFilter {
     #[inline]
-    fn keeps(&self, ts: u64) -> bool {
-        self.from_ns.is_none_or(|f| ts >= f) && self.to_ns.is_none_or(|t| ts <= t)
+    fn keeps(&self, r: &Record) -> bool {
+        let ts = r.ts_ns;
+        self.from_ns.is_none_or(|f| ts >= f)
+            && self.to_ns.is_none_or(|t| ts <= t)
+            && self.sessions.keeps(r.meta)
     }
 }
 
-struct Source {
+struct Source<'a> {
     reader: WorkerReader,
     pending: VecDeque<Record>,
-    filter: ExportFilter,
+    filter: &'a ExportFilter,
 }
 
-impl Source {
+impl Source<'_> {
     fn peek_ts(&mut self) -> Result<Option<u64>, RingError> {
         while self.pending.is_empty() {
             match self.reader.next_segment()? {
                 Some(recs) => self
                     .pending
-                    .extend(recs.into_iter().filter(|r| self.filter.keeps(r.ts_ns))),
+                    .extend(recs.into_iter().filter(|r| self.filter.keeps(r))),
                 None => return Ok(None),
             }
         }
@@ -60,12 +68,23 @@ pub fn export_pcap(ring: &Path, out: &mut dyn Write) -> Result<ExportStats, Ring
     export_pcap_filtered(ring, out, &ExportFilter::default())
 }
 
-/// Like [`export_pcap`], keeping only the records `filter` selects. Segments whose index
-/// (first and last timestamp in the control file) lies wholly outside the range are not read.
+/// Like [`export_pcap`], keeping only the records `filter` selects.
 pub fn export_pcap_filtered(
     ring: &Path,
     out: &mut dyn Write,
     filter: &ExportFilter,
+) -> Result<ExportStats, RingError> {
+    export(ring, out, filter, &mut Sink::new(Format::Pcap))
+}
+
+/// Merges the records `filter` selects into `out` through `sink` (pcap or pcapng). Segments
+/// whose index (first and last timestamp in the control file) lies wholly outside the time
+/// range are not read.
+pub fn export(
+    ring: &Path,
+    out: &mut dyn Write,
+    filter: &ExportFilter,
+    sink: &mut Sink,
 ) -> Result<ExportStats, RingError> {
     let dirs = worker_dirs(ring)?;
     let mut sources = Vec::with_capacity(dirs.len());
@@ -81,7 +100,7 @@ pub fn export_pcap_filtered(
         sources.push(Source {
             reader,
             pending: VecDeque::new(),
-            filter: *filter,
+            filter,
         });
     }
     let werr = |e: std::io::Error| RingError::Io {
@@ -89,7 +108,7 @@ pub fn export_pcap_filtered(
         path: "<output>".into(),
         source: e,
     };
-    out.write_all(&file_header()).map_err(werr)?;
+    sink.begin(out).map_err(werr)?;
     let mut heap = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(ts) = s.peek_ts()? {
@@ -104,13 +123,7 @@ pub fn export_pcap_filtered(
     while let Some(Reverse((_, i))) = heap.pop() {
         let s = &mut sources[i];
         let r = s.pending.pop_front().expect("peeked");
-        let h = RecordHeader {
-            ts_ns: r.ts_ns,
-            incl_len: r.data.len() as u32,
-            orig_len: r.orig_len,
-        };
-        out.write_all(&h.encode()).map_err(werr)?;
-        out.write_all(&r.data).map_err(werr)?;
+        sink.write(out, &r).map_err(werr)?;
         stats.packets += 1;
         stats.bytes += r.data.len() as u64;
         if let Some(ts) = s.peek_ts()? {
@@ -118,6 +131,7 @@ pub fn export_pcap_filtered(
         }
     }
     out.flush().map_err(werr)?;
+    stats.interfaces = sink.interfaces();
     for s in &sources {
         let r = s.reader.stats;
         stats.read.segments += r.segments;

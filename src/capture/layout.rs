@@ -5,6 +5,7 @@
 //!   worker-00/
 //!     control          fixed-size index: geometry + one 64-byte entry per segment
 //!     seg-000.pcap     a complete pcap file once sealed (trimmed to its records)
+//!     seg-000.idx      one 32-bit metadata word per record of seg-000.pcap (see `meta`)
 //!     seg-001.pcap     ...
 //!   worker-01/ ...
 //! ```
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const CONTROL_MAGIC: u64 = u64::from_le_bytes(*b"MCAPRNG1");
-pub const CONTROL_VERSION: u64 = 1;
+/// 2: segments have an index file (`seg-NNN.idx`) of per-record metadata.
+pub const CONTROL_VERSION: u64 = 2;
 pub const HEADER_WORDS: usize = 8;
 pub const ENTRY_WORDS: usize = 8;
 
@@ -90,9 +92,23 @@ impl Geometry {
         ((HEADER_WORDS + ENTRY_WORDS * self.segments as usize) * 8) as u64
     }
 
+    /// Average record bytes below which a segment's index fills before its data: a segment
+    /// holds at most `segment_size / INDEX_RECORD_BYTES` records.
+    pub const INDEX_RECORD_BYTES: u64 = 64;
+
+    /// Records one segment's index holds (the segment rotates when it is full).
+    pub fn index_entries(&self) -> u64 {
+        self.segment_size / Self::INDEX_RECORD_BYTES
+    }
+
+    /// Bytes of one segment's index file.
+    pub fn index_len(&self) -> u64 {
+        self.index_entries() * super::meta::META_LEN as u64
+    }
+
     /// Bytes of disk one worker's ring takes at most.
     pub fn worker_bytes(&self) -> u64 {
-        self.segments as u64 * self.segment_size + self.control_len()
+        self.segments as u64 * (self.segment_size + self.index_len()) + self.control_len()
     }
 }
 
@@ -106,6 +122,11 @@ pub fn control_path(worker_dir: &Path) -> PathBuf {
 
 pub fn segment_path(worker_dir: &Path, index: usize) -> PathBuf {
     worker_dir.join(format!("seg-{index:03}.pcap"))
+}
+
+/// The index file of segment `index`: its records' metadata words.
+pub fn index_path(worker_dir: &Path, index: usize) -> PathBuf {
+    worker_dir.join(format!("seg-{index:03}.idx"))
 }
 
 /// One segment's entry in a mapped control file.

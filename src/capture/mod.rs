@@ -5,14 +5,18 @@
 
 pub mod export;
 pub mod layout;
+pub mod meta;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
+pub mod sink;
 pub mod tail;
 mod writer;
 
-pub use export::{export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
+pub use export::{export, export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
+pub use sink::{Format, SessionFilter, Sink};
 pub use layout::Geometry;
+pub use meta::RecordMeta;
 pub use writer::{OpenReport, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;

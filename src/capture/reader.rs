@@ -3,6 +3,7 @@
 //! over while being read is discarded rather than returned torn.
 #![forbid(unsafe_code)]
 use super::layout::*;
+use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::mmap::ControlView;
 use super::pcapfmt::{
     parse_file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
@@ -13,12 +14,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
 
-/// One record read back: capture time, original length and the bytes kept.
+/// One record read back: capture time, original length, the bytes kept and its metadata
+/// word from the segment's index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub ts_ns: u64,
     pub orig_len: u32,
     pub data: Vec<u8>,
+    pub meta: RecordMeta,
 }
 
 /// Counters of a read.
@@ -152,13 +155,18 @@ impl WorkerReader {
                 path: path.clone(),
                 source: e,
             })?;
+        let (mut records, torn) = parse_records(&buf);
+        // The index words of those records were stored before `committed` was published.
+        let index = read_index(&index_path(&self.dir, want.index), records.len())?;
         fence(Ordering::Acquire);
         if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
             self.stats.raced += 1;
             return Ok(None);
         }
+        for (r, m) in records.iter_mut().zip(index) {
+            r.meta = m;
+        }
         self.stats.segments += 1;
-        let (records, torn) = parse_records(&buf);
         self.stats.records += records.len() as u64;
         self.stats.torn_bytes += torn as u64;
         Ok(Some(records))
@@ -186,8 +194,35 @@ pub fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
             ts_ns: r.ts_ns,
             orig_len: r.orig_len,
             data: buf[start..end].to_vec(),
+            meta: RecordMeta::UNTAGGED,
         });
         off = end;
     }
     (out, buf.len() - off)
+}
+
+/// The first `n` metadata words of an index file; a missing or short file leaves records
+/// untagged.
+pub fn read_index(path: &Path, n: usize) -> Result<Vec<RecordMeta>, RingError> {
+    let mut bytes = Vec::with_capacity(n * META_LEN);
+    match File::open(path) {
+        Ok(f) => {
+            f.take((n * META_LEN) as u64)
+                .read_to_end(&mut bytes)
+                .map_err(|e| RingError::Io {
+                    op: "read".into(),
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(RingError::Io {
+                op: "open".into(),
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    }
+    Ok(decode_index(&bytes, n))
 }

@@ -16,10 +16,12 @@
 use super::layout::*;
 use super::mmap::ControlView;
 use super::pcapfmt::{
-    file_header, parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
+    parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
     SNAPLEN,
 };
+use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::reader::{list_worker_dirs, worker_dirs, Record};
+use super::sink::{Format, SessionFilter, Sink};
 use super::RingError;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -37,8 +39,12 @@ const PENDING_CAP: usize = 64 << 20;
 const RESCAN: Duration = Duration::from_millis(100);
 
 /// How `tail` follows the ring.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TailOptions {
+    /// Sessions to stream (all when empty).
+    pub sessions: SessionFilter,
+    /// Output format.
+    pub format: Format,
     /// Emit every retained record first, instead of starting after the newest committed one.
     pub from_start: bool,
     /// Reorder window: how long an idle worker may hold back the others' records.
@@ -50,6 +56,8 @@ pub struct TailOptions {
 impl Default for TailOptions {
     fn default() -> Self {
         TailOptions {
+            sessions: SessionFilter::default(),
+            format: Format::Pcap,
             from_start: false,
             window: Duration::from_millis(200),
             poll: Duration::from_millis(10),
@@ -100,6 +108,8 @@ struct Open {
     index: usize,
     file: File,
     path: PathBuf,
+    /// The segment's index file (records' metadata words); None if it cannot be opened.
+    index_file: Option<File>,
 }
 
 /// One worker's control file, cursor and records read but not yet written.
@@ -115,6 +125,11 @@ struct Worker {
     open: Option<Open>,
     /// Bytes of that segment consumed (0: the file header is still to be read).
     off: u64,
+    /// Records of that segment consumed (the index word of the next one).
+    records: u64,
+    /// Records ending at or below this offset are consumed without being written (tail
+    /// starts after the newest committed record).
+    skip_below: u64,
     res: Resolution,
     pending: VecDeque<Record>,
     pending_bytes: usize,
@@ -154,6 +169,8 @@ impl Worker {
             seq: 1,
             open: None,
             off: 0,
+            records: 0,
+            skip_below: 0,
             res: Resolution::Nanos,
             pending: VecDeque::new(),
             pending_bytes: 0,
@@ -173,18 +190,10 @@ impl Worker {
             let same = e.load(E_SEQ, Ordering::Acquire) == newest;
             w.seq = newest;
             if same && committed >= FILE_HEADER_LEN as u64 {
+                // Read the segment from its start (to count its records, whose index words
+                // follow theirs) but write only what is committed after now.
                 w.open_segment(index)?;
-                let mut h = [0u8; FILE_HEADER_LEN];
-                let ok = w
-                    .open
-                    .as_ref()
-                    .is_some_and(|o| o.file.read_at(&mut h, 0).ok() == Some(FILE_HEADER_LEN));
-                w.res = if ok {
-                    parse_file_header(&h).unwrap_or(Resolution::Nanos)
-                } else {
-                    Resolution::Nanos
-                };
-                w.off = committed;
+                w.skip_below = committed;
             }
         }
         Ok(w)
@@ -205,7 +214,16 @@ impl Worker {
     fn open_segment(&mut self, index: usize) -> Result<(), RingError> {
         let path = segment_path(&self.dir, index);
         let file = File::open(&path).map_err(|e| io_err("open", &path, e))?;
-        self.open = Some(Open { index, file, path });
+        let index_file = File::open(index_path(&self.dir, index)).ok();
+        self.open = Some(Open {
+            index,
+            file,
+            path,
+            index_file,
+        });
+        self.off = 0;
+        self.records = 0;
+        self.skip_below = 0;
         Ok(())
     }
 
@@ -234,6 +252,7 @@ impl Worker {
     /// Reads what the worker committed since the last poll into `pending`.
     fn poll(
         &mut self,
+        sessions: &SessionFilter,
         stats: &mut TailStats,
         warn: &mut dyn FnMut(String),
     ) -> Result<Polled, RingError> {
@@ -279,21 +298,28 @@ impl Worker {
                 let n = read_full_at(&open.file, &mut buf, self.off)
                     .map_err(|err| io_err("read", &open.path, err))?;
                 buf.truncate(n);
+                let mut start = 0;
+                let mut res = self.res;
+                if self.off == 0 {
+                    if buf.len() < FILE_HEADER_LEN {
+                        break;
+                    }
+                    res = parse_file_header(&buf[..FILE_HEADER_LEN]).unwrap_or(Resolution::Nanos);
+                    start = FILE_HEADER_LEN;
+                }
+                let (mut records, consumed, bad) = parse_chunk(&buf[start..], res);
+                // Their index words were stored before `committed` was published.
+                let metas = read_index_at(open.index_file.as_ref(), self.records, records.len());
                 fence(Ordering::Acquire);
                 if e.load(E_SEQ, Ordering::Relaxed) != self.seq {
                     self.fell_behind(stats, warn);
                     continue;
                 }
-                let mut start = 0;
-                if self.off == 0 {
-                    if buf.len() < FILE_HEADER_LEN {
-                        break;
-                    }
-                    self.res =
-                        parse_file_header(&buf[..FILE_HEADER_LEN]).unwrap_or(Resolution::Nanos);
-                    start = FILE_HEADER_LEN;
+                self.res = res;
+                for (r, m) in records.iter_mut().zip(metas) {
+                    r.meta = m;
                 }
-                let (consumed, bad) = self.take_records(&buf[start..]);
+                self.take_records(records, start as u64, sessions);
                 self.off += (start + consumed) as u64;
                 out.read |= start + consumed > 0;
                 if bad {
@@ -339,32 +365,21 @@ impl Worker {
         Ok(out)
     }
 
-    /// Appends the whole records at the start of `buf` to `pending`; returns the bytes they
-    /// take and whether a malformed record header stopped the parse.
-    fn take_records(&mut self, buf: &[u8]) -> (usize, bool) {
-        let mut off = 0;
-        while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
-            let Some(r) = RecordHeader::decode(h, self.res) else {
-                return (off, true);
-            };
-            if r.incl_len > SNAPLEN {
-                return (off, true);
-            }
-            let start = off + RECORD_HEADER_LEN;
-            let end = start + r.incl_len as usize;
-            let Some(data) = buf.get(start..end) else {
-                break;
-            };
+    /// Consumes records parsed from the chunk read at `self.off` (`header` bytes of file
+    /// header first): those the session filter keeps and that end past `skip_below` wait in
+    /// `pending`.
+    fn take_records(&mut self, records: Vec<Record>, header: u64, sessions: &SessionFilter) {
+        let mut end = self.off + header;
+        for r in records {
+            end += (RECORD_HEADER_LEN + r.data.len()) as u64;
+            self.records += 1;
             self.latest_ts = self.latest_ts.max(r.ts_ns);
-            self.pending_bytes += data.len();
-            self.pending.push_back(Record {
-                ts_ns: r.ts_ns,
-                orig_len: r.orig_len,
-                data: data.to_vec(),
-            });
-            off = end;
+            if end <= self.skip_below || !sessions.keeps(r.meta) {
+                continue;
+            }
+            self.pending_bytes += r.data.len();
+            self.pending.push_back(r);
         }
-        (off, false)
     }
 
     /// Records of other workers stamped up to this are safe to write as far as this worker
@@ -377,6 +392,44 @@ impl Worker {
             self.latest_ts
         }
     }
+}
+
+/// The whole records at the start of `buf`, the bytes they take and whether a malformed
+/// record header stopped the parse. Records come untagged.
+fn parse_chunk(buf: &[u8], res: Resolution) -> (Vec<Record>, usize, bool) {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
+        let Some(r) = RecordHeader::decode(h, res) else {
+            return (out, off, true);
+        };
+        if r.incl_len > SNAPLEN {
+            return (out, off, true);
+        }
+        let start = off + RECORD_HEADER_LEN;
+        let end = start + r.incl_len as usize;
+        let Some(data) = buf.get(start..end) else {
+            break;
+        };
+        out.push(Record {
+            ts_ns: r.ts_ns,
+            orig_len: r.orig_len,
+            data: data.to_vec(),
+            meta: RecordMeta::UNTAGGED,
+        });
+        off = end;
+    }
+    (out, off, false)
+}
+
+/// Index words `first..first + n` of a segment (untagged where the file is missing or short).
+fn read_index_at(f: Option<&File>, first: u64, n: usize) -> Vec<RecordMeta> {
+    let mut bytes = vec![0u8; n * META_LEN];
+    let got = f
+        .and_then(|f| read_full_at(f, &mut bytes, first * META_LEN as u64).ok())
+        .unwrap_or(0);
+    bytes.truncate(got);
+    decode_index(&bytes, n)
 }
 
 /// Reads until `buf` is full or the file ends.
@@ -427,6 +480,7 @@ fn emit(
     workers: &mut [Worker],
     window: Duration,
     out: &mut dyn Write,
+    sink: &mut Sink,
     stats: &mut TailStats,
     last_ts: &mut u64,
 ) -> Result<u64, RingError> {
@@ -444,13 +498,7 @@ fn emit(
         let w = &mut workers[i];
         let r = w.pending.pop_front().expect("peeked");
         w.pending_bytes -= r.data.len();
-        let h = RecordHeader {
-            ts_ns: r.ts_ns,
-            incl_len: r.data.len() as u32,
-            orig_len: r.orig_len,
-        };
-        out.write_all(&h.encode()).map_err(werr)?;
-        out.write_all(&r.data).map_err(werr)?;
+        sink.write(out, &r).map_err(werr)?;
         if r.ts_ns < *last_ts {
             stats.late += 1;
         }
@@ -488,7 +536,8 @@ pub fn tail_pcap(
         return Err(first_err.expect("at least one worker directory"));
     }
     let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
-    out.write_all(&file_header()).map_err(werr)?;
+    let mut sink = Sink::new(opts.format);
+    sink.begin(out).map_err(werr)?;
     out.flush().map_err(werr)?;
 
     let mut stats = TailStats::default();
@@ -502,11 +551,11 @@ pub fn tail_pcap(
         }
         let (mut read, mut more) = (false, false);
         for w in workers.iter_mut() {
-            let p = w.poll(&mut stats, warn)?;
+            let p = w.poll(&opts.sessions, &mut stats, warn)?;
             read |= p.read;
             more |= p.more;
         }
-        if emit(&mut workers, opts.window, out, &mut stats, &mut last_ts)? > 0 {
+        if emit(&mut workers, opts.window, out, &mut sink, &mut stats, &mut last_ts)? > 0 {
             out.flush().map_err(werr)?;
         }
         if !more {
@@ -523,7 +572,7 @@ pub fn tail_pcap(
         w.caught_up = true;
         w.latest_ts = u64::MAX;
     }
-    emit(&mut workers, opts.window, out, &mut stats, &mut last_ts)?;
+    emit(&mut workers, opts.window, out, &mut sink, &mut stats, &mut last_ts)?;
     out.flush().map_err(werr)?;
     stats.workers = workers.len();
     Ok(stats)

@@ -7,6 +7,7 @@
 //! (even a crash loop) never overwrite what the ring holds.
 #![forbid(unsafe_code)]
 use super::layout::*;
+use super::meta::{RecordMeta, META_LEN};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;
@@ -57,6 +58,11 @@ pub struct RingWriter {
     cur: usize,
     /// Every segment, mapped once at open.
     maps: Vec<SegmentMap>,
+    /// Every segment's index file (one metadata word per record), mapped once at open; full
+    /// size and reserved for the ring's lifetime.
+    index_maps: Vec<SegmentMap>,
+    /// Records one segment's index holds.
+    index_cap: u64,
     /// Whether `cur` is being written (extended to full size).
     live: bool,
     /// Bytes written into the live segment (file header included).
@@ -195,6 +201,21 @@ impl RingWriter {
             })?;
             files.push(f);
         }
+        let mut index_maps = Vec::with_capacity(files.len());
+        for i in 0..geometry.segments as usize {
+            let path = index_path(&dir, i);
+            let f = open_rw(&path, true)?;
+            let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+            if len != geometry.index_len() {
+                f.set_len(geometry.index_len())
+                    .map_err(|e| io_err("size", &path, e))?;
+            }
+            reserve(&f, 0, geometry.index_len())
+                .map_err(|e| io_err("reserve (disk full?)", &path, e))?;
+            index_maps.push(
+                SegmentMap::map(&f, geometry.index_len()).map_err(|e| io_err("mmap", &path, e))?,
+            );
+        }
         let start = newest.unwrap_or(0);
         let mut maps = Vec::with_capacity(files.len());
         for (i, f) in files.iter().enumerate() {
@@ -210,6 +231,8 @@ impl RingWriter {
             files,
             cur: start,
             maps,
+            index_maps,
+            index_cap: geometry.index_entries(),
             live: false,
             off: 0,
             seq: max_seq,
@@ -341,26 +364,42 @@ impl RingWriter {
         self.activate(next)
     }
 
-    /// Appends one record, keeping at most [`SNAPLEN`] bytes of the frame (as pcap does;
-    /// `orig_len` keeps the full length). Returns false (counted in `write_errors`) only if
-    /// the ring failed to rotate. A record always fits an empty segment: segments are at
+    /// Appends one untagged record, keeping at most [`SNAPLEN`] bytes of the frame (as pcap
+    /// does; `orig_len` keeps the full length). Returns false (counted in `write_errors`) only
+    /// if the ring failed to rotate. A record always fits an empty segment: segments are at
     /// least 1 MiB, records at most 16 + 256 KiB.
     #[inline]
     pub fn write(&mut self, ts_ns: u64, frame: &[u8], orig_len: u32) -> bool {
-        self.write_parts(ts_ns, &[], frame, orig_len)
+        self.write_record(ts_ns, RecordMeta::UNTAGGED, &[], frame, orig_len)
+    }
+
+    /// Appends one untagged record whose bytes are `prefix` then `frame`.
+    #[inline]
+    pub fn write_parts(&mut self, ts_ns: u64, prefix: &[u8], frame: &[u8], orig_len: u32) -> bool {
+        self.write_record(ts_ns, RecordMeta::UNTAGGED, prefix, frame, orig_len)
     }
 
     /// Appends one record whose bytes are `prefix` then `frame` (a synthetic Ethernet header
-    /// in front of a bare IP packet), without assembling them anywhere first.
+    /// in front of a bare IP packet), without assembling them anywhere first, and its
+    /// metadata word `meta` to the segment's index. A segment rotates when either its bytes
+    /// or its index are full.
     #[inline(always)]
-    pub fn write_parts(&mut self, ts_ns: u64, prefix: &[u8], frame: &[u8], orig_len: u32) -> bool {
+    pub fn write_record(
+        &mut self,
+        ts_ns: u64,
+        meta: RecordMeta,
+        prefix: &[u8],
+        frame: &[u8],
+        orig_len: u32,
+    ) -> bool {
         let max = SNAPLEN as usize;
         let prefix = &prefix[..prefix.len().min(max)];
         let frame = &frame[..frame.len().min(max - prefix.len())];
         let incl = prefix.len() + frame.len();
         let orig_len = orig_len.max(incl as u32);
         let need = RECORD_HEADER_LEN + incl;
-        let full = self.off + need > self.geometry.segment_size as usize;
+        let full = self.off + need > self.geometry.segment_size as usize
+            || self.seg_packets >= self.index_cap;
         if full && !self.failed && !self.stopped && self.rotate().is_err() {
             self.failed = true;
         }
@@ -384,6 +423,8 @@ impl RingWriter {
         let (p, f) = rest.split_at_mut(prefix.len());
         p.copy_from_slice(prefix);
         f.copy_from_slice(frame);
+        let at = self.seg_packets as usize * META_LEN;
+        self.index_maps[self.cur].bytes_mut()[at..at + META_LEN].copy_from_slice(&meta.to_le_bytes());
         self.off += need;
         if self.seg_packets == 0 {
             self.first_ts = ts_ns;

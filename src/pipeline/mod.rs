@@ -8,7 +8,7 @@ mod vni_table;
 pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
 pub use vni_table::{VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
-use crate::capture::{RingError, RingWriter};
+use crate::capture::{RecordMeta, RingError, RingWriter};
 use crate::decap::{decap, DecapConfig, DropReason, InnerKind};
 use crate::dpdk::{rdtsc, Burst, RxQueue, TscClock};
 use stats::{OVERSIZE, RING_ERROR, RING_FULL};
@@ -66,7 +66,9 @@ pub fn process_packet(
             };
             let len = (prefix.len() + inner.len()) as u64;
             let orig_len = len + d.meta.truncated_by as u64;
-            if ring.write_parts(ts_ns, prefix, inner, orig_len.min(u32::MAX as u64) as u32) {
+            let meta = RecordMeta::tunnel(d.meta.vni, 0);
+            let orig_len = orig_len.min(u32::MAX as u64) as u32;
+            if ring.write_record(ts_ns, meta, prefix, inner, orig_len) {
                 st.captured_packets += 1;
                 st.captured_bytes += len;
                 let truncated = d.meta.truncated_by > 0;
