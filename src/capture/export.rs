@@ -3,8 +3,8 @@
 //! some sessions (VNIs).
 #![forbid(unsafe_code)]
 use super::layout::SegState;
-use super::sink::{Format, SessionFilter, Sink};
 use super::reader::{worker_dirs, ReadStats, Record, WorkerReader};
+use super::sink::{Format, SessionFilter, Sink};
 use super::RingError;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

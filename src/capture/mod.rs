@@ -14,9 +14,9 @@ pub mod tail;
 mod writer;
 
 pub use export::{export, export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
-pub use sink::{Format, SessionFilter, Sink};
 pub use layout::Geometry;
 pub use meta::RecordMeta;
+pub use sink::{Format, SessionFilter, Sink};
 pub use writer::{OpenReport, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;

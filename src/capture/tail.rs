@@ -14,12 +14,11 @@
 //! `T`: a worker that is idle holds the stream back by at most the window.
 #![forbid(unsafe_code)]
 use super::layout::*;
+use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::mmap::ControlView;
 use super::pcapfmt::{
-    parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
-    SNAPLEN,
+    parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
 };
-use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::reader::{list_worker_dirs, worker_dirs, Record};
 use super::sink::{Format, SessionFilter, Sink};
 use super::RingError;
@@ -555,7 +554,15 @@ pub fn tail_pcap(
             read |= p.read;
             more |= p.more;
         }
-        if emit(&mut workers, opts.window, out, &mut sink, &mut stats, &mut last_ts)? > 0 {
+        if emit(
+            &mut workers,
+            opts.window,
+            out,
+            &mut sink,
+            &mut stats,
+            &mut last_ts,
+        )? > 0
+        {
             out.flush().map_err(werr)?;
         }
         if !more {
@@ -572,7 +579,14 @@ pub fn tail_pcap(
         w.caught_up = true;
         w.latest_ts = u64::MAX;
     }
-    emit(&mut workers, opts.window, out, &mut sink, &mut stats, &mut last_ts)?;
+    emit(
+        &mut workers,
+        opts.window,
+        out,
+        &mut sink,
+        &mut stats,
+        &mut last_ts,
+    )?;
     out.flush().map_err(werr)?;
     stats.workers = workers.len();
     Ok(stats)

@@ -424,7 +424,8 @@ impl RingWriter {
         p.copy_from_slice(prefix);
         f.copy_from_slice(frame);
         let at = self.seg_packets as usize * META_LEN;
-        self.index_maps[self.cur].bytes_mut()[at..at + META_LEN].copy_from_slice(&meta.to_le_bytes());
+        self.index_maps[self.cur].bytes_mut()[at..at + META_LEN]
+            .copy_from_slice(&meta.to_le_bytes());
         self.off += need;
         if self.seg_packets == 0 {
             self.first_ts = ts_ns;

@@ -341,3 +341,43 @@ pub fn export_ring(ring: &Path, out: &Path, extra: &[&str]) -> String {
     assert!(st.success(), "export {extra:?} failed ({st}): {err}");
     err
 }
+
+/// One packet of a pcapng file: the name of its interface, its bytes, its original length.
+pub struct NgPacket {
+    pub interface: String,
+    pub data: Vec<u8>,
+    pub orig_len: u32,
+}
+
+/// Every packet of a pcapng file, read with `pcap-file`, each with its interface's `if_name`.
+pub fn read_pcapng(path: &Path) -> Vec<NgPacket> {
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r = PcapNgReader::new(f).expect("pcapng section header");
+    let mut names: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    while let Some(b) = r.next_block() {
+        match b.expect("pcapng block") {
+            Block::InterfaceDescription(idb) => names.push(
+                idb.options
+                    .iter()
+                    .find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .expect("interface has a name"),
+            ),
+            Block::EnhancedPacket(p) => out.push(NgPacket {
+                interface: names
+                    .get(p.interface_id as usize)
+                    .expect("packet names a declared interface")
+                    .clone(),
+                data: p.data.into_owned(),
+                orig_len: p.original_len,
+            }),
+            _ => {}
+        }
+    }
+    out
+}
