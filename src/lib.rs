@@ -12,5 +12,6 @@ pub mod gen;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;
+pub mod sizing;
 pub mod status;
 pub mod wire;

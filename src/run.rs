@@ -6,13 +6,15 @@ use crate::capture::{Geometry, RingPolicy, RingWriter};
 use crate::cli::RunArgs;
 use crate::config::{human_bytes, parse_duration, parse_size};
 use crate::decap::DecapConfig;
+use crate::dpdk::MAX_BURST;
 use crate::dpdk::{
     self, hugepages_available, launch_workers, EalBuilder, Mempool, NicStats, PortBuilder,
     WorkerLcore,
 };
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
-use crate::pipeline::{PipelineConfig, VniTable};
+use crate::pipeline::{Latency, PipelineConfig, VniTable};
+use crate::sizing::PoolSizing;
 use crate::status::StatusLine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// and a nested IPv4/UDP/VXLAN (GWLB layering), rounded up.
 pub const MAX_FRAME: u16 = 9728;
 const POOL_CACHE: u32 = 256;
+/// RX descriptors asked for per queue (the port adjusts to the driver's limits).
+const RX_DESC: u16 = 1024;
 
 /// Why `run` stopped short: `Usage` and `Environment` exit 2, `Runtime` exits 1.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,8 @@ pub enum RunError {
 #[derive(Debug, Default)]
 pub struct RunSummary {
     pub workers: Vec<WorkerStats>,
+    /// Every worker's latency histograms, merged.
+    pub latency: Latency,
     pub nic: NicStats,
 }
 
@@ -78,6 +84,16 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             .map_err(|e| RunError::Usage(format!("--segment-size: {e}")))?,
     };
     geometry.validate().map_err(RunError::Usage)?;
+    let sizing = |rx_desc: u16| {
+        PoolSizing::new(
+            rx_desc.into(),
+            MAX_BURST as u32,
+            POOL_CACHE,
+            args.mbufs,
+            u32::from(MAX_FRAME) + 128,
+        )
+    };
+    sizing(RX_DESC).check().map_err(RunError::Usage)?;
     let idle = match &args.exit_when_idle {
         Some(s) => {
             Some(parse_duration(s).map_err(|e| RunError::Usage(format!("--exit-when-idle: {e}")))?)
@@ -195,6 +211,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         pools.push(p);
     }
     let port = PortBuilder::new(port_id, pools.iter().collect())
+        .rx_desc(RX_DESC)
         .mtu(9001)
         .build()
         .map_err(|e| {
@@ -213,7 +230,17 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         if port.rss() { "on" } else { "off" }
     );
     eprintln!(
-        "mirrorcap: ring {} ({} worker(s) x {} segments x {} = {})",
+        "mirrorcap: mempools on the workers' sockets ({}): {}",
+        lcores
+            .iter()
+            .take(workers)
+            .map(|&l| eal.lcore_socket(l).to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        sizing(port.rx_desc()).describe()
+    );
+    eprintln!(
+        "mirrorcap: ring {} ({} worker(s) x {} segments x {} = {} with record indexes)",
         args.ring_dir.display(),
         workers,
         geometry.segments,
@@ -244,7 +271,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let stop_ref: &AtomicBool = &stop;
     let mut jobs = Vec::with_capacity(workers);
     let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Option<String>)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Latency, Option<String>)>();
     for (w, (((rxq, ring), slot), vnis)) in queues
         .into_iter()
         .zip(rings)
@@ -264,10 +291,10 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         jobs.push(WorkerLcore {
             lcore: lcores[w],
             job: Box::new(move || {
-                let (st, res) = worker.run();
+                let (st, lat, res) = worker.run();
                 let err = res.err().map(|e| e.to_string());
                 let code = if err.is_some() { 1 } else { 0 };
-                let _ = tx.send((w, st, err));
+                let _ = tx.send((w, st, lat, err));
                 code
             }),
         });
@@ -289,8 +316,10 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     })
     .map_err(|e| RunError::Runtime(format!("launching workers: {e}")))?;
     let mut errors = Vec::new();
-    for (w, st, err) in rx.try_iter() {
+    let mut latency = Latency::default();
+    for (w, st, lat, err) in rx.try_iter() {
         results[w] = Some(st);
+        latency.merge(&lat);
         if let Some(e) = err {
             errors.push(format!("worker {w}: {e}"));
         }
@@ -300,6 +329,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
     let summary = RunSummary {
         workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),
+        latency,
         nic,
     };
     print_summary(&summary);
@@ -448,4 +478,10 @@ fn print_summary(s: &RunSummary) {
         s.nic.ierrors,
         s.nic.rx_nombuf
     );
+    if !s.latency.packet.is_empty() {
+        eprintln!(
+            "mirrorcap: latency RX to commit per packet: {}",
+            s.latency.packet_summary()
+        );
+    }
 }

@@ -45,6 +45,12 @@ impl TscClock {
         }
     }
 
+    /// Nanoseconds in `ticks` TSC ticks (a difference of two readings).
+    #[inline(always)]
+    pub fn ticks_ns(&self, ticks: u64) -> u64 {
+        ((ticks as u128 * self.mult as u128) >> 32) as u64
+    }
+
     /// Unix nanoseconds for a TSC reading taken after calibration.
     #[inline(always)]
     pub fn ns(&self, tsc: u64) -> u64 {

@@ -2,9 +2,11 @@
 //! Counters are plain integers owned by the worker; every [`PUBLISH_EVERY`] bursts (and when
 //! idle or stopping) it stores copies into its own cache-line-aligned [`StatSlot`], which the
 //! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
+mod latency;
 mod stats;
 mod vni_table;
 
+pub use latency::Latency;
 pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
 pub use vni_table::{VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
@@ -111,10 +113,12 @@ pub struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// The loop. Returns the final counters after sealing the ring's live segment.
-    pub fn run(mut self) -> (WorkerStats, Result<(), RingError>) {
+    /// The loop. Returns the final counters and latencies after sealing the ring's live
+    /// segment.
+    pub fn run(mut self) -> (WorkerStats, Latency, Result<(), RingError>) {
         let clock = TscClock::calibrate();
         let mut st = WorkerStats::default();
+        let mut latency = Latency::default();
         let mut burst = Burst::new();
         let mut idle: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
@@ -127,7 +131,8 @@ impl Worker<'_> {
                 }
                 continue;
             }
-            let ts = clock.ns(rdtsc());
+            let t0 = rdtsc();
+            let ts = clock.ns(t0);
             for i in 0..n {
                 let p = burst.packet(i);
                 process_packet(
@@ -142,6 +147,7 @@ impl Worker<'_> {
                 );
             }
             self.ring.commit();
+            latency.record(clock.ticks_ns(rdtsc().wrapping_sub(t0)), n as u64);
             burst.free_all();
             st.bursts += 1;
             if st.bursts.is_multiple_of(PUBLISH_EVERY) {
@@ -155,6 +161,6 @@ impl Worker<'_> {
         }
         self.slot.publish(&st);
         self.slot.finished.store(true, Ordering::Release);
-        (st, closed.map(|_| ()))
+        (st, latency, closed.map(|_| ()))
     }
 }

@@ -125,3 +125,31 @@ impl StatSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::super::vni_table::{VniSlot, VniTable};
+    use super::*;
+    use std::mem::{align_of, size_of};
+
+    /// Share-nothing: every structure a worker writes and another core reads starts on its own
+    /// 128-byte pair of cache lines (adjacent-line prefetch pairs lines) or 64-byte line, and
+    /// fills whole lines, so two workers' writes never land on one line.
+    #[test]
+    fn per_worker_shared_structures_never_share_a_cache_line() {
+        assert_eq!(align_of::<StatSlot>(), 128);
+        assert_eq!(size_of::<StatSlot>() % 128, 0);
+        let slots: Vec<StatSlot> = (0..3).map(|_| StatSlot::default()).collect();
+        for w in slots.windows(2) {
+            let (a, b) = (&w[0] as *const _ as usize, &w[1] as *const _ as usize);
+            assert!(b - a >= 128 && a % 128 == 0);
+        }
+        assert_eq!(align_of::<VniSlot>(), 64);
+        assert_eq!(size_of::<VniSlot>() % 64, 0);
+        // Each worker's VNI table is its own allocation of whole aligned slots.
+        let (t0, t1) = (VniTable::new(), VniTable::new());
+        let (r0, r1) = (t0.slot_range(), t1.slot_range());
+        assert!(r0.end <= r1.start || r1.end <= r0.start);
+        assert_eq!(r0.start % 64, 0);
+    }
+}

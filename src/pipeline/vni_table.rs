@@ -54,6 +54,14 @@ fn bump(a: &AtomicU64, by: u64) {
     );
 }
 
+impl VniTable {
+    /// The addresses the table's slots occupy (for layout checks).
+    pub fn slot_range(&self) -> std::ops::Range<usize> {
+        let start = self.slots.as_ptr() as usize;
+        start..start + std::mem::size_of_val(&*self.slots)
+    }
+}
+
 impl Default for VniTable {
     fn default() -> Self {
         Self::new()
