@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Throughput of `mirrorcap run` next to the bare-RX ceiling (dpdk-testpmd --forward-mode=rxonly)
-# on the same net_pcap infinite_rx vdev, measured back to back in one run so the ratio holds
-# on a noisy machine. Each point is repeated REPEATS times; the table gives median and range.
+# on the same net_pcap infinite_rx vdev (one rx_pcap per queue), measured back to back in one
+# run so the ratio holds on a noisy machine. For each inner frame size and worker count, each
+# pair is repeated REPEATS times; the table gives the median and the range, Mpps and Gbit/s of
+# inner frames, the ratio to the ceiling, and mirrorcap's RX-to-commit latency per packet
+# (p50/p99/p99.9 from its hdrhistogram, printed when it stops).
 # Writes bench/results/<UTC time>.md and .json.
 #
-# Usage: scripts/bench.sh                      (64-byte inner frames, 1 worker, 3 repeats)
-#        SIZES="64 512 1500 9000" SECONDS_PER_RUN=8 REPEATS=5 scripts/bench.sh
+# Usage: scripts/bench.sh                      (64 512 1500 9001-byte inner frames, 1 and 2 workers, 3 repeats)
+#        SIZES="64 1500" WORKERS="1" SECONDS_PER_RUN=8 REPEATS=5 scripts/bench.sh
 # Ring on tmpfs (/dev/shm). Needs root for hugepages (falls back to --no-huge otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZES=${SIZES:-64}
+SIZES=${SIZES:-64 512 1500 9001}
+WORKERS=${WORKERS:-1 2}
 REPEATS=${REPEATS:-3}
 SECS=${SECONDS_PER_RUN:-6}
 WARMUP=2
@@ -21,27 +25,44 @@ trap 'rm -rf "$work"' EXIT
 scripts/setup.sh >/dev/null 2>&1 || true
 cargo build --release --locked -q
 bin=target/release/mirrorcap
+cpus=$(nproc)
 
 eal_mem=(--in-memory)
-[[ $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) -gt 200 ]] || eal_mem=(--no-huge -m 1024 --no-shconf)
+[[ $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) -gt 300 ]] || eal_mem=(--no-huge -m 2048 --no-shconf)
+
+# The vdev: one rx_pcap (one RX queue) per worker.
+vdev() {
+  local pcap=$1 n=$2 v="net_pcap0" i
+  for ((i = 0; i < n; i++)); do v+=",rx_pcap=$pcap"; done
+  echo "$v,infinite_rx=1"
+}
+
+# lcore i on CPU i mod cpus: the main lcore shares a CPU with the last worker when there are
+# fewer CPUs than lcores (it sleeps most of the time); the same map for both programs.
+lcores() {
+  local n=$1 l out=""
+  for ((l = 0; l <= n; l++)); do out+="${out:+,}$l@$((l % cpus))"; done
+  echo "$out"
+}
 
 # testpmd's Rx-pps lines after the warm-up, averaged
 ceiling() {
-  local pcap=$1
-  timeout -s INT $((SECS + WARMUP + 1)) dpdk-testpmd -l 0,1 --no-pci "${eal_mem[@]}" --log-level=4 \
-    --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -- --forward-mode=rxonly --stats-period 1 \
-    --nb-cores=1 --total-num-mbufs=16384 2>/dev/null |
-    awk -v skip="$WARMUP" '/Rx-pps:/ { n++; if (n > skip) { s += $2; k++ } } END { if (k) printf "%.0f", s / k; else print 0 }' ||
+  local pcap=$1 n=$2
+  timeout -s INT $((SECS + WARMUP + 1)) dpdk-testpmd --lcores "$(lcores "$n")" --no-pci "${eal_mem[@]}" --log-level=4 \
+    --vdev "$(vdev "$pcap" "$n")" -- --forward-mode=rxonly --stats-period 1 \
+    --nb-cores="$n" --rxq="$n" --txq="$n" --mbuf-size=10240 --total-num-mbufs=$((16384 * n)) 2>/dev/null |
+    awk -v skip="$WARMUP" '/Rx-pps:/ && !/Accumulated/ { n++; if (n > skip) { s += $2; k++ } } END { if (k) printf "%.0f", s / k; else print 0 }' ||
     true # timeout's exit status 124 is how testpmd is stopped
 }
 
 scrape() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^mirrorcap_rx_packets_total/ { s += $2 } END { printf "%.0f", s }'; }
 
-# mirrorcap's received packets/s from two scrapes SECS apart, after the warm-up
+# mirrorcap's received packets/s from two scrapes SECS apart, after the warm-up, then its
+# latency percentiles (ns): "PPS P50 P99 P999"
 appliance() {
-  local pcap=$1
+  local pcap=$1 n=$2
   rm -rf "$work/ring"
-  "$bin" run --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" --ring-dir "$work/ring" \
+  "$bin" run --vdev "$(vdev "$pcap" "$n")" --workers "$n" --ring-dir "$work/ring" \
     --segment-size 64MiB --segments 8 --metrics-addr "127.0.0.1:$PORT" 2>"$work/run.err" &
   local pid=$!
   sleep "$WARMUP"
@@ -50,45 +71,62 @@ appliance() {
   sleep "$SECS"
   b=$(scrape); t1=$(date +%s.%N)
   kill -INT "$pid"; wait "$pid" || { cat "$work/run.err" >&2; return 1; }
-  awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }'
+  local lat
+  lat=$(sed -n 's/.*latency RX to commit per packet: p50 \([0-9]*\) ns, p99 \([0-9]*\) ns, p99.9 \([0-9]*\) ns.*/\1 \2 \3/p' "$work/run.err")
+  awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" -v lat="${lat:-0 0 0}" 'BEGIN { printf "%.0f %s", (b - a) / (t1 - t0), lat }'
 }
 
 median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 minmax() { tr ' ' '\n' | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
+join() { local IFS=,; echo "$*"; }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 md=bench/results/$stamp.md
 json=bench/results/$stamp.json
+mkdir -p bench/results
 {
   echo "# mirrorcap bench $stamp"
   echo
-  echo "host: $(nproc) cores, $(awk '/model name/ { $1 = $2 = $3 = ""; print; exit }' /proc/cpuinfo | sed 's/^ *//'); DPDK $(pkg-config --modversion libdpdk); ring on tmpfs; 1 worker; ${SECS}s per run, ${REPEATS} repeats (median, min-max)"
+  echo "host: $cpus cores, $(awk '/model name/ { $1 = $2 = $3 = ""; print; exit }' /proc/cpuinfo | sed 's/^ *//'); DPDK $(pkg-config --modversion libdpdk); ring on tmpfs; ${SECS}s per run, ${REPEATS} repeats (median, min-max)"
   echo
-  echo "| inner bytes | wire bytes | ceiling Mpps | mirrorcap Mpps | mirrorcap Gbit/s (inner) | ratio |"
-  echo "|---:|---:|---:|---:|---:|---:|"
+  echo "| inner bytes | workers | ceiling Mpps | mirrorcap Mpps | mirrorcap Gbit/s (inner) | ratio | latency p50 / p99 / p99.9 (µs) | BPF keeping half |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---|"
 } >"$md"
 echo "[" >"$json"
 first=1
+declare -A one_worker
 for size in $SIZES; do
   pcap=$work/in-$size.pcap
   "$bin" gen -w "$pcap" --count 1024 --inner-size "$size" --vni 100 2>/dev/null
   wire=$((size + 50))
-  cs=() ms=() rs=()
-  for ((r = 1; r <= REPEATS; r++)); do
-    c=$(ceiling "$pcap"); m=$(appliance "$pcap")
-    ratio=$(awk -v m="$m" -v c="$c" 'BEGIN { printf "%.3f", (c > 0) ? m / c : 0 }')
-    echo "size $size repeat $r: ceiling $c pps, mirrorcap $m pps, ratio $ratio" >&2
-    cs+=("$c"); ms+=("$m"); rs+=("$ratio")
+  for n in $WORKERS; do
+    cs=() ms=() rs=() p50s=() p99s=() p999s=()
+    for ((r = 1; r <= REPEATS; r++)); do
+      c=$(ceiling "$pcap" "$n")
+      read -r m p50 p99 p999 <<<"$(appliance "$pcap" "$n")"
+      ratio=$(awk -v m="$m" -v c="$c" 'BEGIN { printf "%.3f", (c > 0) ? m / c : 0 }')
+      echo "size $size workers $n repeat $r: ceiling $c pps, mirrorcap $m pps, ratio $ratio, latency p50 $p50 p99 $p99 p99.9 $p999 ns" >&2
+      cs+=("$c"); ms+=("$m"); rs+=("$ratio"); p50s+=("$p50"); p99s+=("$p99"); p999s+=("$p999")
+    done
+    cmed=$(echo "${cs[*]}" | median); mmed=$(echo "${ms[*]}" | median); rmed=$(echo "${rs[*]}" | median)
+    crange=$(echo "${cs[*]}" | minmax); mrange=$(echo "${ms[*]}" | minmax); rrange=$(echo "${rs[*]}" | minmax)
+    l50=$(echo "${p50s[*]}" | median); l99=$(echo "${p99s[*]}" | median); l999=$(echo "${p999s[*]}" | median)
+    [[ $n -eq 1 ]] && one_worker[$size]=$mmed
+    scale=""
+    if [[ $n -gt 1 && -n ${one_worker[$size]:-} ]]; then
+      scale=$(awk -v m="$mmed" -v o="${one_worker[$size]}" -v n="$n" 'BEGIN { printf " (%.2fx 1 worker)", (o > 0) ? m / o : 0 }')
+    fi
+    awk -v s="$size" -v n="$n" -v c="$cmed" -v m="$mmed" -v r="$rmed" -v cr="$crange" -v mr="$mrange" -v rr="$rrange" \
+      -v l50="$l50" -v l99="$l99" -v l999="$l999" -v scale="$scale" 'BEGIN {
+      split(cr, a, "-"); split(mr, b, "-");
+      printf "| %d | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f)%s | %.2f | %s (%s) | %.1f / %.1f / %.1f | n/a: filters are issue 6 |\n",
+        s, n, c/1e6, a[1]/1e6, a[2]/1e6, m/1e6, b[1]/1e6, b[2]/1e6, scale, m*s*8/1e9, r, rr, l50/1e3, l99/1e3, l999/1e3 }' >>"$md"
+    [[ $first -eq 1 ]] || echo "," >>"$json"
+    first=0
+    printf '  {"inner_bytes": %d, "wire_bytes": %d, "workers": %d, "ceiling_pps": [%s], "mirrorcap_pps": [%s], "ratio": [%s], "latency_ns": {"p50": [%s], "p99": [%s], "p99_9": [%s]}}' \
+      "$size" "$wire" "$n" "$(join "${cs[@]}")" "$(join "${ms[@]}")" "$(join "${rs[@]}")" \
+      "$(join "${p50s[@]}")" "$(join "${p99s[@]}")" "$(join "${p999s[@]}")" >>"$json"
   done
-  cmed=$(echo "${cs[*]}" | median); mmed=$(echo "${ms[*]}" | median); rmed=$(echo "${rs[*]}" | median)
-  crange=$(echo "${cs[*]}" | minmax); mrange=$(echo "${ms[*]}" | minmax); rrange=$(echo "${rs[*]}" | minmax)
-  awk -v s="$size" -v w="$wire" -v c="$cmed" -v m="$mmed" -v r="$rmed" -v cr="$crange" -v mr="$mrange" -v rr="$rrange" 'BEGIN {
-    split(cr, a, "-"); split(mr, b, "-");
-    printf "| %d | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2f | %s (%s) |\n", s, w, c/1e6, a[1]/1e6, a[2]/1e6, m/1e6, b[1]/1e6, b[2]/1e6, m*s*8/1e9, r, rr }' >>"$md"
-  [[ $first -eq 1 ]] || echo "," >>"$json"
-  first=0
-  printf '  {"inner_bytes": %d, "wire_bytes": %d, "workers": 1, "ceiling_pps": [%s], "mirrorcap_pps": [%s], "ratio": [%s]}' \
-    "$size" "$wire" "$(IFS=,; echo "${cs[*]}")" "$(IFS=,; echo "${ms[*]}")" "$(IFS=,; echo "${rs[*]}")" >>"$json"
 done
 printf '\n]\n' >>"$json"
 cat "$md"

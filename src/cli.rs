@@ -129,7 +129,7 @@ pub struct GenArgs {
     /// VNIs to spread the frames over, round-robin.
     #[arg(long = "vni", default_values_t = [100u32, 200, 300])]
     pub vnis: Vec<u32>,
-    /// Inner frame size in bytes, or a range MIN-MAX drawn uniformly (60 to 9000).
+    /// Inner frame size in bytes, or a range MIN-MAX drawn uniformly (60 to 9019: a 9001-byte IP packet with Ethernet and VLAN headers).
     #[arg(long, default_value = "60-1514")]
     pub inner_size: String,
     /// Add one non-mirror or malformed frame after every N mirrored ones (0: none).

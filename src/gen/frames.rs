@@ -83,7 +83,7 @@ pub fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, payload_len: usize) {
     out.extend_from_slice(&[0, 0]);
 }
 
-/// An inner Ethernet/IPv4/UDP frame of exactly `size` bytes (60..=9000) carrying `seq`.
+/// An inner Ethernet/IPv4/UDP frame of exactly `size` bytes (60..=9019) carrying `seq`.
 pub fn inner_frame(seq: u64, flow: u16, size: usize) -> Vec<u8> {
     inner_frame_tagged(seq, flow, size, None)
 }

@@ -64,7 +64,8 @@ pub struct GenReport {
 
 /// Smallest and largest inner frame (Ethernet, no FCS) the generator makes.
 pub const INNER_MIN: usize = 60;
-pub const INNER_MAX: usize = 9000;
+/// A 9001-byte IP MTU (the ENA jumbo MTU) plus an Ethernet header and a VLAN tag.
+pub const INNER_MAX: usize = 9019;
 
 /// A small deterministic PRNG (xorshift64*), so fixtures are reproducible from a seed.
 #[derive(Clone, Debug)]
@@ -88,7 +89,7 @@ impl Rng {
     }
 }
 
-/// Parses `N` or `MIN-MAX` within 60..=9000.
+/// Parses `N` or `MIN-MAX` within 60..=9019.
 pub fn parse_inner_size(s: &str) -> Result<(usize, usize), String> {
     let (a, b) = match s.split_once('-') {
         Some((a, b)) => (a.trim(), b.trim()),
