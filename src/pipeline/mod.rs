@@ -8,7 +8,7 @@ mod vni_table;
 
 pub use latency::Latency;
 pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
-pub use vni_table::{VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
+pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::capture::{RecordMeta, RingError, RingWriter};
 use crate::decap::{decap, DecapConfig, DropReason, InnerKind};
@@ -50,6 +50,7 @@ pub fn process_packet(
     cfg: &PipelineConfig,
     ring: &mut RingWriter,
     vnis: &VniTable,
+    batch: &mut VniBatch,
     st: &mut WorkerStats,
 ) {
     st.rx_packets += 1;
@@ -76,7 +77,7 @@ pub fn process_packet(
                 let truncated = d.meta.truncated_by > 0;
                 st.truncated += truncated as u64;
                 st.vxlan_reserved_bits += d.meta.vxlan_reserved_bits as u64;
-                vnis.record(d.meta.vni, len, truncated);
+                batch.add(vnis, d.meta.vni, len, truncated);
             } else {
                 st.drops[if ring.is_stopped() {
                     RING_FULL
@@ -119,6 +120,7 @@ impl Worker<'_> {
         let clock = TscClock::calibrate();
         let mut st = WorkerStats::default();
         let mut latency = Latency::default();
+        let mut batch = VniBatch::default();
         let mut burst = Burst::new();
         let mut idle: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
@@ -133,7 +135,9 @@ impl Worker<'_> {
             }
             let t0 = rdtsc();
             let ts = clock.ns(t0);
+            burst.prefetch(0);
             for i in 0..n {
+                burst.prefetch(i + 1);
                 let p = burst.packet(i);
                 process_packet(
                     p.data,
@@ -143,9 +147,11 @@ impl Worker<'_> {
                     &self.cfg,
                     &mut self.ring,
                     self.vnis,
+                    &mut batch,
                     &mut st,
                 );
             }
+            batch.flush(self.vnis);
             self.ring.commit();
             latency.record(clock.ticks_ns(rdtsc().wrapping_sub(t0)), n as u64);
             burst.free_all();
