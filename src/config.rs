@@ -1,6 +1,9 @@
 //! Parsing and validating what the user asks for: sizes (`64MiB`), durations (`500ms`) and
 //! the run options, each error naming the flag and the fix. Pure: no I/O, no DPDK.
 #![forbid(unsafe_code)]
+pub mod file;
+pub mod sessions;
+
 use std::time::Duration;
 
 /// Parses a byte size: plain bytes or a number with a binary (`KiB`, `MiB`, `GiB`, `TiB`) or

@@ -81,6 +81,13 @@ impl Burst {
         }
     }
 
+    /// The mbuf of packet `i` (for filters that run on it in place).
+    #[inline(always)]
+    pub(super) fn mbuf(&self, i: usize) -> *mut rte_mbuf {
+        assert!(i < self.len, "packet index within the burst");
+        self.mbufs[i]
+    }
+
     /// Returns every mbuf of the burst to its pool in one call.
     #[inline]
     pub fn free_all(&mut self) {
@@ -89,6 +96,45 @@ impl Burst {
             unsafe { dpdk_sys::shim_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), self.len as u32) };
             self.len = 0;
         }
+    }
+
+    /// Fills the (emptied) burst with copies of `frames` in mbufs from `pool`, as if
+    /// received: for benchmarks and tests of the per-packet work without a port. Frames past
+    /// [`MAX_BURST`] are ignored.
+    pub fn fill_from(
+        &mut self,
+        pool: &super::Mempool<'_>,
+        frames: &[&[u8]],
+    ) -> Result<usize, super::DpdkError> {
+        self.free_all();
+        let n = frames.len().min(MAX_BURST);
+        for (i, f) in frames.iter().take(n).enumerate() {
+            // SAFETY: the pool is live (borrowed); a NULL result is checked.
+            let m = unsafe { dpdk_sys::shim_pktmbuf_alloc(pool.as_ptr()) };
+            if m.is_null() {
+                return Err(super::DpdkError::from_errno("mbuf alloc", libc::ENOMEM));
+            }
+            self.mbufs[i] = m;
+            // Count it as owned at once, so an error below frees it.
+            // SAFETY: mbufs[..=i] are owned mbufs (views filled below before any read).
+            unsafe { self.set_len(i + 1) };
+            let len = u16::try_from(f.len())
+                .map_err(|_| super::DpdkError::from_errno("frame size", libc::EMSGSIZE))?;
+            // SAFETY: m is a fresh single-segment mbuf; append returns room for len bytes or
+            // NULL (checked), and the copy stays within it.
+            unsafe {
+                let dst = dpdk_sys::shim_pktmbuf_append(m, len);
+                if dst.is_null() {
+                    return Err(super::DpdkError::from_errno("mbuf append", libc::EMSGSIZE));
+                }
+                std::ptr::copy_nonoverlapping(f.as_ptr(), dst as *mut u8, f.len());
+            }
+        }
+        // SAFETY: mbufs[..n] are owned, filled mbufs; views has room for n.
+        unsafe {
+            dpdk_sys::shim_mbuf_views(self.mbufs.as_ptr(), n as u16, self.views.as_mut_ptr())
+        };
+        Ok(n)
     }
 
     pub(super) fn raw_parts(&mut self) -> (*mut *mut rte_mbuf, *mut shim_mbuf_view) {

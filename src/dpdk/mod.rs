@@ -58,6 +58,7 @@
 mod burst;
 mod eal;
 mod error;
+pub mod filter;
 mod lcore;
 mod mempool;
 mod port;

@@ -67,6 +67,8 @@ const OPAQUE: &[&str] = &["rte_mbuf", "rte_mempool", "rte_device", "rte_eth_rxse
 fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.c");
     println!("cargo:rerun-if-changed=csrc/shim.h");
+    println!("cargo:rerun-if-changed=csrc/filter.c");
+    println!("cargo:rerun-if-changed=csrc/filter.h");
     println!("cargo:rerun-if-changed=csrc/wrapper.h");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
@@ -116,6 +118,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .file("csrc/shim.c")
+        .file("csrc/filter.c")
         .include("csrc")
         .opt_level(3)
         .warnings(true);
@@ -123,6 +126,8 @@ fn main() {
         build.flag(f);
     }
     build.compile("mirrorcap_dpdk_shim");
+    // Filters are compiled by libpcap (which DPDK's net_pcap links too).
+    println!("cargo:rustc-link-lib=pcap");
 
     let mut b = bindgen::Builder::default()
         .header("csrc/wrapper.h")
@@ -148,6 +153,7 @@ fn main() {
         .allowlist_var("RTE_ETH_NAME_MAX_LEN")
         .allowlist_var("RTE_ETH_XSTATS_NAME_SIZE")
         .allowlist_var("RTE_VER_.*")
+        .allowlist_var("SHIM_LINKTYPE_.*")
         .generate()
         .unwrap_or_else(|e| panic!("bindgen failed on DPDK's headers ({e}). {MISSING}"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));

@@ -10,3 +10,4 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include "shim.h"
+#include "filter.h"

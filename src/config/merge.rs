@@ -1,0 +1,156 @@
+//! The effective `run` configuration: the file's `[run]` values under the command line's
+//! (a flag given on the command line wins), each file value checked and reported with its
+//! line; and the effective configuration printed back as TOML (`check-config`).
+#![forbid(unsafe_code)]
+use super::file::{ConfigError, Loaded};
+use super::sessions::SessionSet;
+use super::{parse_duration, parse_size};
+use crate::capture::Geometry;
+use crate::cli::RunArgs;
+use serde::Serialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+fn range<T: Copy + PartialOrd + std::fmt::Display>(
+    l: &Loaded,
+    v: &Spanned<T>,
+    field: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, ConfigError> {
+    let x = *v.get_ref();
+    if x < lo || x > hi {
+        return Err(l.error(v, field, format!("{x}: must be {lo} to {hi}")));
+    }
+    Ok(x)
+}
+
+/// Applies the file's `[run]` values to `a` where `on_cli(id)` says the flag was not given on
+/// the command line (ids are `RunArgs` field names).
+pub fn apply_run(
+    l: &Loaded,
+    a: &mut RunArgs,
+    on_cli: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let r = &l.config.run;
+    let take = |id: &str| !on_cli(id);
+    if let (Some(v), true) = (&r.device, take("devices")) {
+        a.devices = v.get_ref().clone();
+    }
+    if let (Some(v), true) = (&r.vdev, take("vdevs")) {
+        a.vdevs = v.get_ref().clone();
+    }
+    if let (Some(v), true) = (&r.workers, take("workers")) {
+        a.workers = range(l, v, "run.workers", 1, 64)?;
+    }
+    if let (Some(v), true) = (&r.ring_dir, take("ring_dir")) {
+        a.ring_dir = v.get_ref().clone();
+    }
+    if let (Some(v), true) = (&r.segment_size, take("segment_size")) {
+        let n = parse_size(v.get_ref()).map_err(|m| l.error(v, "run.segment_size", m))?;
+        if !(Geometry::MIN_SEGMENT_SIZE..=Geometry::MAX_SEGMENT_SIZE).contains(&n) {
+            return Err(l.error(v, "run.segment_size", "must be between 1MiB and 1TiB"));
+        }
+        a.segment_size = v.get_ref().clone();
+    }
+    if let (Some(v), true) = (&r.segments, take("segments")) {
+        a.segments = range(l, v, "run.segments", 2, Geometry::MAX_SEGMENTS)?;
+    }
+    if let (Some(v), true) = (&r.ring_policy, take("ring_policy")) {
+        if !matches!(v.get_ref().as_str(), "overwrite" | "stop") {
+            return Err(l.error(
+                v,
+                "run.ring_policy",
+                format!("{:?}: use \"overwrite\" or \"stop\"", v.get_ref()),
+            ));
+        }
+        a.ring_policy = v.get_ref().clone();
+    }
+    if let (Some(v), true) = (&r.mbufs, take("mbufs")) {
+        a.mbufs = range(l, v, "run.mbufs", 1023, 1_048_575)?;
+    }
+    if let (Some(v), true) = (&r.metrics_addr, take("metrics_addr")) {
+        v.get_ref()
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| l.error(v, "run.metrics_addr", "use ADDRESS:PORT, e.g. \"127.0.0.1:9200\""))?;
+        a.metrics_addr = v.get_ref().clone();
+    }
+    for (v, field, id, dst) in [
+        (&r.vxlan_port, "run.vxlan_port", "vxlan_ports", &mut a.vxlan_ports),
+        (&r.geneve_port, "run.geneve_port", "geneve_ports", &mut a.geneve_ports),
+    ] {
+        if let (Some(v), true) = (v, take(id)) {
+            if v.get_ref().is_empty() || v.get_ref().contains(&0) {
+                return Err(l.error(v, field, "list one or more UDP ports, 1 to 65535"));
+            }
+            *dst = v.get_ref().clone();
+        }
+    }
+    if let (Some(v), true) = (&r.max_depth, take("max_depth")) {
+        a.max_depth = range(l, v, "run.max_depth", 1, 8)?;
+    }
+    if let (Some(v), true) = (&r.keep_unencapsulated, take("keep_unencapsulated")) {
+        a.keep_unencapsulated = *v.get_ref();
+    }
+    if let (Some(v), true) = (&r.exit_when_idle, take("exit_when_idle")) {
+        parse_duration(v.get_ref()).map_err(|m| l.error(v, "run.exit_when_idle", m))?;
+        a.exit_when_idle = Some(v.get_ref().clone());
+    }
+    if let (Some(v), true) = (&r.eal_args, take("eal_args")) {
+        a.eal_args = v.get_ref().clone();
+    }
+    Ok(())
+}
+
+/// What `check-config` prints: the configuration `run` would use.
+#[derive(Serialize)]
+pub struct Effective<'a> {
+    pub run: EffectiveRun<'a>,
+    #[serde(flatten)]
+    pub sessions: &'a SessionSet,
+}
+
+#[derive(Serialize)]
+pub struct EffectiveRun<'a> {
+    pub device: &'a [String],
+    pub vdev: &'a [String],
+    pub workers: u16,
+    pub ring_dir: &'a PathBuf,
+    pub segment_size: &'a str,
+    pub segments: u32,
+    pub ring_policy: &'a str,
+    pub mbufs: u32,
+    pub metrics_addr: &'a str,
+    pub vxlan_port: &'a [u16],
+    pub geneve_port: &'a [u16],
+    pub max_depth: u8,
+    pub keep_unencapsulated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_when_idle: Option<&'a str>,
+    pub eal_args: &'a [String],
+}
+
+/// The effective configuration as TOML.
+pub fn effective_toml(a: &RunArgs) -> String {
+    let e = Effective {
+        run: EffectiveRun {
+            device: &a.devices,
+            vdev: &a.vdevs,
+            workers: a.workers,
+            ring_dir: &a.ring_dir,
+            segment_size: &a.segment_size,
+            segments: a.segments,
+            ring_policy: &a.ring_policy,
+            mbufs: a.mbufs,
+            metrics_addr: &a.metrics_addr,
+            vxlan_port: &a.vxlan_ports,
+            geneve_port: &a.geneve_ports,
+            max_depth: a.max_depth,
+            keep_unencapsulated: a.keep_unencapsulated,
+            exit_when_idle: a.exit_when_idle.as_deref(),
+            eal_args: &a.eal_args,
+        },
+        sessions: &a.sessions,
+    };
+    toml::to_string(&e).unwrap_or_else(|err| format!("# cannot print the configuration: {err}\n"))
+}
