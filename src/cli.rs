@@ -15,6 +15,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once at start
 pub enum Command {
     /// Receive mirrored traffic on a DPDK port and write the original frames to a pcap ring.
     Run(RunArgs),
@@ -24,10 +25,22 @@ pub enum Command {
     Tail(TailArgs),
     /// Write a pcap of synthetic mirrored traffic (VXLAN, several VNIs, optional noise).
     Gen(GenArgs),
+    /// Validate a configuration file and print the effective configuration (exit 2 if invalid).
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckConfigArgs {
+    /// The TOML file `run --config` would read.
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// A TOML configuration file: `[run]` options (flags given here override them),
+    /// `[[session]]`s and `[default]`; SIGHUP reloads its sessions.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// PCI address of the port to use (the mirror target ENI bound to vfio-pci/uio).
     #[arg(long = "device", value_name = "PCI")]
     pub devices: Vec<String>,
@@ -76,6 +89,9 @@ pub struct RunArgs {
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,
+    /// The mirror sessions (from the configuration file).
+    #[arg(skip)]
+    pub sessions: crate::config::sessions::SessionSet,
 }
 
 #[derive(Args, Debug, Clone)]

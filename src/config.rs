@@ -2,6 +2,7 @@
 //! the run options, each error naming the flag and the fix. Pure: no I/O, no DPDK.
 #![forbid(unsafe_code)]
 pub mod file;
+pub mod merge;
 pub mod sessions;
 
 use std::time::Duration;
@@ -35,8 +36,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
-/// Parses a duration: a number with `ms`, `s`, `m` or `h` (`500ms`, `2s`, `5m`); a bare number
-/// is seconds.
+/// Parses a duration: a number with `us`, `ms`, `s`, `m` or `h` (`500ms`, `2s`, `5m`); a bare
+/// number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -47,13 +48,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration: use e.g. 500ms, 2s, 5m"))?;
     let secs = match unit.trim() {
+        "us" => n / 1e6,
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         u => {
             return Err(format!(
-                "'{s}': unknown duration unit '{u}' (use ms, s, m, h)"
+                "'{s}': unknown duration unit '{u}' (use us, ms, s, m, h)"
             ))
         }
     };

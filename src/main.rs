@@ -1,8 +1,9 @@
 //! The `mirrorcap` command: parses the command line and maps every failure to one clear line
 //! on stderr and an exit code (2: usage, configuration or environment; 1: failure at run time).
 use anyhow::Context;
-use clap::Parser;
-use mirrorcap::cli::{Cli, Command, ExportArgs, GenArgs, TailArgs};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use mirrorcap::cli::{Cli, Command, ExportArgs, GenArgs, RunArgs, TailArgs};
+use mirrorcap::config::file::ConfigError;
 use mirrorcap::run::RunError;
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,9 +11,40 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli.command {
-        Command::Run(args) => {
+        Command::CheckConfig(a) => {
+            let Ok(Cli {
+                command: Command::Run(mut args),
+            }) = Cli::try_parse_from(["mirrorcap", "run"])
+            else {
+                unreachable!("`run` parses with its defaults")
+            };
+            args.config = Some(a.file.clone());
+            match load_config(&mut args, &|_| false) {
+                Ok(()) => {
+                    print!("{}", mirrorcap::config::merge::effective_toml(&args));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mirrorcap: error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run(mut args) => {
+            let sub = matches.subcommand_matches("run");
+            let on_cli = |id: &str| {
+                sub.and_then(|m| m.value_source(id)) == Some(clap::parser::ValueSource::CommandLine)
+            };
+            if let Err(e) = load_config(&mut args, &on_cli) {
+                eprintln!("mirrorcap: error: {e}");
+                return ExitCode::from(2);
+            }
             let stop = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 // A second signal while stopping exits at once.
@@ -39,6 +71,18 @@ fn main() -> ExitCode {
         Command::Tail(a) => report(tail(&a)),
         Command::Gen(a) => report(gen(&a)),
     }
+}
+
+/// Reads `args.config` (if any) into `args`: `[run]` values for flags not given on the
+/// command line, and the sessions (filters checked with libpcap).
+fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
+    let Some(path) = args.config.clone() else {
+        return Ok(());
+    };
+    let loaded = mirrorcap::config::file::Loaded::read(&path)?;
+    mirrorcap::config::merge::apply_run(&loaded, args, on_cli)?;
+    args.sessions = mirrorcap::config::sessions::sessions(&loaded, &mirrorcap::run::check_filter)?;
+    Ok(())
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {

@@ -76,6 +76,13 @@ fn lcore_map(workers: usize) -> String {
         .join(",")
 }
 
+/// Checks a session filter the way the workers will compile it: for Ethernet inner frames and
+/// for bare IP ones (Geneve carrying IP). Only the Ethernet form must compile: link-layer
+/// expressions (`ether host …`) match no bare-IP frame.
+pub fn check_filter(expr: &str, snaplen: u32) -> Result<(), String> {
+    crate::dpdk::filter::check(expr, crate::dpdk::filter::LinkType::Ethernet, snaplen)
+}
+
 pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
     // 1. Everything that can be checked without DPDK, so mistakes cost nothing.
     let geometry = Geometry {

@@ -70,14 +70,28 @@ pub fn apply_run(
         a.mbufs = range(l, v, "run.mbufs", 1023, 1_048_575)?;
     }
     if let (Some(v), true) = (&r.metrics_addr, take("metrics_addr")) {
-        v.get_ref()
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| l.error(v, "run.metrics_addr", "use ADDRESS:PORT, e.g. \"127.0.0.1:9200\""))?;
+        v.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
+            l.error(
+                v,
+                "run.metrics_addr",
+                "use ADDRESS:PORT, e.g. \"127.0.0.1:9200\"",
+            )
+        })?;
         a.metrics_addr = v.get_ref().clone();
     }
     for (v, field, id, dst) in [
-        (&r.vxlan_port, "run.vxlan_port", "vxlan_ports", &mut a.vxlan_ports),
-        (&r.geneve_port, "run.geneve_port", "geneve_ports", &mut a.geneve_ports),
+        (
+            &r.vxlan_port,
+            "run.vxlan_port",
+            "vxlan_ports",
+            &mut a.vxlan_ports,
+        ),
+        (
+            &r.geneve_port,
+            "run.geneve_port",
+            "geneve_ports",
+            &mut a.geneve_ports,
+        ),
     ] {
         if let (Some(v), true) = (v, take(id)) {
             if v.get_ref().is_empty() || v.get_ref().contains(&0) {
