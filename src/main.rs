@@ -145,7 +145,12 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
     }
     let mut out = create_out(&a.out)?;
     let format: mirrorcap::capture::Format = a.format.parse().map_err(anyhow::Error::msg)?;
-    let mut sink = mirrorcap::capture::Sink::new(format);
+    let names = |slot: u8| {
+        mirrorcap::capture::session_names::SessionNames::read(&a.ring_dir)
+            .name(slot)
+            .map(str::to_string)
+    };
+    let mut sink = mirrorcap::capture::Sink::new(format).with_names(&names);
     let Some(s) = reader_gone_is_ok(mirrorcap::capture::export(
         &a.ring_dir,
         &mut out,

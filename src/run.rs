@@ -2,8 +2,10 @@
 //! up the EAL, mempools and port, launches one worker per RX queue and keeps the main lcore
 //! for control (metrics, 1 Hz NIC stats, idle and signal checks) until asked to stop.
 //! Teardown runs in reverse: workers seal their rings, then port, pools and EAL go.
+use crate::capture::session_names::{self, SessionNames};
 use crate::capture::{Geometry, RingPolicy, RingWriter};
 use crate::cli::RunArgs;
+use crate::config::sessions::SessionSet;
 use crate::config::{human_bytes, parse_duration, parse_size};
 use crate::decap::DecapConfig;
 use crate::dpdk::MAX_BURST;
@@ -14,6 +16,7 @@ use crate::dpdk::{
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
 use crate::pipeline::{Latency, PipelineConfig, VniTable};
+use crate::pipeline::{Reload, SessionSlots, SharedSet, WorkerSessions, WorkerState};
 use crate::sizing::PoolSizing;
 use crate::status::StatusLine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -259,7 +262,28 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         server.local_addr()
     );
 
-    // 4. Workers on their lcores; control here.
+    // 4. Sessions: slots kept in the ring, filters loaded into rte_bpf.
+    let mut names = SessionNames::read(&args.ring_dir);
+    let shared = compile_sessions(&eal, &args.sessions, &mut names, &args.ring_dir)
+        .map_err(RunError::Usage)?;
+    if !args.sessions.sessions.is_empty() || !shared.plain {
+        eprintln!(
+            "mirrorcap: {} session(s){}; VNIs no session names: {}",
+            shared.sessions.len(),
+            describe_jit(&shared),
+            match args.sessions.default.action {
+                crate::config::sessions::Action::Capture => "captured as vni-<n>",
+                crate::config::sessions::Action::Drop => "dropped",
+            }
+        );
+    }
+    let reload = Reload::new(workers);
+    let session_slots: Vec<SessionSlots> = (0..workers).map(|_| SessionSlots::default()).collect();
+    let hup = Arc::new(AtomicBool::new(false));
+    let hup_id = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .map_err(|e| RunError::Environment(format!("cannot handle SIGHUP: {e}")))?;
+
+    // 5. Workers on their lcores; control here.
     let slots: Vec<StatSlot> = (0..workers).map(|_| StatSlot::default()).collect();
     let vni_tables: Vec<VniTable> = (0..workers).map(|_| VniTable::new()).collect();
     let start_s = SystemTime::now()
@@ -279,20 +303,23 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let mut jobs = Vec::with_capacity(workers);
     let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
     let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Latency, Option<String>)>();
-    for (w, (((rxq, ring), slot), vnis)) in queues
+    for (w, ((((rxq, ring), slot), vnis), sslots)) in queues
         .into_iter()
         .zip(rings)
         .zip(slots.iter())
         .zip(vni_tables.iter())
+        .zip(session_slots.iter())
         .enumerate()
     {
         let tx = tx.clone();
         let worker = Worker {
+            index: w,
             rxq,
-            ring,
+            state: WorkerState::new(ring, vnis, WorkerSessions::new(Arc::clone(&shared))),
             cfg: pipeline.clone(),
             slot,
-            vnis,
+            session_slots: sslots,
+            reload: &reload,
             stop: stop_ref,
         };
         jobs.push(WorkerLcore {
@@ -318,10 +345,21 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             port_name: &port_name,
             stop: stop_ref,
             idle,
+            reloader: Reloader {
+                eal: &eal,
+                args,
+                reload: &reload,
+                hup: &hup,
+                names: std::cell::RefCell::new(names),
+                workers,
+                session_slots: &session_slots,
+                current: std::cell::RefCell::new(shared),
+            },
         }
         .run()
     })
     .map_err(|e| RunError::Runtime(format!("launching workers: {e}")))?;
+    signal_hook::low_level::unregister(hup_id);
     let mut errors = Vec::new();
     let mut latency = Latency::default();
     for (w, st, lat, err) in rx.try_iter() {
@@ -378,6 +416,100 @@ fn pipeline_config(args: &RunArgs) -> Result<PipelineConfig, RunError> {
     })
 }
 
+/// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
+fn compile_sessions(
+    eal: &crate::dpdk::Eal,
+    set: &SessionSet,
+    names: &mut SessionNames,
+    ring: &std::path::Path,
+) -> Result<Arc<SharedSet>, String> {
+    let wanted: Vec<&str> = set.sessions.iter().map(|s| s.name.as_str()).collect();
+    let slots = names.assign(&wanted)?;
+    let shared = SharedSet::compile(eal, set, &slots)?;
+    if !wanted.is_empty() {
+        names.write(ring).map_err(|e| {
+            format!(
+                "cannot write {}: {e}",
+                session_names::sessions_path(ring).display()
+            )
+        })?;
+    }
+    Ok(Arc::new(shared))
+}
+
+fn describe_jit(s: &SharedSet) -> String {
+    let filters = s
+        .sessions
+        .iter()
+        .map(|x| &x.policy)
+        .chain(std::iter::once(&s.default))
+        .filter_map(|p| p.filter.as_ref())
+        .collect::<Vec<_>>();
+    if filters.is_empty() {
+        String::new()
+    } else {
+        let jit = filters.iter().filter(|f| f.0.jitted()).count();
+        format!(", {} filter(s), {jit} JIT-compiled", filters.len())
+    }
+}
+
+/// SIGHUP: re-reads the configuration file's sessions and hands them to the workers.
+struct Reloader<'a, 'e> {
+    eal: &'e crate::dpdk::Eal,
+    args: &'a RunArgs,
+    reload: &'a Reload,
+    hup: &'a AtomicBool,
+    names: std::cell::RefCell<SessionNames>,
+    workers: usize,
+    session_slots: &'a [SessionSlots],
+    current: std::cell::RefCell<Arc<SharedSet>>,
+}
+
+impl Reloader<'_, '_> {
+    /// Called by the control loop: reloads if SIGHUP arrived; frees sets workers gave back.
+    fn tick(&self) {
+        self.reload.collect(u64::MAX);
+        if !self.hup.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        match self.try_reload() {
+            Ok((n, g)) => eprintln!("mirrorcap: reloaded {n} session(s) (generation {g})"),
+            Err(e) => eprintln!("mirrorcap: reload failed, keeping the running sessions: {e}"),
+        }
+    }
+
+    fn try_reload(&self) -> Result<(usize, u64), String> {
+        let Some(path) = &self.args.config else {
+            return Err("run was started without --config".into());
+        };
+        let loaded = crate::config::file::Loaded::read(path).map_err(|e| e.to_string())?;
+        let set =
+            crate::config::sessions::sessions(&loaded, &check_filter).map_err(|e| e.to_string())?;
+        let shared = compile_sessions(
+            self.eal,
+            &set,
+            &mut self.names.borrow_mut(),
+            &self.args.ring_dir,
+        )?;
+        let n = shared.sessions.len();
+        let g = self.reload.publish(
+            (0..self.workers)
+                .map(|_| WorkerSessions::new(Arc::clone(&shared)))
+                .collect(),
+        );
+        *self.current.borrow_mut() = shared;
+        Ok((n, g))
+    }
+
+    /// (slot, name) of every session counted so far, the default first.
+    fn named_slots(&self) -> Vec<(u8, String)> {
+        let names = self.names.borrow();
+        std::iter::once((0u8, "default".to_string()))
+            .chain((1..=254u8).filter_map(|s| names.name(s).map(|n| (s, n.to_string()))))
+            .collect()
+    }
+}
+
 /// What the main lcore's loop watches and serves.
 struct Control<'a, 'p> {
     server: &'a MetricsServer,
@@ -388,6 +520,7 @@ struct Control<'a, 'p> {
     port_name: &'a str,
     stop: &'a AtomicBool,
     idle: Option<Duration>,
+    reloader: Reloader<'a, 'p>,
 }
 
 /// A worker whose heartbeat has not moved for this long is reported unhealthy.
@@ -407,6 +540,8 @@ impl Control<'_, '_> {
             let mut render = || {
                 self.metrics
                     .update(self.slots, self.vni_tables, self.port_name, &nic);
+                self.metrics
+                    .update_sessions(self.reloader.session_slots, &self.reloader.named_slots());
                 self.metrics.render()
             };
             self.server
@@ -418,6 +553,7 @@ impl Control<'_, '_> {
                 last_nic = Instant::now();
             }
             status.tick(self.slots, &nic);
+            self.reloader.tick();
             for (s, b) in self.slots.iter().zip(beats.iter_mut()) {
                 let now = s.heartbeat.load(Ordering::Relaxed);
                 if now != b.0 {

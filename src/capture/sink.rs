@@ -109,13 +109,13 @@ fn enhanced_packet(interface: u32, r: &Record) -> Vec<u8> {
 }
 
 /// Names configured sessions by slot (1..=254); None falls back to `vni-<n>`.
-pub type SessionNames = dyn Fn(u8) -> Option<String>;
+pub type SessionNames<'a> = dyn Fn(u8) -> Option<String> + 'a;
 
 /// Writes records in one format, declaring pcapng interfaces as sessions first appear.
 pub struct Sink<'a> {
     format: Format,
     interfaces: HashMap<u32, u32>,
-    names: Option<&'a SessionNames>,
+    names: Option<&'a SessionNames<'a>>,
 }
 
 impl<'a> Sink<'a> {
@@ -128,7 +128,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Names configured sessions' interfaces (pcapng).
-    pub fn with_names(mut self, names: &'a SessionNames) -> Self {
+    pub fn with_names(mut self, names: &'a SessionNames<'a>) -> Self {
         self.names = Some(names);
         self
     }

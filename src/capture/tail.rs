@@ -535,7 +535,13 @@ pub fn tail_pcap(
         return Err(first_err.expect("at least one worker directory"));
     }
     let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
-    let mut sink = Sink::new(opts.format);
+    // Session names are read when a session first appears (a reload may add some).
+    let names = |slot: u8| {
+        super::session_names::SessionNames::read(ring)
+            .name(slot)
+            .map(str::to_string)
+    };
+    let mut sink = Sink::new(opts.format).with_names(&names);
     sink.begin(out).map_err(werr)?;
     out.flush().map_err(werr)?;
 

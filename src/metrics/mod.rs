@@ -7,7 +7,8 @@ pub use http::{HealthState, MetricsServer};
 
 use crate::dpdk::NicStats;
 use crate::pipeline::{
-    drop_reason_label, StatSlot, VniTable, WorkerStats, DROP_REASONS, OVERFLOW_VNI,
+    drop_reason_label, session_stats, SessionSlots, StatSlot, VniTable, WorkerStats, DROP_REASONS,
+    OVERFLOW_VNI,
 };
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::collections::BTreeMap;
@@ -40,6 +41,9 @@ pub struct Metrics {
     vni_bytes: IntCounterVec,
     vni_truncated: IntCounterVec,
     workers_running: IntGauge,
+    session_matched: IntCounterVec,
+    session_packets: IntCounterVec,
+    session_bytes: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -79,6 +83,9 @@ impl Metrics {
             vni_packets: counter(&registry, "mirrorcap_vni_captured_packets_total", "Captured frames per mirror session VNI (all workers; vni=\"other\" once 1024 VNIs per worker are in use).", &["vni"]),
             vni_bytes: counter(&registry, "mirrorcap_vni_captured_bytes_total", "Captured bytes per mirror session VNI (all workers).", &["vni"]),
             vni_truncated: counter(&registry, "mirrorcap_vni_truncated_packets_total", "Captured frames per VNI that AWS truncated (inner IP length beyond the bytes present).", &["vni"]),
+            session_matched: counter(&registry, "mirrorcap_session_matched_packets_total", "Decapsulated packets each mirror session took (session=\"default\": VNIs no session names; only counted once sessions are configured).", &["session"]),
+            session_packets: counter(&registry, "mirrorcap_session_packets_total", "What each session did with the packets it took: captured, filtered (its filter said no), sampled_out, duplicate, dropped (action drop); truncated counts captured frames AWS truncated.", &["session", "outcome"]),
+            session_bytes: counter(&registry, "mirrorcap_session_captured_bytes_total", "Bytes each session wrote to the ring (inner frames, after its snaplen).", &["session"]),
             workers_running: {
                 let g = IntGauge::new("mirrorcap_workers_running", "Worker lcores currently polling.").expect("valid metric");
                 registry.register(Box::new(g.clone())).expect("unique metric name");
@@ -161,6 +168,30 @@ impl Metrics {
         set_counter(&self.nic, &[port, "missed"], nic.imissed);
         set_counter(&self.nic, &[port, "errors"], nic.ierrors);
         set_counter(&self.nic, &[port, "nombuf"], nic.rx_nombuf);
+    }
+
+    /// Copies every worker's per-session counters (`named`: slot and session name).
+    pub fn update_sessions(&self, slots: &[SessionSlots], named: &[(u8, String)]) {
+        for (slot, name) in named {
+            let mut sum = [0u64; session_stats::COUNTERS];
+            for w in slots {
+                for (s, v) in sum.iter_mut().zip(w.read(*slot)) {
+                    *s += v;
+                }
+            }
+            if sum[session_stats::MATCHED] == 0 && sum[session_stats::CAPTURED] == 0 {
+                continue;
+            }
+            set_counter(&self.session_matched, &[name], sum[session_stats::MATCHED]);
+            for (k, label) in session_stats::OUTCOMES {
+                set_counter(&self.session_packets, &[name, label], sum[k]);
+            }
+            set_counter(
+                &self.session_bytes,
+                &[name],
+                sum[session_stats::CAPTURED_BYTES],
+            );
+        }
     }
 
     /// The registry in Prometheus text format.

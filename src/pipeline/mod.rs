@@ -2,18 +2,27 @@
 //! Counters are plain integers owned by the worker; every [`PUBLISH_EVERY`] bursts (and when
 //! idle or stopping) it stores copies into its own cache-line-aligned [`StatSlot`], which the
 //! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
+pub mod dedup;
 mod latency;
+mod reload;
+pub mod session_stats;
+pub mod sessions;
 mod stats;
 mod vni_table;
 
 pub use latency::Latency;
+pub use reload::Reload;
+pub use session_stats::{SessionCounts, SessionSlots};
+pub use sessions::{SharedSet, WorkerSessions};
 pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::capture::{RecordMeta, RingError, RingWriter};
+use crate::config::sessions::Action;
 use crate::decap::{decap, DecapConfig, DropReason, InnerKind};
 use crate::dpdk::{rdtsc, Burst, RxQueue, TscClock};
-use stats::{OVERSIZE, RING_ERROR, RING_FULL};
+use sessions::Refused;
+use stats::{DUPLICATE, FILTERED, OVERSIZE, RING_ERROR, RING_FULL, SAMPLED_OUT, SESSION_DROP};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bursts between two publications of the worker's counters.
@@ -39,97 +48,176 @@ pub struct PipelineConfig {
     pub keep_unencapsulated: bool,
 }
 
-/// Processes one received packet: decap and capture, or count the drop reason.
+/// A worker's mutable state: its ring, counters and session set.
+pub struct WorkerState<'a> {
+    pub ring: RingWriter,
+    pub vnis: &'a VniTable,
+    pub batch: VniBatch,
+    pub st: WorkerStats,
+    pub sessions: Box<WorkerSessions>,
+    pub counts: SessionCounts,
+}
+
+impl<'a> WorkerState<'a> {
+    pub fn new(ring: RingWriter, vnis: &'a VniTable, sessions: WorkerSessions) -> Self {
+        WorkerState {
+            ring,
+            vnis,
+            batch: VniBatch::default(),
+            st: WorkerStats::default(),
+            sessions: Box::new(sessions),
+            counts: SessionCounts::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn ring_refused(&mut self) {
+        self.st.drops[if self.ring.is_stopped() {
+            RING_FULL
+        } else {
+            RING_ERROR
+        }] += 1;
+    }
+}
+
+/// Processes packet `i` of `burst`: decap, the session's policy, capture; or count the drop
+/// reason.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub fn process_packet(
-    frame: &[u8],
-    pkt_len: u32,
-    nb_segs: u16,
+    burst: &Burst,
+    i: usize,
     ts_ns: u64,
     cfg: &PipelineConfig,
-    ring: &mut RingWriter,
-    vnis: &VniTable,
-    batch: &mut VniBatch,
-    st: &mut WorkerStats,
+    w: &mut WorkerState,
 ) {
-    st.rx_packets += 1;
-    st.rx_bytes += pkt_len as u64;
-    if nb_segs > 1 {
-        st.drops[OVERSIZE] += 1;
+    let p = burst.packet(i);
+    let frame = p.data;
+    w.st.rx_packets += 1;
+    w.st.rx_bytes += p.pkt_len as u64;
+    if p.nb_segs > 1 {
+        w.st.drops[OVERSIZE] += 1;
         return;
     }
     match decap(frame, &cfg.decap) {
         Ok(d) => {
             let inner = d.inner(frame);
-            let prefix: &[u8] = match d.meta.inner {
+            let ethernet = d.meta.inner == InnerKind::Ethernet;
+            let mut prefix: &[u8] = match d.meta.inner {
                 InnerKind::Ethernet => &[],
                 InnerKind::Ipv4 => &SYNTHETIC_ETH_IPV4,
                 InnerKind::Ipv6 => &SYNTHETIC_ETH_IPV6,
             };
-            let len = (prefix.len() + inner.len()) as u64;
-            let orig_len = len + d.meta.truncated_by as u64;
-            let meta = RecordMeta::tunnel(d.meta.vni, 0);
-            let orig_len = orig_len.min(u32::MAX as u64) as u32;
-            if ring.write_record(ts_ns, meta, prefix, inner, orig_len) {
-                st.captured_packets += 1;
-                st.captured_bytes += len;
+            let whole = (prefix.len() + inner.len()) as u64;
+            let orig_len = (whole + d.meta.truncated_by as u64).min(u32::MAX as u64) as u32;
+            let mut kept = inner;
+            let mut slot = 0u8;
+            if !w.sessions.shared.plain {
+                let idx = w.sessions.shared.lookup(d.meta.vni, d.meta.outer_src);
+                let (policy, s) = w.sessions.policy(idx);
+                slot = s;
+                let c = &mut w.counts.0[slot as usize];
+                c[session_stats::MATCHED] += 1;
+                if policy.action == Action::Drop {
+                    c[session_stats::DROPPED] += 1;
+                    w.st.drops[SESSION_DROP] += 1;
+                    return;
+                }
+                let off = inner.as_ptr() as usize - frame.as_ptr() as usize;
+                if !policy.filter_keeps(burst, i, off, inner.len(), ethernet) {
+                    c[session_stats::FILTERED] += 1;
+                    w.st.drops[FILTERED] += 1;
+                    return;
+                }
+                let snap = policy.snaplen as usize;
+                if let Err(r) = w.sessions.admit(idx, inner, ethernet, ts_ns) {
+                    let (k, reason) = match r {
+                        Refused::Duplicate => (session_stats::DUPLICATE, DUPLICATE),
+                        _ => (session_stats::SAMPLED_OUT, SAMPLED_OUT),
+                    };
+                    w.counts.0[slot as usize][k] += 1;
+                    w.st.drops[reason] += 1;
+                    return;
+                }
+                if snap < whole as usize {
+                    prefix = &prefix[..prefix.len().min(snap)];
+                    kept = &inner[..inner.len().min(snap - prefix.len())];
+                }
+            }
+            let meta = RecordMeta::tunnel(d.meta.vni, slot);
+            if w.ring.write_record(ts_ns, meta, prefix, kept, orig_len) {
+                let len = (prefix.len() + kept.len()) as u64;
                 let truncated = d.meta.truncated_by > 0;
-                st.truncated += truncated as u64;
-                st.vxlan_reserved_bits += d.meta.vxlan_reserved_bits as u64;
-                batch.add(vnis, d.meta.vni, len, truncated);
+                w.st.captured_packets += 1;
+                w.st.captured_bytes += len;
+                w.st.truncated += truncated as u64;
+                w.st.vxlan_reserved_bits += d.meta.vxlan_reserved_bits as u64;
+                w.batch.add(w.vnis, d.meta.vni, len, truncated);
+                if !w.sessions.shared.plain {
+                    let c = &mut w.counts.0[slot as usize];
+                    c[session_stats::CAPTURED] += 1;
+                    c[session_stats::CAPTURED_BYTES] += len;
+                    c[session_stats::TRUNCATED] += truncated as u64;
+                }
             } else {
-                st.drops[if ring.is_stopped() {
-                    RING_FULL
-                } else {
-                    RING_ERROR
-                }] += 1;
+                w.ring_refused();
             }
         }
         Err(DropReason::NotMirror) if cfg.keep_unencapsulated => {
-            if ring.write(ts_ns, frame, pkt_len) {
-                st.captured_packets += 1;
-                st.captured_bytes += frame.len() as u64;
-                st.unencapsulated += 1;
+            if w.ring.write(ts_ns, frame, p.pkt_len) {
+                w.st.captured_packets += 1;
+                w.st.captured_bytes += frame.len() as u64;
+                w.st.unencapsulated += 1;
             } else {
-                st.drops[if ring.is_stopped() {
-                    RING_FULL
-                } else {
-                    RING_ERROR
-                }] += 1;
+                w.ring_refused();
             }
         }
-        Err(r) => st.drops[r.index()] += 1,
+        Err(r) => w.st.drops[r.index()] += 1,
     }
 }
 
-/// One worker: its queue, its ring, its slots. `run` polls until `stop` is set.
+/// One worker: its queue, its state, its published slots. `run` polls until `stop` is set.
 pub struct Worker<'a> {
+    pub index: usize,
     pub rxq: RxQueue<'a>,
-    pub ring: RingWriter,
+    pub state: WorkerState<'a>,
     pub cfg: PipelineConfig,
     pub slot: &'a StatSlot,
-    pub vnis: &'a VniTable,
+    pub session_slots: &'a SessionSlots,
+    pub reload: &'a Reload,
     pub stop: &'a AtomicBool,
 }
 
 impl Worker<'_> {
+    fn publish(&mut self) {
+        let w = &mut self.state;
+        w.st.ring = w.ring.stats;
+        self.slot.publish(&w.st);
+        let set = &w.sessions.shared;
+        self.session_slots.publish(
+            &w.counts,
+            std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot)),
+        );
+    }
+
     /// The loop. Returns the final counters and latencies after sealing the ring's live
     /// segment.
     pub fn run(mut self) -> (WorkerStats, Latency, Result<(), RingError>) {
         let clock = TscClock::calibrate();
-        let mut st = WorkerStats::default();
         let mut latency = Latency::default();
-        let mut batch = VniBatch::default();
         let mut burst = Burst::new();
         let mut idle: u64 = 0;
+        let mut generation = self.reload.adopt(self.index, &mut self.state.sessions);
         while !self.stop.load(Ordering::Relaxed) {
+            if self.reload.generation() != generation {
+                // A reload: counters of the old set first, then the new set from this burst on.
+                self.publish();
+                generation = self.reload.adopt(self.index, &mut self.state.sessions);
+            }
             let n = self.rxq.rx(&mut burst);
             if n == 0 {
                 idle += 1;
                 if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {
-                    st.ring = self.ring.stats;
-                    self.slot.publish(&st);
+                    self.publish();
                 }
                 continue;
             }
@@ -138,30 +226,20 @@ impl Worker<'_> {
             burst.prefetch(0);
             for i in 0..n {
                 burst.prefetch(i + 1);
-                let p = burst.packet(i);
-                process_packet(
-                    p.data,
-                    p.pkt_len,
-                    p.nb_segs,
-                    ts,
-                    &self.cfg,
-                    &mut self.ring,
-                    self.vnis,
-                    &mut batch,
-                    &mut st,
-                );
+                process_packet(&burst, i, ts, &self.cfg, &mut self.state);
             }
-            batch.flush(self.vnis);
-            self.ring.commit();
+            let w = &mut self.state;
+            w.batch.flush(w.vnis);
+            w.ring.commit();
             latency.record(clock.ticks_ns(rdtsc().wrapping_sub(t0)), n as u64);
             burst.free_all();
-            st.bursts += 1;
-            if st.bursts.is_multiple_of(PUBLISH_EVERY) {
-                st.ring = self.ring.stats;
-                self.slot.publish(&st);
+            w.st.bursts += 1;
+            if w.st.bursts.is_multiple_of(PUBLISH_EVERY) {
+                self.publish();
             }
         }
-        let closed = self.ring.close();
+        let WorkerState { ring, mut st, .. } = self.state;
+        let closed = ring.close();
         if let Ok(r) = &closed {
             st.ring = *r;
         }

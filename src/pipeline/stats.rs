@@ -4,8 +4,24 @@ use crate::capture::RingStats;
 use crate::decap::DropReason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Drop reasons of the capture stage, after the decap reasons.
-pub const CAPTURE_DROPS: [(&str, &str); 3] = [
+/// Drop reasons of the session and capture stages, after the decap reasons.
+pub const CAPTURE_DROPS: [(&str, &str); 7] = [
+    (
+        "session_drop",
+        "The packet's session (or the default, for VNIs no session names) has action = \"drop\".",
+    ),
+    (
+        "filtered",
+        "The session's filter did not select the inner frame.",
+    ),
+    (
+        "duplicate",
+        "The session's de-duplication saw the same inner frame within its window (mirrored at both ends).",
+    ),
+    (
+        "sampled_out",
+        "The session keeps 1 packet in N (sample = N) and this was not it.",
+    ),
     (
         "oversize_frame",
         "The frame did not fit one mbuf (larger than a 9001-byte MTU frame plus tunnel headers); check the sender's MTU.",
@@ -19,9 +35,13 @@ pub const CAPTURE_DROPS: [(&str, &str); 3] = [
         "The ring is full and --ring-policy is stop: it keeps what it holds; export it and clear the ring directory, or use overwrite.",
     ),
 ];
-pub(super) const OVERSIZE: usize = DropReason::COUNT;
-pub(super) const RING_ERROR: usize = DropReason::COUNT + 1;
-pub(super) const RING_FULL: usize = DropReason::COUNT + 2;
+pub(super) const SESSION_DROP: usize = DropReason::COUNT;
+pub(super) const FILTERED: usize = DropReason::COUNT + 1;
+pub(super) const DUPLICATE: usize = DropReason::COUNT + 2;
+pub(super) const SAMPLED_OUT: usize = DropReason::COUNT + 3;
+pub(super) const OVERSIZE: usize = DropReason::COUNT + 4;
+pub(super) const RING_ERROR: usize = DropReason::COUNT + 5;
+pub(super) const RING_FULL: usize = DropReason::COUNT + 6;
 /// All drop reasons: decap's, then the capture stage's.
 pub const DROP_REASONS: usize = DropReason::COUNT + CAPTURE_DROPS.len();
 
