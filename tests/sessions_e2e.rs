@@ -330,3 +330,143 @@ fn check_config_prints_a_configuration_that_reads_back_and_refuses_bad_ones() {
         assert_eq!(err2, err, "run refuses it the same way");
     }
 }
+
+/// The numbers of run's stop line: (received, captured, sum of every drop reason).
+fn stop_line(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("mirrorcap: stopped: received"))
+        .unwrap_or_else(|| panic!("no stop line in:\n{stderr}"));
+    let num = |after: &str| -> u64 {
+        let i = line.find(after).unwrap() + after.len();
+        line[i..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let dropped = line
+        .split("dropped:")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let drops = dropped
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.parse::<u64>().unwrap()))
+        .sum();
+    (num("received "), num("captured "), drops)
+}
+
+#[test]
+fn sighup_reloads_sessions_under_load_keeping_every_packet_accounted_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = gen_fixture(
+        tmp.path(),
+        "in.pcap",
+        &[
+            "--count", "3000", "--vni", "100", "--vni", "200", "--vni", "300",
+        ],
+    );
+    let cfg = tmp.path().join("m.toml");
+    let a = "[default]\naction = \"drop\"\n\n[[session]]\nname = \"a100\"\nvni = 100\n";
+    let b = "[default]\naction = \"drop\"\n\n[[session]]\nname = \"b200\"\nvni = 200\nfilter = \"len > 500\"\nsample = 3\n";
+    std::fs::write(&cfg, a).unwrap();
+    let ring = tmp.path().join("ring");
+    let app = Appliance::looping(
+        &input,
+        &ring,
+        16,
+        &["--config", cfg.to_str().unwrap(), "--mbufs", "8191"],
+    );
+    let reloads = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while app.stderr().matches("mirrorcap: reloaded").count() < n {
+            assert!(std::time::Instant::now() < deadline, "{}", app.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let captured = || {
+        metric(
+            &app.get("/metrics").1,
+            "mirrorcap_captured_packets_total",
+            &[],
+        )
+        .unwrap_or(0.0)
+    };
+    app.scrape_until(Duration::from_secs(30), |m| {
+        metric(m, "mirrorcap_captured_packets_total", &[]).is_some_and(|v| v > 20_000.0)
+    });
+    for i in 1..=6 {
+        std::fs::write(&cfg, if i % 2 == 1 { b } else { a }).unwrap();
+        app.signal("HUP");
+        reloads(i);
+        let before = captured();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while captured() < before + 5_000.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "capture goes on after reload {i}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // A bad file: refused with its line, the running sessions kept.
+    std::fs::write(
+        &cfg,
+        "[[session]]\nname = \"x\"\nvni = 1\nfilter = \"tcp prot 1\"\n",
+    )
+    .unwrap();
+    app.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !app.stderr().contains("reload failed") {
+        assert!(std::time::Instant::now() < deadline, "{}", app.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = app.scrape_until(Duration::from_secs(5), |_| true);
+    app.signal("TERM");
+    let (st, err) = app.wait(Duration::from_secs(20));
+    assert!(st.success(), "{err}");
+    assert!(
+        err.contains("reload failed, keeping the running sessions: ")
+            && err.contains("m.toml:4: session[0].filter:"),
+        "{err}"
+    );
+    let (rx, cap, drops) = stop_line(&err);
+    assert!(rx > 100_000, "{err}");
+    assert_eq!(
+        rx,
+        cap + drops,
+        "every packet captured or counted as a drop: {err}"
+    );
+    for (s, o) in [
+        ("a100", "captured"),
+        ("b200", "captured"),
+        ("b200", "filtered"),
+        ("b200", "sampled_out"),
+        ("default", "dropped"),
+    ] {
+        assert!(session_metric(&m, s, o) > 0.0, "{s} {o}: {m}");
+    }
+    // Records name their session.
+    let out = tmp.path().join("all.pcapng");
+    export_ring(&ring, &out, &["--format", "pcapng"]);
+    let got = read_pcapng(&out);
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &got {
+        let want = match vni_of(&p.data) {
+            100 => "a100",
+            200 => "b200",
+            v => panic!("VNI {v} is dropped by both configurations"),
+        };
+        assert_eq!(p.interface, want);
+        seen.insert(p.interface.clone());
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "the ring holds records of both configurations"
+    );
+}
