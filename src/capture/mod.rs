@@ -1,10 +1,12 @@
 //! The pcap ring: per worker, a fixed set of preallocated segment files, each a valid
 //! nanosecond pcap on its own, written through a memory mapping and indexed by a small control
-//! file (see [`layout`]). [`RingWriter`] is the worker's side, [`reader`] and [`export`] the
-//! readers'. Only the [`mmap`] module steps outside safe Rust.
+//! file (see [`layout`]). [`RingWriter`] is the worker's side (with an optional helper thread
+//! per ring that does the file work of rotation), [`reader`] and [`export`] the readers'. Only
+//! the [`mmap`] module steps outside safe Rust.
 
 pub mod export;
 pub mod layout;
+mod maintainer;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
@@ -13,7 +15,8 @@ mod writer;
 
 pub use export::{export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
 pub use layout::Geometry;
-pub use writer::{OpenReport, RingPolicy, RingStats, RingWriter};
+pub use maintainer::BackgroundStats;
+pub use writer::{OpenReport, RingOptions, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;
 
