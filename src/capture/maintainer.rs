@@ -2,9 +2,9 @@
 //!
 //! Each segment (its file, its mapping, and what was last done to the file: [`Prep`]) lives in
 //! a [`HandOff`] cell. Whoever takes it out owns it: the worker holds the live segment; the
-//! helper takes one only for one step of work (a trim, an extend, the pre-fault of 1 MiB) and
-//! puts it back. So the worker never writes a segment whose file the helper is changing, and
-//! the helper never trims one the worker writes.
+//! helper takes one only for one file operation (a trim, an extend) and puts it back. So the
+//! worker never writes a segment whose file the helper is changing, and the helper never
+//! trims one the worker writes.
 //!
 //! * Seal (worker): commit, control state Sealed, `Prep::Sealed { seq, len }` (the file keeps
 //!   its full size), segment put back, `sealed_seq` published. No syscall.
@@ -12,18 +12,21 @@
 //!   `len` and its tail re-reserved, if it is still `Sealed` with that seq; otherwise it was
 //!   reused (or prepared) since, and the request is stale: skipped.
 //! * Prepare (helper): once the live segment is half full, the next one is extended to full
-//!   size and the part of its mapping the trim released is pre-faulted, 1 MiB per step:
-//!   `Prep::Extended { faulted: size }` is ready.
+//!   size (held for that `ftruncate`), then the part of its mapping the trim released is
+//!   pre-faulted with `madvise(MADV_POPULATE_WRITE)` through a [`Populator`], without holding
+//!   it (the advice touches no byte), and it is marked ready: `Prep::Extended { faulted:
+//!   size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
+//!   (a store, so holding the segment, 64 KiB at a time).
 //! * Activate (worker): takes the next segment, waiting only while the helper holds it for one
-//!   step. Ready: no syscall. Still full size (sealed and not trimmed yet, or extended but not
-//!   all pre-faulted): no syscall either. Trimmed: the worker extends the file itself. Both
-//!   of the latter count in `RingStats::rotations_unprepared`.
+//!   file operation. Ready: no syscall. Still full size (sealed and not trimmed yet, or
+//!   extended but not all pre-faulted): no syscall either. Trimmed: the worker extends the
+//!   file itself. Both of the latter count in `RingStats::rotations_unprepared`.
 //! * Close (writer): stops and joins the helper, then seals the live segment and trims every
 //!   segment back to its records itself ([`Segment::settle`]).
 //!
 //! The control file is the worker's alone: the helper only reads it (to see how full the live
 //! segment is). A kill at any point leaves at most sealed segments longer than their records
-//! (zeros after `committed`), which `RingWriter::open` trims.
+//! (zeros, or bytes of an earlier lap, after `committed`), which `RingWriter::open` trims.
 #![forbid(unsafe_code)]
 use super::layout::{Entry, Geometry, E_COMMITTED, E_SEQ};
 use super::mmap::{reserve, ControlView, HandOff, Populator, Prefault, SegmentMap};
