@@ -6,6 +6,7 @@
 //! worker never writes a segment whose file the helper is changing, and the helper never
 //! trims one the worker writes.
 //!
+//! * Start (helper): pre-faults the free part of the live segment the worker opened with.
 //! * Seal (worker): commit, control state Sealed, `Prep::Sealed { seq, len }` (the file keeps
 //!   its full size), segment put back, `sealed_seq` published. No syscall.
 //! * Trim (helper): for each seq up to `sealed_seq`, the segment that held it is trimmed to
@@ -309,7 +310,12 @@ impl Helper {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn run(self) {
+    fn run(self, base_off: u64) {
+        // The live segment at start was extended by the worker at open, nothing pre-faulted:
+        // pre-fault its free part while the worker writes it (the advice touches no byte).
+        if self.prepare_ahead {
+            let _ = self.populate(self.base_index, self.base_seq, base_off, false);
+        }
         let mut next_trim = self.base_seq;
         // Seq of the live segment whose successor was prepared (or given up on).
         let mut prepared_for = 0u64;
@@ -382,7 +388,7 @@ impl Helper {
                 Err(_) => return self.count(&self.shared.errors),
             }
         };
-        let how = match self.populate(next, live, from) {
+        let how = match self.populate(next, live, from, true) {
             Ok(Some(how)) => how,
             Ok(None) => return, // stopping, or the worker moved on
             Err(_) => return self.count(&self.shared.errors),
@@ -410,9 +416,16 @@ impl Helper {
         }
     }
 
-    /// Pre-faults segment `i` from byte `from` to its end, in steps, while the worker is
-    /// still on `live`. None if it stopped early.
-    fn populate(&self, i: usize, live: u64, from: u64) -> std::io::Result<Option<Prefault>> {
+    /// Pre-faults segment `i` from byte `from` to its end, in steps, while the live segment
+    /// is still `live`. None if it stopped early. `touch`: fall back to touching pages on
+    /// kernels without MADV_POPULATE_WRITE (never for the live segment: that stores).
+    fn populate(
+        &self,
+        i: usize,
+        live: u64,
+        from: u64,
+        touch: bool,
+    ) -> std::io::Result<Option<Prefault>> {
         let go_on = || !self.stopping() && self.shared.live_seq.load(Ordering::Acquire) == live;
         let mut at = from;
         while at < self.size {
@@ -421,7 +434,11 @@ impl Helper {
             }
             let to = (at + POPULATE_STEP).min(self.size);
             if !self.shared.populators[i].populate(at as usize, to as usize)? {
-                return self.touch(i, live, at);
+                return if touch {
+                    self.touch(i, live, at)
+                } else {
+                    Ok(None)
+                };
             }
             at = to;
         }
@@ -458,13 +475,13 @@ pub(super) struct Maintainer {
 
 impl Maintainer {
     /// Starts `mc-ring-NN` for worker `worker`, whose live segment is `base_index` with
-    /// seq `base_seq`.
+    /// seq `base_seq`, written up to `base_off`.
     pub fn start(
         worker: usize,
         geometry: Geometry,
         control_path: &Path,
         shared: Arc<Shared>,
-        (base_index, base_seq): (usize, u64),
+        (base_index, base_seq, base_off): (usize, u64, u64),
         prepare_ahead: bool,
     ) -> Result<Self, RingError> {
         let f = File::open(control_path).map_err(|e| io_err("open", control_path, e))?;
@@ -483,7 +500,7 @@ impl Maintainer {
         };
         let handle = std::thread::Builder::new()
             .name(format!("mc-ring-{worker:02}"))
-            .spawn(move || helper.run())
+            .spawn(move || helper.run(base_off))
             .map_err(|e| io_err("start the ring helper thread for", control_path, e))?;
         Ok(Maintainer {
             shared,

@@ -309,17 +309,12 @@ impl RingWriter {
             }
         }
         if options.background {
-            // Not on the hot path yet: fault the live segment's free part in now.
-            let off = w.off;
-            if let Some(seg) = w.seg.as_mut() {
-                let _ = seg.map.prefault(off, seg.map.len());
-            }
             w.helper = Some(Maintainer::start(
                 worker,
                 geometry,
                 &cpath,
                 w.shared.clone(),
-                (w.cur, w.seq),
+                (w.cur, w.seq, w.off as u64),
                 options.prepare_ahead,
             )?);
         }
