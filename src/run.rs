@@ -3,7 +3,7 @@
 //! for control (metrics, 1 Hz NIC stats, idle and signal checks) until asked to stop.
 //! Teardown runs in reverse: workers seal their rings, then port, pools and EAL go.
 use crate::capture::session_names::{self, SessionNames};
-use crate::capture::{Geometry, RingPolicy, RingWriter};
+use crate::capture::{Geometry, RingOptions, RingPolicy, RingWriter};
 use crate::cli::RunArgs;
 use crate::config::sessions::SessionSet;
 use crate::config::{human_bytes, parse_duration, parse_size};
@@ -123,8 +123,11 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let server = MetricsServer::bind(&args.metrics_addr).map_err(RunError::Environment)?;
     let mut rings = Vec::with_capacity(workers);
     for w in 0..workers {
-        let (mut ring, rep) = RingWriter::open(&args.ring_dir, w, geometry)
-            .map_err(|e| RunError::Environment(format!("ring: {e}")))?;
+        // Rotation's file work on the ring's helper thread: a worker's rotation never waits
+        // for a syscall or a page fault.
+        let (mut ring, rep) =
+            RingWriter::open_with(&args.ring_dir, w, geometry, RingOptions::background())
+                .map_err(|e| RunError::Environment(format!("ring: {e}")))?;
         if rep.recovered_segments > 0 {
             eprintln!(
                 "mirrorcap: ring worker {w}: recovered {} segment(s) left live by an unclean stop (kept their committed records)",

@@ -1,11 +1,13 @@
 //! The pcap ring: per worker, a fixed set of preallocated segment files, each a valid
 //! nanosecond pcap on its own, written through a memory mapping and indexed by a small control
-//! file (see [`layout`]). [`RingWriter`] is the worker's side, [`reader`] and [`export`] the
-//! readers'. Only the [`mmap`] module steps outside safe Rust.
+//! file (see [`layout`]). [`RingWriter`] is the worker's side (with an optional helper thread
+//! per ring that does the file work of rotation), [`reader`] and [`export`] the readers'. Only
+//! the [`mmap`] module steps outside safe Rust.
 
 pub mod export;
 pub mod layout;
 pub mod meta;
+mod maintainer;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
@@ -18,7 +20,8 @@ pub use export::{export, export_pcap, export_pcap_filtered, ExportFilter, Export
 pub use layout::Geometry;
 pub use meta::RecordMeta;
 pub use sink::{Format, SessionFilter, Sink};
-pub use writer::{OpenReport, RingPolicy, RingStats, RingWriter};
+pub use maintainer::BackgroundStats;
+pub use writer::{OpenReport, RingOptions, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;
 

@@ -5,9 +5,14 @@
 //! Opening a ring that already exists continues it: a segment left live by a crash is trimmed
 //! to its committed length, and writing resumes at the end of the newest segment, so restarts
 //! (even a crash loop) never overwrite what the ring holds.
+//!
+//! With [`RingOptions::background`] the file work of rotation runs on a helper thread and the
+//! next segment is prepared ahead of need (see `maintainer.rs`), so a rotation on the worker
+//! is memory stores and atomics only.
 #![forbid(unsafe_code)]
 use super::layout::*;
 use super::meta::{RecordMeta, META_LEN};
+use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;
@@ -16,6 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
 
 /// Counters kept by the writer (plain integers: the worker owns them and publishes copies).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +37,41 @@ pub struct RingStats {
     pub write_errors: u64,
     /// Records refused because the ring is full under [`RingPolicy::Stop`].
     pub ring_full: u64,
+    /// Rotations (with the background helper) whose next segment was not prepared in time:
+    /// the worker used it as it was (still full size: no syscall) or extended its file
+    /// itself (one `ftruncate`), and its pages fault in as they are written.
+    pub rotations_unprepared: u64,
+}
+
+/// How a writer rotates its segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingOptions {
+    /// Trim sealed segments and prepare the next one (extend, pre-fault) on a helper thread
+    /// (`mc-ring-NN`), so rotation on the worker does no syscall. Off: the worker trims and
+    /// extends the files itself when it rotates (what [`RingWriter::open`] does).
+    pub background: bool,
+    /// With `background`: prepare the next segment ahead of need (when the live one is half
+    /// full). Off only to exercise the worker's fallback: the helper then only trims.
+    pub prepare_ahead: bool,
+}
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            background: false,
+            prepare_ahead: true,
+        }
+    }
+}
+
+impl RingOptions {
+    /// Rotation work on the helper thread, next segment prepared ahead.
+    pub fn background() -> Self {
+        RingOptions {
+            background: true,
+            prepare_ahead: true,
+        }
+    }
 }
 
 /// What happens when every segment holds data and the live one is full.
@@ -54,10 +95,12 @@ pub struct RingWriter {
     dir: PathBuf,
     geometry: Geometry,
     control: ControlMap,
-    files: Vec<File>,
+    /// Every segment (file, mapping, mapped once at open) in a cell it is taken out of while
+    /// worked on, shared with the helper thread.
+    shared: Arc<Shared>,
+    /// The live segment, held out of its cell while `live`.
+    seg: Option<Box<Segment>>,
     cur: usize,
-    /// Every segment, mapped once at open.
-    maps: Vec<SegmentMap>,
     /// Every segment's index file (one metadata word per record), mapped once at open; full
     /// size and reserved for the ring's lifetime.
     index_maps: Vec<SegmentMap>,
@@ -75,6 +118,8 @@ pub struct RingWriter {
     policy: RingPolicy,
     /// Set once a Stop-policy ring is full: every later record is refused.
     stopped: bool,
+    /// The helper thread, with [`RingOptions::background`].
+    helper: Option<Maintainer>,
     pub stats: RingStats,
 }
 
@@ -99,11 +144,22 @@ fn open_rw(path: &Path, create: bool) -> Result<File, RingError> {
 
 impl RingWriter {
     /// Opens (creating or continuing) worker `worker`'s ring under `ring_dir`, reserving the
-    /// disk space of every segment up front.
+    /// disk space of every segment up front. Rotation works on the calling thread
+    /// ([`RingOptions::default`]).
     pub fn open(
         ring_dir: &Path,
         worker: usize,
         geometry: Geometry,
+    ) -> Result<(Self, OpenReport), RingError> {
+        Self::open_with(ring_dir, worker, geometry, RingOptions::default())
+    }
+
+    /// [`open`](Self::open) with options: with `background`, starts the ring's helper thread.
+    pub fn open_with(
+        ring_dir: &Path,
+        worker: usize,
+        geometry: Geometry,
+        options: RingOptions,
     ) -> Result<(Self, OpenReport), RingError> {
         geometry.validate().map_err(RingError::Config)?;
         let dir = worker_dir(ring_dir, worker);
@@ -144,18 +200,20 @@ impl RingWriter {
 
         let mut report = OpenReport::default();
         let mut files = Vec::with_capacity(geometry.segments as usize);
+        let mut lens = Vec::with_capacity(geometry.segments as usize);
         let (mut newest, mut max_seq) = (None, 0u64);
         for i in 0..geometry.segments as usize {
             let path = segment_path(&dir, i);
             let f = open_rw(&path, true)?;
             let e = Entry::of(words, i).expect("control sized for its segments");
             let snap = e.snapshot(i);
-            let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+            let mut len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
             match snap.state {
                 SegState::Empty => {
                     // Never written: a valid empty pcap.
                     f.set_len(0).map_err(|e| io_err("truncate", &path, e))?;
                     write_all_at(&f, &file_header(), 0).map_err(|e| io_err("write", &path, e))?;
+                    len = FILE_HEADER_LEN as u64;
                 }
                 SegState::Live => {
                     // Left live by a crash: keep the committed records, trim the torn tail.
@@ -163,6 +221,7 @@ impl RingWriter {
                         .committed
                         .clamp(FILE_HEADER_LEN as u64, len.max(FILE_HEADER_LEN as u64));
                     f.set_len(keep).map_err(|e| io_err("truncate", &path, e))?;
+                    len = keep;
                     // The index words are stored apart from `committed` (a kill can fall
                     // between them): recount them from the records kept.
                     let mut kept = Vec::with_capacity(keep as usize);
@@ -183,7 +242,16 @@ impl RingWriter {
                     e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
                     report.recovered_segments += 1;
                 }
-                SegState::Sealed => {}
+                SegState::Sealed => {
+                    // Sealed but not trimmed yet (the helper thread trims after the worker
+                    // seals; a kill can fall in between), or extended ahead of reuse: zeros
+                    // after the committed records. Trim them off.
+                    let keep = snap.committed.max(FILE_HEADER_LEN as u64);
+                    if len > keep {
+                        f.set_len(keep).map_err(|e| io_err("truncate", &path, e))?;
+                        len = keep;
+                    }
+                }
             }
             if snap.seq > 0 {
                 report.existing_segments += 1;
@@ -200,6 +268,7 @@ impl RingWriter {
                 )
             })?;
             files.push(f);
+            lens.push(len);
         }
         let mut index_maps = Vec::with_capacity(files.len());
         for i in 0..geometry.segments as usize {
@@ -217,20 +286,28 @@ impl RingWriter {
             );
         }
         let start = newest.unwrap_or(0);
-        let mut maps = Vec::with_capacity(files.len());
-        for (i, f) in files.iter().enumerate() {
+        let mut segments = Vec::with_capacity(files.len());
+        for (i, (file, len)) in files.into_iter().zip(lens).enumerate() {
             let path = segment_path(&dir, i);
-            maps.push(
-                SegmentMap::map(f, geometry.segment_size).map_err(|e| io_err("mmap", &path, e))?,
-            );
+            let map = SegmentMap::map(&file, geometry.segment_size)
+                .map_err(|e| io_err("mmap", &path, e))?;
+            segments.push(Segment {
+                path,
+                file,
+                map,
+                prep: Prep::Trimmed {
+                    len,
+                    reserved: true,
+                },
+            });
         }
         let mut w = RingWriter {
             dir,
             geometry,
             control,
-            files,
+            shared: Arc::new(Shared::new(segments)),
+            seg: None,
             cur: start,
-            maps,
             index_maps,
             index_cap: geometry.index_entries(),
             live: false,
@@ -242,6 +319,7 @@ impl RingWriter {
             failed: false,
             policy: RingPolicy::Overwrite,
             stopped: false,
+            helper: None,
             stats: RingStats {
                 segments_recovered: report.recovered_segments as u64,
                 ..RingStats::default()
@@ -249,9 +327,47 @@ impl RingWriter {
         };
         match newest {
             Some(i) => w.resume(i)?,
-            None => w.activate(0)?,
+            None => {
+                w.activate(0)?;
+            }
+        }
+        if options.background {
+            w.helper = Some(Maintainer::start(
+                worker,
+                geometry,
+                &cpath,
+                w.shared.clone(),
+                (w.cur, w.seq, w.off as u64),
+                options.prepare_ahead,
+            )?);
         }
         Ok((w, report))
+    }
+
+    /// The helper thread's counters (None without [`RingOptions::background`], or after
+    /// `close`).
+    pub fn background_stats(&self) -> Option<BackgroundStats> {
+        self.helper.as_ref().map(|_| self.shared.stats())
+    }
+
+    /// Takes segment `i` out of its cell. It is out only while the helper thread does one
+    /// step of work on it (a trim, an extend, 1 MiB of pre-fault): wait for that.
+    #[inline]
+    fn claim(&self, i: usize) -> Box<Segment> {
+        loop {
+            if let Some(seg) = self.shared.cells[i].take() {
+                return seg;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Puts segment `i` back in its cell (taken out by [`claim`](Self::claim)).
+    #[inline]
+    fn release(&self, i: usize, seg: Box<Segment>) {
+        if self.shared.cells[i].put(seg).is_err() {
+            unreachable!("segment {i} was put back twice");
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -259,8 +375,11 @@ impl RingWriter {
     }
 
     /// Starts writing segment `i`: bumps its seq before touching its bytes, so a reader that
-    /// read the old contents sees the change and discards them.
-    fn activate(&mut self, i: usize) -> Result<(), RingError> {
+    /// read the old contents sees the change and discards them. Returns whether the helper
+    /// thread had prepared it: then this is memory stores and atomics only (no syscall, no
+    /// allocation, no lock).
+    fn activate(&mut self, i: usize) -> Result<bool, RingError> {
+        let mut seg = self.claim(i);
         let words = self.control.words();
         let e = Entry::of(words, i).expect("segment index in range");
         if e.load(E_SEQ, Ordering::Relaxed) != 0 {
@@ -277,11 +396,17 @@ impl RingWriter {
         e.store(E_PACKETS, 0, Ordering::Relaxed);
         e.store(E_SEQ, self.seq, Ordering::Release);
         fence(Ordering::Release);
-        let path = segment_path(&self.dir, i);
-        let f = &self.files[i];
-        f.set_len(self.geometry.segment_size)
-            .map_err(|e| io_err("extend", &path, e))?;
-        self.maps[i].bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
+        // Extends the file unless the helper did (or it still has its full size).
+        let ready = match seg.make_writable() {
+            Ok(ready) => ready,
+            Err(err) => {
+                self.release(i, seg);
+                return Err(err);
+            }
+        };
+        seg.prep = Prep::Live;
+        seg.map.bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
+        self.seg = Some(seg);
         self.live = true;
         self.cur = i;
         self.off = FILE_HEADER_LEN;
@@ -289,7 +414,8 @@ impl RingWriter {
         self.last_ts = 0;
         self.seg_packets = 0;
         e.store(E_COMMITTED, FILE_HEADER_LEN as u64, Ordering::Release);
-        Ok(())
+        self.shared.live_seq.store(self.seq, Ordering::Release);
+        Ok(ready)
     }
 
     /// Continues the sealed segment `i` (the newest) after its last record. Its `seq` stays:
@@ -297,9 +423,10 @@ impl RingWriter {
     fn resume(&mut self, i: usize) -> Result<(), RingError> {
         let e = Entry::of(self.control.words(), i).expect("segment index in range");
         let snap = e.snapshot(i);
-        let path = segment_path(&self.dir, i);
-        let f = &self.files[i];
-        let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        let mut seg = self.claim(i);
+        let Prep::Trimmed { len, .. } = seg.prep else {
+            unreachable!("segments are trimmed at open")
+        };
         // Continue after the committed records (never after whatever the file holds), and
         // mark the segment live before extending it, so a crash in between is recovered by
         // trimming to the committed length.
@@ -307,8 +434,13 @@ impl RingWriter {
             .committed
             .clamp(FILE_HEADER_LEN as u64, len.max(FILE_HEADER_LEN as u64));
         e.store(E_STATE, SegState::Live as u64, Ordering::Release);
-        f.set_len(self.geometry.segment_size)
-            .map_err(|e| io_err("extend", &path, e))?;
+        if let Err(err) = seg.make_writable() {
+            self.release(i, seg);
+            return Err(err);
+        }
+        seg.prep = Prep::Live;
+        self.seg = Some(seg);
+        self.shared.live_seq.store(snap.seq, Ordering::Release);
         self.live = true;
         self.cur = i;
         self.off = off as usize;
@@ -319,25 +451,34 @@ impl RingWriter {
         Ok(())
     }
 
-    /// Ends the live segment: publishes what it holds, trims the file to its
-    /// records (so pcap readers see a complete file) and keeps its disk blocks reserved.
+    /// Ends the live segment: publishes what it holds, trims the file to its records (so
+    /// pcap readers see a complete file) and keeps its disk blocks reserved. With the helper
+    /// thread, the trim is left to it (memory stores and atomics only here): until then the
+    /// file keeps its full size, zeros after the committed records, which `open` trims
+    /// after a kill.
     fn seal(&mut self) -> Result<(), RingError> {
         if !self.live {
             return Ok(());
         }
         self.commit();
         self.live = false;
-        let path = segment_path(&self.dir, self.cur);
-        let f = &self.files[self.cur];
-        f.set_len(self.off as u64)
-            .map_err(|e| io_err("trim", &path, e))?;
-        // Bytes below the trim hold records and keep their blocks: re-reserve only the tail
-        // the trim gave back (reserving the whole segment made each rotation take ~4 ms for
-        // 64 MiB on tmpfs, walking every page).
-        reserve(f, self.off as u64, self.geometry.segment_size)
-            .map_err(|e| io_err("reserve", &path, e))?;
+        self.shared.live_seq.store(0, Ordering::Release);
+        let mut seg = self.seg.take().expect("the live segment is held");
         let e = Entry::of(self.control.words(), self.cur).expect("segment index in range");
-        e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
+        if self.helper.is_some() {
+            seg.prep = Prep::Sealed {
+                seq: self.seq,
+                len: self.off as u64,
+            };
+            e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
+            self.release(self.cur, seg);
+            self.shared.sealed_seq.store(self.seq, Ordering::Release);
+        } else {
+            let trimmed = seg.trim(self.off as u64);
+            self.release(self.cur, seg);
+            trimmed?;
+            e.store(E_STATE, SegState::Sealed as u64, Ordering::Release);
+        }
         self.stats.segments_sealed += 1;
         Ok(())
     }
@@ -345,6 +486,9 @@ impl RingWriter {
     /// Sets what happens when the ring is full (default: overwrite the oldest segment).
     pub fn set_policy(&mut self, policy: RingPolicy) {
         self.policy = policy;
+        self.shared
+            .stop_policy
+            .store(policy == RingPolicy::Stop, Ordering::Relaxed);
     }
 
     /// Whether a Stop-policy ring is full and refusing records.
@@ -361,7 +505,11 @@ impl RingWriter {
             self.stopped = true;
             return Ok(());
         }
-        self.activate(next)
+        let ready = self.activate(next)?;
+        if self.helper.is_some() && !ready {
+            self.stats.rotations_unprepared += 1;
+        }
+        Ok(())
     }
 
     /// Appends one untagged record, keeping at most [`SNAPLEN`] bytes of the frame (as pcap
@@ -417,7 +565,7 @@ impl RingWriter {
             orig_len,
         }
         .encode();
-        let buf = &mut self.maps[self.cur].bytes_mut()[self.off..self.off + need];
+        let buf = &mut live_bytes(&mut self.seg)[self.off..self.off + need];
         let (h, rest) = buf.split_at_mut(RECORD_HEADER_LEN);
         h.copy_from_slice(&hdr);
         let (p, f) = rest.split_at_mut(prefix.len());
@@ -448,18 +596,49 @@ impl RingWriter {
         e.store(E_COMMITTED, self.off as u64, Ordering::Release);
     }
 
-    /// Seals the live segment (clean shutdown).
+    /// Seals the live segment (clean shutdown); with the helper thread, stops it first and
+    /// finishes its work, so every segment file is trimmed to its records on return.
     pub fn close(mut self) -> Result<RingStats, RingError> {
-        self.seal()?;
+        self.finish()?;
         Ok(self.stats)
+    }
+
+    /// Stops and joins the helper (every segment is back in its cell then), seals the live
+    /// segment and trims every other one that is still longer than its records.
+    fn finish(&mut self) -> Result<(), RingError> {
+        if let Some(mut helper) = self.helper.take() {
+            helper.stop();
+        }
+        let mut result = self.seal();
+        for i in 0..self.geometry.segments as usize {
+            // Nobody else holds a segment now (never wait here for one lost to a panic).
+            let Some(mut seg) = self.shared.cells[i].take() else {
+                continue;
+            };
+            let settled = seg.settle();
+            self.release(i, seg);
+            if result.is_ok() {
+                result = settled;
+            }
+        }
+        result
     }
 }
 
 impl Drop for RingWriter {
     /// A writer dropped without `close` (an error path, a panic) still seals its live
-    /// segment, so what it committed is a complete pcap file.
+    /// segment and trims the others, so what it committed is in complete pcap files.
     fn drop(&mut self) {
-        let _ = self.seal();
+        let _ = self.finish();
+    }
+}
+
+/// The live segment's bytes (empty when none is live).
+#[inline(always)]
+fn live_bytes(seg: &mut Option<Box<Segment>>) -> &mut [u8] {
+    match seg {
+        Some(seg) => seg.map.bytes_mut(),
+        None => &mut [],
     }
 }
 
