@@ -6,8 +6,8 @@
 
 pub mod export;
 pub mod layout;
-pub mod meta;
 mod maintainer;
+pub mod meta;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
@@ -18,9 +18,9 @@ mod writer;
 
 pub use export::{export, export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
 pub use layout::Geometry;
+pub use maintainer::BackgroundStats;
 pub use meta::RecordMeta;
 pub use sink::{Format, SessionFilter, Sink};
-pub use maintainer::BackgroundStats;
 pub use writer::{OpenReport, RingOptions, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;

@@ -11,8 +11,8 @@
 //! is memory stores and atomics only.
 #![forbid(unsafe_code)]
 use super::layout::*;
-use super::meta::{RecordMeta, META_LEN};
 use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared};
+use super::meta::{RecordMeta, META_LEN};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;
