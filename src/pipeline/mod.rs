@@ -3,11 +3,17 @@
 //! idle or stopping) it stores copies into its own cache-line-aligned [`StatSlot`], which the
 //! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
 mod latency;
+mod latency_slot;
 mod stats;
 mod vni_table;
 
 pub use latency::Latency;
-pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
+pub use latency_slot::{
+    bucketize, HistSlot, HistSnapshot, LatencySlot, LATENCY_BOUNDS_NS, LATENCY_BUCKETS,
+};
+pub use stats::{
+    drop_reason_label, drop_reason_stage, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS,
+};
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::capture::{RecordMeta, RingError, RingWriter};
@@ -125,6 +131,7 @@ impl Worker<'_> {
         let mut idle: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
             let n = self.rxq.rx(&mut burst);
+            latency.publish_when_due(&self.slot.latency);
             if n == 0 {
                 idle += 1;
                 if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {
