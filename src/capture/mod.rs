@@ -9,6 +9,7 @@ pub mod meta;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
+pub mod retention;
 pub mod sink;
 pub mod tail;
 mod writer;
