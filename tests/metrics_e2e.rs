@@ -37,6 +37,9 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
         metric(m, "mirrorcap_ring_oldest_timestamp_seconds", &[]).is_some()
             && metric(m, "mirrorcap_packet_latency_seconds_count", &[]).is_some_and(|v| v > 0.0)
             && metric(m, "mirrorcap_ring_segments_overwritten_total", &[]).is_some_and(|v| v > 0.0)
+            // NIC counters come from the control core's 1 Hz poll.
+            && metric(m, "mirrorcap_nic_xstat", &[("name", "rx_good_packets")])
+                .is_some_and(|v| v > 0.0)
     });
 
     // promtool, the reference linter, finds nothing to say.
