@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent system set-up for building, running and testing mirrorcap on Debian 12/13:
 # DPDK (libdpdk-dev + dpdk-testpmd), libclang for bindgen, libpcap, the reference readers
-# (tshark, tcpdump, capinfos), promtool, and 2 MiB hugepages when run as root.
+# (tshark, tcpdump, capinfos), prometheus + promtool, python3-matplotlib (dashboard
+# snapshots), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -10,6 +11,7 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev
   libpcap-dev tcpdump tshark wireshark-common
   prometheus iproute2 procps curl
+  python3-matplotlib
 )
 HUGEPAGES=${HUGEPAGES:-512}
 

@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Stop cleanly once no packet has arrived for this long (500ms, 2s, 5m).
     #[arg(long, value_name = "DURATION")]
     pub exit_when_idle: Option<String>,
+    /// Off a terminal (a service's journal), log the status line this often (on a terminal it
+    /// is rewritten every second).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub log_interval: String,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod decap;
 pub mod dpdk;
 pub mod gen;

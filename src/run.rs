@@ -7,10 +7,11 @@ use crate::capture::{Geometry, RingOptions, RingPolicy, RingWriter};
 use crate::cli::RunArgs;
 use crate::config::sessions::SessionSet;
 use crate::config::{human_bytes, parse_duration, parse_size};
+use crate::control::Poller;
 use crate::decap::DecapConfig;
 use crate::dpdk::MAX_BURST;
 use crate::dpdk::{
-    self, hugepages_available, launch_workers, EalBuilder, Mempool, NicStats, PortBuilder,
+    self, hugepages_available, launch_workers, tsc_hz, EalBuilder, Mempool, NicStats, PortBuilder,
     WorkerLcore,
 };
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
@@ -104,6 +105,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         )
     };
     sizing(RX_DESC).check().map_err(RunError::Usage)?;
+    let log_every = parse_duration(&args.log_interval)
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(1))
+        .ok_or_else(|| {
+            RunError::Usage(format!(
+                "--log-interval {}: give a duration of at least 1s, e.g. 30s, 5m",
+                args.log_interval
+            ))
+        })?;
     let idle = match &args.exit_when_idle {
         Some(s) => {
             Some(parse_duration(s).map_err(|e| RunError::Usage(format!("--exit-when-idle: {e}")))?)
@@ -288,6 +298,12 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
 
     // 5. Workers on their lcores; control here.
     let slots: Vec<StatSlot> = (0..workers).map(|_| StatSlot::default()).collect();
+    for s in &slots {
+        // Latency histograms reach the collector at most 4 times a second.
+        s.latency
+            .interval_ticks
+            .store(tsc_hz() / 4, Ordering::Relaxed);
+    }
     let vni_tables: Vec<VniTable> = (0..workers).map(|_| VniTable::new()).collect();
     let start_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -358,6 +374,13 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
                 session_slots: &session_slots,
                 current: std::cell::RefCell::new(shared),
             },
+            poller: Poller::new(
+                &port,
+                &pools,
+                &args.ring_dir,
+                geometry.segments as u64 * geometry.segment_size,
+            ),
+            log_every,
         }
         .run()
     })
@@ -524,38 +547,39 @@ struct Control<'a, 'p> {
     stop: &'a AtomicBool,
     idle: Option<Duration>,
     reloader: Reloader<'a, 'p>,
+    poller: Poller<'a>,
+    log_every: Duration,
 }
 
 /// A worker whose heartbeat has not moved for this long is reported unhealthy.
 const STALL: Duration = Duration::from_secs(3);
 
 impl Control<'_, '_> {
-    /// The main lcore's loop: metrics requests, NIC stats once a second, stop and idle checks.
-    fn run(&self) -> NicStats {
-        let mut nic = self.port.stats().unwrap_or_default();
-        let mut last_nic = Instant::now();
+    /// The main lcore's loop: metrics requests, the 1 Hz poll (NIC stats and xstats,
+    /// mempools, rings), the status line, stop and idle checks.
+    fn run(mut self) -> NicStats {
+        self.poll();
+        let mut last_poll = Instant::now();
         let mut last_rx = u64::MAX;
         let mut last_change = Instant::now();
         let mut beats: Vec<(u64, Instant)> = vec![(0, Instant::now()); self.slots.len()];
-        let mut status = StatusLine::new();
+        let mut status = StatusLine::new(self.log_every);
         while !self.stop.load(Ordering::Relaxed) {
             let health = || self.health(&beats);
             let mut render = || {
-                self.metrics
-                    .update(self.slots, self.vni_tables, self.port_name, &nic);
+                let healthy = self.health(&beats).problems.is_empty();
+                self.metrics.update(self.slots, self.vni_tables, healthy);
                 self.metrics
                     .update_sessions(self.reloader.session_slots, &self.reloader.named_slots());
-                self.metrics.render()
+                self.metrics.render(self.slots)
             };
             self.server
                 .serve_for(Duration::from_millis(50), &mut render, &health);
-            if last_nic.elapsed() >= Duration::from_secs(1) {
-                if let Ok(s) = self.port.stats() {
-                    nic = s;
-                }
-                last_nic = Instant::now();
+            if last_poll.elapsed() >= Duration::from_secs(1) {
+                self.poll();
+                last_poll = Instant::now();
             }
-            status.tick(self.slots, &nic);
+            status.tick(self.slots, &self.poller.sample);
             self.reloader.tick();
             for (s, b) in self.slots.iter().zip(beats.iter_mut()) {
                 let now = s.heartbeat.load(Ordering::Relaxed);
@@ -581,15 +605,28 @@ impl Control<'_, '_> {
         }
         status.finish();
         self.stop.store(true, Ordering::Relaxed);
-        self.port.stats().unwrap_or(nic)
+        self.port.stats().unwrap_or(self.poller.sample.nic)
     }
 
-    /// Healthy: link up, every worker polling (its heartbeat moved within [`STALL`]).
+    /// The once-a-second poll, handed to the metrics.
+    fn poll(&mut self) {
+        self.poller.poll(self.slots);
+        self.metrics
+            .observe(self.port_name, &self.poller.sample, self.poller.xstats());
+    }
+
+    /// Healthy: link up, every worker polling (its heartbeat moved within [`STALL`]), every
+    /// ring writable (as of the last poll).
     fn health(&self, beats: &[(u64, Instant)]) -> HealthState {
         let mut h = HealthState::default();
-        if !matches!(self.port.link(), Some((true, _))) {
+        if !self.poller.sample.link_up {
             h.problems
                 .push(format!("port {} link down", self.port_name));
+        }
+        for (i, r) in self.poller.sample.rings.iter().enumerate() {
+            if let Some(p) = &r.problem {
+                h.problems.push(format!("ring of worker {i}: {p}"));
+            }
         }
         for (i, (s, b)) in self.slots.iter().zip(beats).enumerate() {
             if s.finished.load(Ordering::Acquire) {

@@ -1,7 +1,8 @@
 //! The `run` status line: on a terminal, one line a second rewritten in place (rates in,
-//! captured, drops, NIC misses); off a terminal (a service's journal), one line a minute.
+//! captured, drops, NIC misses, ring retention); off a terminal (a service's journal), one
+//! line every `--log-interval` (a minute by default).
 #![forbid(unsafe_code)]
-use crate::dpdk::NicStats;
+use crate::control::Sample;
 use crate::pipeline::StatSlot;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
@@ -52,21 +53,36 @@ fn rate(n: u64, secs: f64) -> String {
     }
 }
 
-impl Default for StatusLine {
-    fn default() -> Self {
-        Self::new()
+/// A span of seconds as `5ms`, `2.4s`, `45s`, `12m30s`, `3h05m`.
+pub fn human_span(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 1.0 {
+        return format!("{:.0}ms", secs * 1e3);
+    }
+    if secs < 10.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     }
 }
 
 impl StatusLine {
-    pub fn new() -> Self {
+    /// `log_every`: the interval off a terminal (on a terminal the line is rewritten each
+    /// second).
+    pub fn new(log_every: Duration) -> Self {
         let tty = std::io::stderr().is_terminal();
         StatusLine {
             tty,
             every: if tty {
                 Duration::from_secs(1)
             } else {
-                Duration::from_secs(60)
+                log_every
             },
             last: Instant::now(),
             prev: Totals::default(),
@@ -75,7 +91,7 @@ impl StatusLine {
     }
 
     /// Prints a line when its interval has passed.
-    pub fn tick(&mut self, slots: &[StatSlot], nic: &NicStats) {
+    pub fn tick(&mut self, slots: &[StatSlot], sample: &Sample) {
         let dt = self.last.elapsed();
         if dt < self.every {
             return;
@@ -86,14 +102,19 @@ impl StatusLine {
             * 8.0
             / secs
             / 1e9;
+        let nic = &sample.nic;
         let line = format!(
-            "mirrorcap: in {}, captured {} ({gbps:.2} Gbit/s), dropped {} (total {}), NIC missed {} nombuf {}",
+            "mirrorcap: in {}, captured {} ({gbps:.2} Gbit/s), dropped {} (total {}), NIC missed {} nombuf {}, ring holds {}",
             rate(now.rx.saturating_sub(self.prev.rx), secs),
             rate(now.captured.saturating_sub(self.prev.captured), secs),
             rate(now.dropped.saturating_sub(self.prev.dropped), secs),
             now.dropped,
             nic.imissed,
             nic.rx_nombuf,
+            sample
+                .min_retention_s()
+                .map(human_span)
+                .unwrap_or_else(|| "nothing yet".into()),
         );
         let mut err = std::io::stderr().lock();
         let _ = if self.tty {
@@ -113,5 +134,19 @@ impl StatusLine {
             eprintln!();
             self.printed = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_span;
+
+    #[test]
+    fn spans_read_at_a_glance() {
+        assert_eq!(human_span(0.0053), "5ms");
+        assert_eq!(human_span(2.44), "2.4s");
+        assert_eq!(human_span(59.0), "59s");
+        assert_eq!(human_span(750.0), "12m30s");
+        assert_eq!(human_span(3600.0 * 3.0 + 300.0), "3h05m");
     }
 }

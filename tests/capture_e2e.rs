@@ -135,7 +135,7 @@ fn generated_vxlan_with_noise_is_captured_byte_for_byte() {
         "no other drop reason moved"
     );
     assert_eq!(
-        metric(&m, "mirrorcap_nic_rx_total", &[("counter", "packets")]).map(|v| v <= total),
+        metric(&m, "mirrorcap_nic_rx_packets_total", &[]).map(|v| v <= total),
         Some(true)
     );
     let (code, body) = app.get("/healthz");

@@ -782,7 +782,7 @@ fn observed_summary(text: &str) -> Summary {
         captured_bytes: m(text, "mirrorcap_captured_bytes_total", &[]),
         drops,
         truncated: m(text, "mirrorcap_truncated_packets_total", &[]),
-        reserved_bits: m(text, "mirrorcap_vxlan_reserved_bits_packets_total", &[]),
+        reserved_bits: m(text, "mirrorcap_vxlan_reserved_nonzero_packets_total", &[]),
         vnis,
     }
 }

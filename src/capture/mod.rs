@@ -11,6 +11,7 @@ pub mod meta;
 pub mod mmap;
 pub mod pcapfmt;
 pub mod reader;
+pub mod retention;
 pub mod session_names;
 pub mod sink;
 pub mod tail;

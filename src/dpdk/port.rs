@@ -285,41 +285,6 @@ impl<'p> Port<'p> {
         })
     }
 
-    /// Extended statistics as (name, value). Control core only.
-    pub fn xstats(&self) -> Result<Vec<(String, u64)>, DpdkError> {
-        let id = self.info.port_id;
-        // SAFETY: a null array with size 0 asks for the count.
-        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, std::ptr::null_mut(), 0) };
-        if n < 0 {
-            return Err(DpdkError::from_ret("rte_eth_xstats_get_names", n));
-        }
-        let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
-        let mut vals = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
-        // SAFETY: both arrays hold n entries.
-        let got_names =
-            unsafe { dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32) };
-        // SAFETY: as above.
-        let got_vals = unsafe { dpdk_sys::rte_eth_xstats_get(id, vals.as_mut_ptr(), n as u32) };
-        if got_names < 0 || got_vals < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_xstats_get",
-                got_names.min(got_vals),
-            ));
-        }
-        let k = got_names.min(got_vals).min(n) as usize;
-        Ok(vals[..k]
-            .iter()
-            .filter_map(|v| {
-                let name = names.get(v.id as usize)?;
-                // SAFETY: DPDK NUL-terminates names within RTE_ETH_XSTATS_NAME_SIZE.
-                let s = unsafe { CStr::from_ptr(name.name.as_ptr()) }
-                    .to_string_lossy()
-                    .into_owned();
-                Some((s, v.value))
-            })
-            .collect())
-    }
-
     /// Link state and speed in Mbit/s.
     pub fn link(&self) -> Option<(bool, u32)> {
         let mut speed = 0u32;

@@ -16,6 +16,11 @@ pub struct Latency {
     pub burst: Histogram<u64>,
     /// RX→commit time of each packet.
     pub packet: Histogram<u64>,
+    /// Worker-side state of the live export (see `latency_slot`): polls seen, bursts
+    /// recorded at the last publication, and its TSC reading.
+    pub(super) polls: u32,
+    pub(super) published: u64,
+    pub(super) last_publish_tsc: u64,
 }
 
 impl Default for Latency {
@@ -24,6 +29,9 @@ impl Default for Latency {
         Latency {
             burst: h(),
             packet: h(),
+            polls: 0,
+            published: 0,
+            last_publish_tsc: 0,
         }
     }
 }

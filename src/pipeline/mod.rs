@@ -4,6 +4,7 @@
 //! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
 pub mod dedup;
 mod latency;
+mod latency_slot;
 mod reload;
 pub mod session_stats;
 pub mod sessions;
@@ -11,10 +12,15 @@ mod stats;
 mod vni_table;
 
 pub use latency::Latency;
+pub use latency_slot::{
+    bucketize, HistSlot, HistSnapshot, LatencySlot, LATENCY_BOUNDS_NS, LATENCY_BUCKETS,
+};
 pub use reload::Reload;
 pub use session_stats::{SessionCounts, SessionSlots};
 pub use sessions::{SharedSet, WorkerSessions};
-pub use stats::{drop_reason_label, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS};
+pub use stats::{
+    drop_reason_label, drop_reason_stage, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS,
+};
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::capture::{RecordMeta, RingError, RingWriter};
@@ -214,6 +220,7 @@ impl Worker<'_> {
                 generation = self.reload.adopt(self.index, &mut self.state.sessions);
             }
             let n = self.rxq.rx(&mut burst);
+            latency.publish_when_due(&self.slot.latency);
             if n == 0 {
                 idle += 1;
                 if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {

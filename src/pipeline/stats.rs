@@ -1,5 +1,6 @@
 //! A worker's counters: plain integers it owns ([`WorkerStats`]), the cache-line-aligned copy
 //! it publishes for the collector ([`StatSlot`]), and the labels of every drop reason.
+use super::LatencySlot;
 use crate::capture::RingStats;
 use crate::decap::DropReason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +55,17 @@ pub fn drop_reason_label(i: usize) -> &'static str {
     }
 }
 
+/// The pipeline stage that counts drop reason `i`: `decap` or `capture`.
+pub fn drop_reason_stage(i: usize) -> &'static str {
+    if i < DropReason::COUNT {
+        "decap"
+    } else if i < OVERSIZE {
+        "session"
+    } else {
+        "capture"
+    }
+}
+
 /// A worker's counters: owned and incremented by the worker alone.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerStats {
@@ -94,6 +106,8 @@ pub struct StatSlot {
     pub heartbeat: AtomicU64,
     /// Set when the worker has returned.
     pub finished: AtomicBool,
+    /// The worker's latency histograms, published a few times a second.
+    pub latency: LatencySlot,
 }
 
 impl StatSlot {
