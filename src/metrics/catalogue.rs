@@ -80,6 +80,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_ring_written_bytes_total", Counter, W, "Bytes appended to ring segments, pcap record headers included.", Always),
     f("mirrorcap_ring_segments_sealed_total", Counter, W, "Ring segments completed and trimmed to a standalone pcap.", Always),
     f("mirrorcap_ring_segments_overwritten_total", Counter, W, "Ring segments reused, discarding the oldest captured data.", Always),
+    f("mirrorcap_ring_rotations_unprepared_total", Counter, W, "Rotations where the next segment was not prepared (extended, pre-faulted) by the ring's helper thread in time, so the worker waited or extended it itself.", Always),
     f("mirrorcap_ring_segments_recovered_total", Counter, W, "Segments found live at start (after a crash) and trimmed to their committed records.", Always),
     f("mirrorcap_ring_capacity_bytes", Gauge, W, "Bytes of pcap segments each worker's ring holds when full (segments x size).", Always),
     f("mirrorcap_ring_oldest_timestamp_seconds", Gauge, W, "Capture time of the oldest packet still in the ring, Unix seconds (time() minus this is how far back the ring reaches).", AfterCapture),

@@ -149,6 +149,11 @@ impl Metrics {
                 &[w],
                 s.ring.segments_recovered,
             );
+            self.count(
+                "mirrorcap_ring_rotations_unprepared_total",
+                &[w],
+                s.ring.rotations_unprepared,
+            );
             if !slot.finished.load(std::sync::atomic::Ordering::Acquire) {
                 running += 1;
             }

@@ -102,6 +102,7 @@ pub struct StatSlot {
     pub segments_sealed: AtomicU64,
     pub segments_overwritten: AtomicU64,
     pub segments_recovered: AtomicU64,
+    pub rotations_unprepared: AtomicU64,
     /// Advances on every publication, so the control core can tell the worker is alive.
     pub heartbeat: AtomicU64,
     /// Set when the worker has returned.
@@ -128,6 +129,8 @@ impl StatSlot {
         self.segments_overwritten
             .store(s.ring.segments_overwritten, r);
         self.segments_recovered.store(s.ring.segments_recovered, r);
+        self.rotations_unprepared
+            .store(s.ring.rotations_unprepared, r);
         self.heartbeat
             .store(self.heartbeat.load(r).wrapping_add(1), r);
     }
@@ -154,6 +157,7 @@ impl StatSlot {
                 segments_sealed: self.segments_sealed.load(r),
                 segments_overwritten: self.segments_overwritten.load(r),
                 segments_recovered: self.segments_recovered.load(r),
+                rotations_unprepared: self.rotations_unprepared.load(r),
                 ..RingStats::default()
             },
         }
