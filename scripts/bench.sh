@@ -2,7 +2,7 @@
 # Throughput of `mirrorcap run` next to the bare-RX ceiling (dpdk-testpmd --forward-mode=rxonly)
 # on the same net_pcap infinite_rx vdev (one rx_pcap per queue), measured back to back in one
 # run so the ratio holds on a noisy machine. For each inner frame size and worker count, each
-# pair is repeated REPEATS times; the table gives the median and the range, Mpps and Gbit/s of
+# pair is repeated REPEATS times (plus a run with a session filter keeping half the packets); the table gives the median and the range, Mpps and Gbit/s of
 # inner frames, the ratio to the ceiling, and mirrorcap's RX-to-commit latency per packet
 # (p50/p99/p99.9 from its hdrhistogram, printed when it stops).
 # Writes bench/results/<UTC time>.md and .json.
@@ -57,12 +57,17 @@ ceiling() {
 
 scrape() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^mirrorcap_rx_packets_total/ { s += $2 } END { printf "%.0f", s }'; }
 
+# A session filter that keeps half the generated packets (their inner UDP source ports are
+# 10000 + flow, flows 0-63).
+printf '[default]\nfilter = "udp src portrange 10000-10031"\n' >"$work/half.toml"
+
 # mirrorcap's received packets/s from two scrapes SECS apart, after the warm-up, then its
-# latency percentiles (ns): "PPS P50 P99 P999"
+# latency percentiles (ns): "PPS P50 P99 P999". A third argument "half" runs with the filter.
 appliance() {
-  local pcap=$1 n=$2
+  local pcap=$1 n=$2 cfg=()
+  [[ ${3:-} == half ]] && cfg=(--config "$work/half.toml")
   rm -rf "$work/ring"
-  "$bin" run --vdev "$(vdev "$pcap" "$n")" --workers "$n" --ring-dir "$work/ring" \
+  "$bin" run "${cfg[@]}" --vdev "$(vdev "$pcap" "$n")" --workers "$n" --ring-dir "$work/ring" \
     --segment-size 64MiB --segments 8 --metrics-addr "127.0.0.1:$PORT" 2>"$work/run.err" &
   local pid=$!
   sleep "$WARMUP"
@@ -100,16 +105,18 @@ for size in $SIZES; do
   "$bin" gen -w "$pcap" --count 1024 --inner-size "$size" --vni 100 2>/dev/null
   wire=$((size + 50))
   for n in $WORKERS; do
-    cs=() ms=() rs=() p50s=() p99s=() p999s=()
+    cs=() ms=() rs=() p50s=() p99s=() p999s=() hs=()
     for ((r = 1; r <= REPEATS; r++)); do
       c=$(ceiling "$pcap" "$n")
       read -r m p50 p99 p999 <<<"$(appliance "$pcap" "$n")"
+      read -r h _ <<<"$(appliance "$pcap" "$n" half)"
       ratio=$(awk -v m="$m" -v c="$c" 'BEGIN { printf "%.3f", (c > 0) ? m / c : 0 }')
-      echo "size $size workers $n repeat $r: ceiling $c pps, mirrorcap $m pps, ratio $ratio, latency p50 $p50 p99 $p99 p99.9 $p999 ns" >&2
-      cs+=("$c"); ms+=("$m"); rs+=("$ratio"); p50s+=("$p50"); p99s+=("$p99"); p999s+=("$p999")
+      echo "size $size workers $n repeat $r: ceiling $c pps, mirrorcap $m pps, ratio $ratio, with the half filter $h pps, latency p50 $p50 p99 $p99 p99.9 $p999 ns" >&2
+      cs+=("$c"); ms+=("$m"); rs+=("$ratio"); p50s+=("$p50"); p99s+=("$p99"); p999s+=("$p999"); hs+=("$h")
     done
     cmed=$(echo "${cs[*]}" | median); mmed=$(echo "${ms[*]}" | median); rmed=$(echo "${rs[*]}" | median)
     crange=$(echo "${cs[*]}" | minmax); mrange=$(echo "${ms[*]}" | minmax); rrange=$(echo "${rs[*]}" | minmax)
+    hmed=$(echo "${hs[*]}" | median)
     l50=$(echo "${p50s[*]}" | median); l99=$(echo "${p99s[*]}" | median); l999=$(echo "${p999s[*]}" | median)
     [[ $n -eq 1 ]] && one_worker[$size]=$mmed
     scale=""
@@ -117,14 +124,14 @@ for size in $SIZES; do
       scale=$(awk -v m="$mmed" -v o="${one_worker[$size]}" -v n="$n" 'BEGIN { printf " (%.2fx 1 worker)", (o > 0) ? m / o : 0 }')
     fi
     awk -v s="$size" -v n="$n" -v c="$cmed" -v m="$mmed" -v r="$rmed" -v cr="$crange" -v mr="$mrange" -v rr="$rrange" \
-      -v l50="$l50" -v l99="$l99" -v l999="$l999" -v scale="$scale" 'BEGIN {
+      -v l50="$l50" -v l99="$l99" -v l999="$l999" -v scale="$scale" -v h="$hmed" 'BEGIN {
       split(cr, a, "-"); split(mr, b, "-");
-      printf "| %d | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f)%s | %.2f | %s (%s) | %.1f / %.1f / %.1f | n/a: filters are issue 6 |\n",
-        s, n, c/1e6, a[1]/1e6, a[2]/1e6, m/1e6, b[1]/1e6, b[2]/1e6, scale, m*s*8/1e9, r, rr, l50/1e3, l99/1e3, l999/1e3 }' >>"$md"
+      printf "| %d | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f)%s | %.2f | %s (%s) | %.1f / %.1f / %.1f | %.2f Mpps, ratio %.3f |\n",
+        s, n, c/1e6, a[1]/1e6, a[2]/1e6, m/1e6, b[1]/1e6, b[2]/1e6, scale, m*s*8/1e9, r, rr, l50/1e3, l99/1e3, l999/1e3, h/1e6, (c > 0) ? h / c : 0 }' >>"$md"
     [[ $first -eq 1 ]] || echo "," >>"$json"
     first=0
-    printf '  {"inner_bytes": %d, "wire_bytes": %d, "workers": %d, "ceiling_pps": [%s], "mirrorcap_pps": [%s], "ratio": [%s], "latency_ns": {"p50": [%s], "p99": [%s], "p99_9": [%s]}}' \
-      "$size" "$wire" "$n" "$(join "${cs[@]}")" "$(join "${ms[@]}")" "$(join "${rs[@]}")" \
+    printf '  {"inner_bytes": %d, "wire_bytes": %d, "workers": %d, "ceiling_pps": [%s], "mirrorcap_pps": [%s], "ratio": [%s], "half_filter_pps": [%s], "latency_ns": {"p50": [%s], "p99": [%s], "p99_9": [%s]}}' \
+      "$size" "$wire" "$n" "$(join "${cs[@]}")" "$(join "${ms[@]}")" "$(join "${rs[@]}")" "$(join "${hs[@]}")" \
       "$(join "${p50s[@]}")" "$(join "${p99s[@]}")" "$(join "${p999s[@]}")" >>"$json"
   done
 done
