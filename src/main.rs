@@ -11,10 +11,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        Err(e) => return usage_error(e),
     };
     match cli.command {
         Command::CheckConfig(a) => {
@@ -83,6 +86,33 @@ fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), 
     mirrorcap::config::merge::apply_run(&loaded, args, on_cli)?;
     args.sessions = mirrorcap::config::sessions::sessions(&loaded, &mirrorcap::run::check_filter)?;
     Ok(())
+}
+
+/// Command-line mistakes: one line (clap's first) and exit code 2; help and version print
+/// as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    // clap's message is its first paragraph (a list of missing arguments follows on indented
+    // lines): joined into one line.
+    let para: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = para.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    eprintln!("mirrorcap: error: {msg} (see mirrorcap --help)");
+    ExitCode::from(2)
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {

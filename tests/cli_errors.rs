@@ -1,0 +1,117 @@
+//! Every command-line and configuration mistake gives exactly one line on stderr, starting
+//! `mirrorcap: error:` and naming what is wrong, and exit code 2 — before DPDK starts where the
+//! mistake can be seen without it. Table-driven.
+mod common;
+use common::*;
+
+#[test]
+fn every_misuse_is_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let r = ring.to_str().unwrap();
+    let bad_toml = dir.path().join("bad.toml");
+    std::fs::write(&bad_toml, "[run]\nworkers = \"two\"\n").unwrap();
+    let bad = bad_toml.to_str().unwrap();
+    let not_ring = dir.path().to_str().unwrap();
+    let run = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["run", "--vdev", "net_null0", "--ring-dir", r]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let own = |a: &[&str]| -> Vec<String> { a.iter().map(|s| s.to_string()).collect() };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (own(&["frobnicate"]), "unrecognized subcommand"),
+        (run(&["--bogus"]), "--bogus"),
+        (run(&["--workers", "0"]), "--workers"),
+        (run(&["--workers", "65"]), "--workers"),
+        (run(&["--segments", "1"]), "--segments"),
+        (run(&["--segment-size", "12XB"]), "--segment-size"),
+        (run(&["--segment-size", "4096"]), "--segment-size"),
+        (run(&["--ring-policy", "keep"]), "--ring-policy"),
+        (run(&["--mbufs", "10"]), "--mbufs"),
+        (run(&["--mbufs", "1100"]), "--mbufs"),
+        (run(&["--metrics-addr", "not-an-address"]), "--metrics-addr"),
+        (run(&["--exit-when-idle", "soon"]), "--exit-when-idle"),
+        (run(&["--max-depth", "0"]), "--max-depth"),
+        (
+            run(&["--vxlan-port", "4789", "--geneve-port", "4789"]),
+            "4789",
+        ),
+        (run(&["--log-interval", "0s"]), "--log-interval"),
+        (run(&["--log-interval", "often"]), "--log-interval"),
+        (
+            run(&["--config", "/nonexistent/m.toml"]),
+            "/nonexistent/m.toml",
+        ),
+        (
+            vec!["run".into(), "--config".into(), bad.into()],
+            "bad.toml:2: run.workers",
+        ),
+        (own(&["run", "--ring-dir", r]), "no port"),
+        (own(&["export"]), "RING_DIR"),
+        (
+            own(&["export", "/nonexistent-ring", "-w", "/dev/null"]),
+            "nonexistent-ring",
+        ),
+        (
+            own(&["export", not_ring, "-w", "/dev/null"]),
+            "not a mirrorcap ring",
+        ),
+        (
+            own(&["export", r, "-w", "/dev/null", "--from", "yesterday"]),
+            "--from",
+        ),
+        (
+            own(&["export", r, "-w", "/dev/null", "--vni", "16777216"]),
+            "--vni",
+        ),
+        (
+            own(&["export", r, "-w", "/dev/null", "--format", "erf"]),
+            "--format",
+        ),
+        (own(&["tail", "/nonexistent-ring"]), "nonexistent-ring"),
+        (own(&["tail", r, "--window", "forever"]), "--window"),
+        (
+            own(&["gen", "-w", "/dev/null", "--inner-size", "10"]),
+            "--inner-size",
+        ),
+        (
+            own(&["gen", "-w", "/dev/null", "--encap", "gre"]),
+            "--encap",
+        ),
+        (
+            own(&["gen", "-w", "/dev/null", "--vni", "16777216"]),
+            "--vni",
+        ),
+        (
+            own(&["gen", "-w", "/nonexistent/dir/out.pcap"]),
+            "/nonexistent/dir",
+        ),
+        (
+            own(&["check-config", "/nonexistent/m.toml"]),
+            "/nonexistent/m.toml",
+        ),
+        (own(&["check-config"]), "FILE"),
+    ];
+    assert!(cases.len() >= 25);
+    for (args, needle) in &cases {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (st, err) = mirrorcap(&a);
+        assert_eq!(st.code(), Some(2), "{a:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{a:?}: one line, got:\n{err}");
+        assert!(lines[0].starts_with("mirrorcap: error: "), "{a:?}: {err}");
+        assert!(
+            lines[0].contains(needle),
+            "{a:?}: {:?} lacks {needle:?}",
+            lines[0]
+        );
+        assert!(
+            !err.contains("EAL"),
+            "{a:?}: refused before DPDK starts: {err}"
+        );
+    }
+}
