@@ -2,6 +2,8 @@
 //! files (read with the pcap-file crate) plus generated mirror traffic of every encapsulation
 //! the generator knows, with and without VLAN tags and truncation, and its noise frames.
 //! Usage: cargo run --example fuzz_seeds -- OUT_DIR [CAPTURE ...]
+use mirrorcap::capture::layout::{control_path, index_path, segment_path, worker_dir};
+use mirrorcap::capture::{Geometry, RecordMeta, RingWriter};
 use mirrorcap::gen::{
     encapsulate, inner_frame_tagged, mirror_source_port, noise_frame, Encap, OuterAddrs,
     NOISE_KINDS,
@@ -73,6 +75,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for k in NOISE_KINDS {
         put("noise", &noise_frame(k, 1))?;
+    }
+    // For the ring target: a real 2-segment ring laid out as it reads its input (control file,
+    // then segment 0 and its index in two halves), after 0, 1 and many records.
+    for records in [0u64, 1, 40] {
+        let dir = std::env::temp_dir().join(format!("mirrorcap-seed-ring-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let g = Geometry {
+            segments: 2,
+            segment_size: 1 << 20,
+        };
+        let (mut w, _) = RingWriter::open(&dir, 0, g)?;
+        for i in 0..records {
+            let f = inner_frame_tagged(i, 1, 60 + i as usize, None);
+            w.write_record(i, RecordMeta::tunnel(7, 1), &[], &f, f.len() as u32);
+        }
+        w.close()?;
+        let wd = worker_dir(&dir, 0);
+        let seg = std::fs::read(segment_path(&wd, 0))?;
+        let idx = std::fs::read(index_path(&wd, 0))?;
+        let mut bytes = std::fs::read(control_path(&wd))?;
+        let half = seg.len().max(records as usize * 4);
+        bytes.extend_from_slice(&seg);
+        bytes.resize(192 + half, 0);
+        bytes.extend_from_slice(&idx[..half.min(idx.len())]);
+        put("ring", &bytes)?;
+        let _ = std::fs::remove_dir_all(&dir);
     }
     eprintln!("fuzz_seeds: {n} seeds in {out}");
     Ok(())
