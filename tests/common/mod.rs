@@ -88,6 +88,11 @@ impl Appliance {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The process id (to read /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GET `path` from the metrics listener: (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.metrics, path)
