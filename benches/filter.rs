@@ -4,20 +4,14 @@
 //! root with hugepages, else with --no-huge).
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use mirrorcap::dpdk::filter::{Filter, LinkType};
-use mirrorcap::dpdk::{hugepages_available, Burst, EalBuilder, Mempool};
+use mirrorcap::dpdk::{Burst, EalBuilder, Mempool};
 use mirrorcap::gen::inner_frame;
 
 const SIMPLE: &str = "tcp port 443";
 const COMPLEX: &str = "(tcp or udp) and (port 443 or portrange 8000-8100) and src net 192.0.2.0/24 and len > 100 and not host 10.1.2.3";
 
 fn bench(c: &mut Criterion) {
-    let mut b = EalBuilder::new().lcores("0@0").log_level("4").no_pci(true);
-    b = if hugepages_available() {
-        b.in_memory(true)
-    } else {
-        b.no_huge(true).memory_mb(256).extra(["--no-shconf"])
-    };
-    let eal = b.init().expect("EAL init");
+    let eal = EalBuilder::standalone().init().expect("EAL init");
     let pool = Mempool::new(&eal, "bench", 1023, 0, 2048 + 128, -1).expect("pool");
     let mut g = c.benchmark_group("filter");
     for size in [64usize, 1500] {

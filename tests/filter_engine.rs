@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use mirrorcap::dpdk::filter::{check, Filter, LinkType};
-use mirrorcap::dpdk::{hugepages_available, Burst, EalBuilder, Mempool, MAX_BURST};
+use mirrorcap::dpdk::{Burst, EalBuilder, Mempool, MAX_BURST};
 
 const FILES: &[&str] = &[
     "zeek__http-vlan-0.pcap",
@@ -53,13 +53,7 @@ fn tcpdump_selects(file: &std::path::Path, expr: &str, dir: &std::path::Path) ->
 #[test]
 fn rte_bpf_selects_what_tcpdump_selects() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = EalBuilder::new().lcores("0@0").log_level("4").no_pci(true);
-    b = if hugepages_available() {
-        b.in_memory(true)
-    } else {
-        b.no_huge(true).memory_mb(256).extra(["--no-shconf"])
-    };
-    let eal = b.init().expect("EAL init");
+    let eal = EalBuilder::standalone().init().expect("EAL init");
     let pool = Mempool::new(&eal, "filters", 2047, 0, 16384 + 128, -1).expect("pool");
     let mut jitted = None;
     let mut checked = 0;

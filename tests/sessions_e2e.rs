@@ -331,35 +331,6 @@ fn check_config_prints_a_configuration_that_reads_back_and_refuses_bad_ones() {
     }
 }
 
-/// The numbers of run's stop line: (received, captured, sum of every drop reason).
-fn stop_line(stderr: &str) -> (u64, u64, u64) {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("mirrorcap: stopped: received"))
-        .unwrap_or_else(|| panic!("no stop line in:\n{stderr}"));
-    let num = |after: &str| -> u64 {
-        let i = line.find(after).unwrap() + after.len();
-        line[i..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let dropped = line
-        .split("dropped:")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap();
-    let drops = dropped
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.parse::<u64>().unwrap()))
-        .sum();
-    (num("received "), num("captured "), drops)
-}
-
 #[test]
 fn sighup_reloads_sessions_under_load_keeping_every_packet_accounted_for() {
     let tmp = tempfile::tempdir().unwrap();

@@ -124,30 +124,8 @@ fn soak_two_workers_overwriting_the_ring() {
     app.signal("TERM");
     let (st, err) = app.wait(Duration::from_secs(30));
     assert!(st.success(), "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("mirrorcap: stopped: received"))
-        .expect("stop line");
-    let num = |after: &str| -> u64 {
-        let i = line.find(after).unwrap() + after.len();
-        line[i..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let drops: u64 = line
-        .split("dropped:")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.parse::<u64>().unwrap()))
-        .sum();
-    assert_eq!(num("received "), num("captured ") + drops, "{line}");
+    let (received, captured, drops) = stop_line(&err);
+    assert_eq!(received, captured + drops, "{err}");
     assert!(
         overwritten > 16.0,
         "the ring overwrote many times: {overwritten}"
@@ -165,7 +143,7 @@ fn soak_two_workers_overwriting_the_ring() {
         }
     }
     let report = format!(
-        "soak {}s, 2 workers: {samples} samples, {:.0} packets received ({:.2} Mpps), {overwritten:.0} segments overwritten; mempool in use {base_in_use:.0} at start, {end_in_use:.0} at end; VmRSS {rss0} kB -> {rss1} kB; RssAnon {anon0} kB -> {anon1} kB (max {max_anon}); stop line: {line}",
+        "soak {}s, 2 workers: {samples} samples, {:.0} packets received ({:.2} Mpps), {overwritten:.0} segments overwritten; mempool in use {base_in_use:.0} at start, {end_in_use:.0} at end; VmRSS {rss0} kB -> {rss1} kB; RssAnon {anon0} kB -> {anon1} kB (max {max_anon}); stopped: received {received}, captured {captured}, dropped {drops}",
         total.as_secs(),
         rx,
         rx / (total.as_secs_f64() + 5.0) / 1e6,

@@ -25,6 +25,17 @@ impl EalBuilder {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An EAL for work without a port (filters, benchmarks, tests): one lcore, no PCI scan,
+    /// hugepages in memory when free ones exist, else `--no-huge` with 256 MiB.
+    pub fn standalone() -> Self {
+        let b = Self::new().lcores("0@0").log_level("4").no_pci(true);
+        if super::hugepages_available() {
+            b.in_memory(true)
+        } else {
+            b.no_huge(true).memory_mb(256).extra(["--no-shconf"])
+        }
+    }
+
     /// `--lcores` mapping, e.g. "0@0,1@1" (lcore 0 is the main lcore).
     pub fn lcores(mut self, map: impl Into<String>) -> Self {
         self.lcores = Some(map.into());

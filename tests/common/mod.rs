@@ -560,3 +560,32 @@ pub fn scrape_families(text: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The numbers of run's stop line: (received, captured, sum of every drop reason).
+pub fn stop_line(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("mirrorcap: stopped: received"))
+        .unwrap_or_else(|| panic!("no stop line in:\n{stderr}"));
+    let num = |after: &str| -> u64 {
+        let i = line.find(after).unwrap() + after.len();
+        line[i..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let dropped = line
+        .split("dropped:")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let drops = dropped
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.parse::<u64>().unwrap()))
+        .sum();
+    (num("received "), num("captured "), drops)
+}
