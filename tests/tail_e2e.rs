@@ -98,15 +98,7 @@ fn summary(stderr: &str) -> (u64, u64, u64) {
         .lines()
         .find(|l| l.starts_with("mirrorcap: tail streamed"))
         .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"));
-    let num = |after: &str| -> u64 {
-        let i = line.find(after).unwrap() + after.len();
-        line[i..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let num = |after: &str| number_after(line, after);
     let packets = num("streamed ");
     let segs: Vec<u64> = line
         .split(", ")

@@ -567,15 +567,7 @@ pub fn stop_line(stderr: &str) -> (u64, u64, u64) {
         .lines()
         .find(|l| l.starts_with("mirrorcap: stopped: received"))
         .unwrap_or_else(|| panic!("no stop line in:\n{stderr}"));
-    let num = |after: &str| -> u64 {
-        let i = line.find(after).unwrap() + after.len();
-        line[i..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let num = |after: &str| number_after(line, after);
     let dropped = line
         .split("dropped:")
         .nth(1)
@@ -588,4 +580,17 @@ pub fn stop_line(stderr: &str) -> (u64, u64, u64) {
         .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.parse::<u64>().unwrap()))
         .sum();
     (num("received "), num("captured "), drops)
+}
+
+/// The number written right after `after` in `line`.
+pub fn number_after(line: &str, after: &str) -> u64 {
+    let i = line
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?} not in {line:?}"))
+        + after.len();
+    line[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {after:?} in {line:?}"))
 }
