@@ -188,7 +188,7 @@ pub fn read_header(words: &[AtomicU64]) -> Result<Geometry, String> {
     let v = words[W_VERSION].load(Ordering::Relaxed);
     if v != CONTROL_VERSION {
         return Err(format!(
-            "control file version {v}, this build reads {CONTROL_VERSION}"
+            "control file version {v}, this build reads {CONTROL_VERSION}: export it with the mirrorcap that wrote it, then use another --ring-dir or remove this one"
         ));
     }
     let g = Geometry {
