@@ -1,8 +1,9 @@
 //! The boot-time decisions of the AMI, against a fake machine in a temporary directory:
 //! `ami/mirrorcap-bind.sh` (which ENI, which driver, write-combining) over a fake sysfs tree and
 //! a fake IMDSv2 (`tests/ami/fake_imds.py`: token required), with modprobe/modinfo/ip/aws
-//! replaced by scripts that log their arguments; and `ami/mirrorcap-tune.sh` (hugepage size,
-//! isolated cores, one reboot) over a fake /proc.
+//! replaced by scripts that log their arguments; `ami/mirrorcap-tune.sh` (hugepage size,
+//! isolated cores, one reboot) over a fake /proc; and `ami/mirrorcap-ring.sh` (instance store
+//! or EBS for the ring) over fake NVMe controllers.
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -478,5 +479,91 @@ fn tune_reboots_once_then_never_loops() {
     assert_eq!(
         fs::read_to_string(p.join("commands.log")).unwrap(),
         "update-grub\nreboot\n"
+    );
+}
+
+/// Runs mirrorcap-ring.sh on a fake machine whose NVMe controllers have the given models;
+/// mountpoint/blkid/mkfs.xfs/mount log their arguments (blkid finds a filesystem if `formatted`).
+fn ring(dir: &Path, models: &[&str], formatted: bool) -> (Output, String) {
+    let _ = fs::remove_file(dir.join("commands.log"));
+    let _ = fs::remove_dir_all(dir.join("sys"));
+    for (i, m) in models.iter().enumerate() {
+        write(
+            &dir.join(format!("sys/class/nvme/nvme{i}/model")),
+            &format!("{m}\n"),
+        );
+    }
+    let log = dir.join("commands.log");
+    let log = log.display();
+    exe(
+        &dir.join("bin/mountpoint"),
+        &format!("echo \"mountpoint $*\" >>{log}; exit 1"),
+    );
+    exe(
+        &dir.join("bin/blkid"),
+        &format!(
+            "echo \"blkid $*\" >>{log}; exit {}",
+            if formatted { 0 } else { 2 }
+        ),
+    );
+    exe(
+        &dir.join("bin/mkfs"),
+        &format!("echo \"mkfs.xfs $*\" >>{log}"),
+    );
+    exe(
+        &dir.join("bin/mount"),
+        &format!("echo \"mount $*\" >>{log}"),
+    );
+    let o = Command::new("bash")
+        .arg(script("mirrorcap-ring.sh"))
+        .env("MIRRORCAP_SYSFS", dir.join("sys"))
+        .env("MIRRORCAP_DEV", "/dev")
+        .env("RING_DIR", dir.join("ring"))
+        .env("MIRRORCAP_MOUNTPOINT", dir.join("bin/mountpoint"))
+        .env("MIRRORCAP_BLKID", dir.join("bin/blkid"))
+        .env("MIRRORCAP_MKFS", dir.join("bin/mkfs"))
+        .env("MIRRORCAP_MOUNT", dir.join("bin/mount"))
+        .output()
+        .unwrap();
+    let log = fs::read_to_string(dir.join("commands.log")).unwrap_or_default();
+    (o, log)
+}
+
+#[test]
+fn the_ring_goes_on_the_instance_store_when_there_is_one() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let ring_dir = p.join("ring");
+    let r = ring_dir.display();
+    // EBS only (the root volume's controller is "Amazon Elastic Block Store").
+    let (o, log) = ring(p, &["Amazon Elastic Block Store"], false);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no instance-store NVMe: ring on the EBS volume"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(log, format!("mountpoint -q {r}\n"));
+    assert!(ring_dir.is_dir());
+    // A blank instance store: formatted, then mounted.
+    let (o, log) = ring(
+        p,
+        &[
+            "Amazon Elastic Block Store",
+            "Amazon EC2 NVMe Instance Storage",
+        ],
+        false,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        log,
+        format!("mountpoint -q {r}\nblkid /dev/nvme1n1\nmkfs.xfs -q -f /dev/nvme1n1\nmount -o noatime /dev/nvme1n1 {r}\n")
+    );
+    // Already formatted (a restart, not a new instance): mounted as it is.
+    let (o, log) = ring(p, &["Amazon EC2 NVMe Instance Storage"], true);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        log,
+        format!("mountpoint -q {r}\nblkid /dev/nvme0n1\nmount -o noatime /dev/nvme0n1 {r}\n")
     );
 }
