@@ -80,6 +80,7 @@ fi
 
 # --- Mounts, always undone on exit --------------------------------------------------------
 MOUNTED=()
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local i m
     for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do

@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
   execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log")
   speed=$(awk '/stat::average_exec_per_sec/ { print $2 }' "$log")
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
-  echo "fuzz $t: ${secs}s, ${execs:-?} executions (${speed:-?}/s), $cov, corpus $(ls "fuzz/corpus/$t" | wc -l) inputs: $result"
+  echo "fuzz $t: ${secs}s, ${execs:-?} executions (${speed:-?}/s), $cov, corpus $(find "fuzz/corpus/$t" -type f | wc -l) inputs: $result"
   [[ $result == ok ]] || tail -40 "$log"
   rm -f "$log"
 done

@@ -2,7 +2,8 @@
 # Idempotent system set-up for building, running and testing mirrorcap on Debian 12/13:
 # DPDK (libdpdk-dev + dpdk-testpmd), libclang for bindgen, libpcap, the reference readers
 # (tshark, tcpdump, capinfos), prometheus + promtool, python3-matplotlib (dashboard
-# snapshots), and 2 MiB hugepages when run as root.
+# snapshots), the AMI checks' tools (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint
+# from PyPI in a venv at /opt/cfn-lint when not on PATH), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -12,6 +13,7 @@ PACKAGES=(
   libpcap-dev tcpdump tshark wireshark-common
   prometheus iproute2 procps curl
   python3-matplotlib
+  shellcheck packer debootstrap systemd python3-venv
 )
 HUGEPAGES=${HUGEPAGES:-512}
 
@@ -33,6 +35,17 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   log "packages present"
+fi
+
+# cfn-lint (the CloudFormation linter) is not in Debian 12: PyPI, in its own venv.
+if ! command -v cfn-lint >/dev/null 2>&1 && [[ ! -x /opt/cfn-lint/bin/cfn-lint ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    log "installing cfn-lint from PyPI into /opt/cfn-lint"
+    python3 -m venv /opt/cfn-lint && /opt/cfn-lint/bin/pip install -q cfn-lint
+    ln -sf /opt/cfn-lint/bin/cfn-lint /usr/local/bin/cfn-lint
+  else
+    log "cfn-lint missing: pip install cfn-lint (the CloudFormation test skips without it)"
+  fi
 fi
 
 # The Debian prometheus package starts a server on :9090; tests start their own.

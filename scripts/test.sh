@@ -3,7 +3,8 @@
 # clippy with warnings as errors, unit + integration tests (cargo-nextest: one process per
 # test, which real-DPDK tests need since the EAL initialises once per process), doc tests
 # (including the compile_fail checks of the teardown order), and a short fuzz smoke of every
-# cargo-fuzz target (FUZZ_SECONDS per target, default 15; 0 skips it).
+# cargo-fuzz target (FUZZ_SECONDS per target, default 15; 0 skips it), and under CI the AMI's
+# provisioning in a fresh Debian 13 chroot (scripts/check-ami-provision.sh, ~3 minutes).
 # Usage: scripts/test.sh [extra nextest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,19 @@ cargo test --doc --locked
 if [[ ${FUZZ_SECONDS:-15} -gt 0 ]]; then
   echo "== fuzz smoke"
   scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+fi
+# ami/provision.sh for real in a fresh Debian 13 chroot (debootstrap + DPDK 24.11 + release
+# build + self-test): about 3 minutes, so CI runs it (CI=true, root); AMI_PROVISION=1 forces
+# it elsewhere, AMI_PROVISION=0 skips it.
+if [[ ${AMI_PROVISION:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]; then
+  echo "== AMI provisioning in a Debian 13 chroot"
+  if [[ $(id -u) -eq 0 ]]; then
+    scripts/check-ami-provision.sh
+  else
+    echo "skipped: scripts/check-ami-provision.sh needs root (debootstrap, chroot)"
+  fi
+else
+  echo "== AMI provisioning: skipped (not CI; AMI_PROVISION=1 runs scripts/check-ami-provision.sh)"
 fi
 # The unit and integration tests last, so the run closes on nextest's summary.
 echo "== tests"
