@@ -33,23 +33,6 @@ const EXPRS: &[&str] = &[
     "net 192.168.0.0/16 or net 10.0.0.0/8",
 ];
 
-/// The frames of `file` that `tcpdump -r file -w out EXPR` keeps.
-fn tcpdump_selects(file: &std::path::Path, expr: &str, dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let out = dir.join("sel.pcap");
-    let (ok, _, err) = tool(
-        "tcpdump",
-        &[
-            "-r",
-            file.to_str().unwrap(),
-            "-w",
-            out.to_str().unwrap(),
-            expr,
-        ],
-    );
-    assert!(ok, "tcpdump {expr}: {err}");
-    read_pcap(&out)
-}
-
 #[test]
 fn rte_bpf_selects_what_tcpdump_selects() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,8 @@
 //! the newest segment after its committed records). Files are checked with independent readers:
 //! the `pcap-file` crate, and capinfos, tshark and tcpdump.
 
+mod common;
+use common::{mix, seq_frame};
 use mirrorcap::capture::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
 use mirrorcap::capture::pcapfmt::{
     FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,
@@ -60,27 +62,8 @@ impl Rec {
     }
 }
 
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A frame of `len` bytes: the sequence number (LE), then bytes derived from it, with the
-/// local experimental EtherType 0x88b5 so dissectors treat the rest as data.
 fn frame(seq: u64, len: usize) -> Vec<u8> {
-    assert!(len >= 14, "frames hold an Ethernet header");
-    let mut f = Vec::with_capacity(len + 8);
-    f.extend_from_slice(&seq.to_le_bytes());
-    let mut x = mix(seq);
-    while f.len() < len {
-        x = mix(x);
-        f.extend_from_slice(&x.to_le_bytes());
-    }
-    f.truncate(len);
-    f[12..14].copy_from_slice(&[0x88, 0xb5]);
-    f
+    seq_frame(seq, len)
 }
 
 /// Varied sizes in 60..=9000, both ends included regularly.

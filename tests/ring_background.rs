@@ -8,7 +8,7 @@
 //! the next record does not fit); records are read back with the `pcap-file` crate and the
 //! reference tools (capinfos, tshark, tcpdump).
 mod common;
-use common::assert_readable_by_tools;
+use common::{assert_readable_by_tools, mix, seq_frame};
 use mirrorcap::capture::layout::{segment_path, worker_dir, SegState};
 use mirrorcap::capture::reader::WorkerReader;
 use mirrorcap::capture::{export_pcap, Geometry, RingOptions, RingWriter};
@@ -29,13 +29,6 @@ fn geom(segments: u32, segment_size: u64) -> Geometry {
     }
 }
 
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// Sizes in 60..=9000, from the sequence number.
 fn size_for(seq: u64) -> usize {
     60 + (mix(seq ^ 0x5eed) % 8941) as usize
@@ -45,18 +38,9 @@ fn ts_for(seq: u64) -> u64 {
     BASE_TS + seq * 1_000_003
 }
 
-/// Frame `seq`: its sequence number (LE), then bytes derived from it, EtherType 0x88b5.
+/// Frame `seq` of its size (`common::seq_frame`).
 fn frame(seq: u64) -> Vec<u8> {
-    let len = size_for(seq);
-    let mut f = seq.to_le_bytes().to_vec();
-    let mut x = mix(seq);
-    while f.len() < len {
-        x = mix(x);
-        f.extend_from_slice(&x.to_le_bytes());
-    }
-    f.truncate(len);
-    f[12..14].copy_from_slice(&[0x88, 0xb5]);
-    f
+    seq_frame(seq, size_for(seq))
 }
 
 /// Reads pcap bytes with `pcap-file`; checks every record is frame `seq` exactly (bytes,

@@ -18,23 +18,6 @@ fn vni_of(frame: &[u8]) -> u32 {
     VNIS[(u64::from_be_bytes(frame[42..50].try_into().unwrap()) % 3) as usize]
 }
 
-/// Frames of `reference` tcpdump selects with `expr`.
-fn tcpdump(reference: &Path, expr: &str, dir: &Path) -> Vec<Vec<u8>> {
-    let out = dir.join("tcpdump.pcap");
-    let (ok, _, err) = tool(
-        "tcpdump",
-        &[
-            "-r",
-            reference.to_str().unwrap(),
-            "-w",
-            out.to_str().unwrap(),
-            expr,
-        ],
-    );
-    assert!(ok, "tcpdump {expr}: {err}");
-    read_pcap(&out)
-}
-
 fn run_with_config(input: &Path, config: &str, dir: &Path) -> (std::path::PathBuf, String) {
     let cfg = dir.join("mirrorcap.toml");
     std::fs::write(&cfg, config).unwrap();
@@ -90,7 +73,7 @@ fn sessions_capture_what_tcpdump_selects_from_the_inner_frames() {
         4000,
         "the reference ring holds every frame"
     );
-    let sel = |expr: &str| tcpdump(&reference.export, expr, tmp.path());
+    let sel = |expr: &str| tcpdump_selects(&reference.export, expr, tmp.path());
     let (web_sel, db_sel, other_sel) = (sel(WEB), sel(DB), sel(OTHER));
     let web: Vec<Vec<u8>> = web_sel.into_iter().filter(|f| vni_of(f) == 100).collect();
     let db_all: Vec<Vec<u8>> = db_sel.into_iter().filter(|f| vni_of(f) == 200).collect();

@@ -594,3 +594,44 @@ pub fn number_after(line: &str, after: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number after {after:?} in {line:?}"))
 }
+
+/// The frames of `capture` that `tcpdump -r capture -w out EXPR` keeps (out goes in `dir`).
+pub fn tcpdump_selects(capture: &Path, expr: &str, dir: &Path) -> Vec<Vec<u8>> {
+    let out = dir.join("tcpdump-selected.pcap");
+    let (ok, _, err) = tool(
+        "tcpdump",
+        &[
+            "-r",
+            capture.to_str().unwrap(),
+            "-w",
+            out.to_str().unwrap(),
+            expr,
+        ],
+    );
+    assert!(ok, "tcpdump {expr}: {err}");
+    read_pcap(&out)
+}
+
+/// splitmix64: the test frames' byte generator.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A ring test frame of `len` bytes: the sequence number (LE), then bytes derived from it,
+/// with the local experimental EtherType 0x88b5 so dissectors treat the rest as data.
+pub fn seq_frame(seq: u64, len: usize) -> Vec<u8> {
+    assert!(len >= 14, "frames hold an Ethernet header");
+    let mut f = Vec::with_capacity(len + 8);
+    f.extend_from_slice(&seq.to_le_bytes());
+    let mut x = mix(seq);
+    while f.len() < len {
+        x = mix(x);
+        f.extend_from_slice(&x.to_le_bytes());
+    }
+    f.truncate(len);
+    f[12..14].copy_from_slice(&[0x88, 0xb5]);
+    f
+}
