@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// not_mirror drops.
     #[arg(long)]
     pub keep_unencapsulated: bool,
+    /// Count loss, reordering and one-way latency per session from the stamps `mirrorcap gen`
+    /// writes into each inner payload (mirrorcap_stamp_* metrics).
+    #[arg(long)]
+    pub stamps: bool,
     /// Stop cleanly once no packet has arrived for this long (500ms, 2s, 5m).
     #[arg(long, value_name = "DURATION")]
     pub exit_when_idle: Option<String>,

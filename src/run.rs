@@ -17,7 +17,7 @@ use crate::dpdk::{
 use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
 use crate::pipeline::{Latency, PipelineConfig, VniTable};
-use crate::pipeline::{Reload, SessionSlots, SharedSet, WorkerSessions, WorkerState};
+use crate::pipeline::{Reload, SessionSlots, SharedSet, StampSlots, WorkerSessions, WorkerState};
 use crate::sizing::PoolSizing;
 use crate::status::StatusLine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,6 +292,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
     let reload = Reload::new(workers);
     let session_slots: Vec<SessionSlots> = (0..workers).map(|_| SessionSlots::default()).collect();
+    let stamp_slots: Vec<StampSlots> = (0..workers).map(|_| StampSlots::default()).collect();
     let hup = Arc::new(AtomicBool::new(false));
     let hup_id = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
         .map_err(|e| RunError::Environment(format!("cannot handle SIGHUP: {e}")))?;
@@ -322,22 +323,28 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let mut jobs = Vec::with_capacity(workers);
     let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
     let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Latency, Option<String>)>();
-    for (w, ((((rxq, ring), slot), vnis), sslots)) in queues
+    for (w, (((((rxq, ring), slot), vnis), sslots), tslots)) in queues
         .into_iter()
         .zip(rings)
         .zip(slots.iter())
         .zip(vni_tables.iter())
         .zip(session_slots.iter())
+        .zip(stamp_slots.iter())
         .enumerate()
     {
         let tx = tx.clone();
+        let mut state = WorkerState::new(ring, vnis, WorkerSessions::new(Arc::clone(&shared)));
+        if args.stamps {
+            state.stamps = Some(Box::default());
+        }
         let worker = Worker {
             index: w,
             rxq,
-            state: WorkerState::new(ring, vnis, WorkerSessions::new(Arc::clone(&shared))),
+            state,
             cfg: pipeline.clone(),
             slot,
             session_slots: sslots,
+            stamp_slots: tslots,
             reload: &reload,
             stop: stop_ref,
         };
@@ -372,6 +379,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
                 names: std::cell::RefCell::new(names),
                 workers,
                 session_slots: &session_slots,
+                stamp_slots: args.stamps.then_some(&stamp_slots[..]),
                 current: std::cell::RefCell::new(shared),
             },
             poller: Poller::new(
@@ -488,6 +496,7 @@ struct Reloader<'a, 'e> {
     names: std::cell::RefCell<SessionNames>,
     workers: usize,
     session_slots: &'a [SessionSlots],
+    stamp_slots: Option<&'a [StampSlots]>,
     current: std::cell::RefCell<Arc<SharedSet>>,
 }
 
@@ -569,8 +578,12 @@ impl Control<'_, '_> {
             let mut render = || {
                 let healthy = self.health(&beats).problems.is_empty();
                 self.metrics.update(self.slots, self.vni_tables, healthy);
+                let named = self.reloader.named_slots();
                 self.metrics
-                    .update_sessions(self.reloader.session_slots, &self.reloader.named_slots());
+                    .update_sessions(self.reloader.session_slots, &named);
+                if let Some(s) = self.reloader.stamp_slots {
+                    self.metrics.update_stamps(s, &named);
+                }
                 self.metrics.render(self.slots)
             };
             self.server

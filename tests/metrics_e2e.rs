@@ -71,7 +71,10 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
         let present = families.iter().any(|(n, _)| n == f.name);
         assert_eq!(
             present,
-            !matches!(f.presence, Presence::Ena | Presence::WithSessions),
+            !matches!(
+                f.presence,
+                Presence::Ena | Presence::WithSessions | Presence::WithStamps
+            ),
             "{} ({:?}) present: {present}",
             f.name,
             f.presence

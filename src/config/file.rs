@@ -54,6 +54,7 @@ pub struct RunSection {
     pub geneve_port: Option<Spanned<Vec<u16>>>,
     pub max_depth: Option<Spanned<u8>>,
     pub keep_unencapsulated: Option<Spanned<bool>>,
+    pub stamps: Option<Spanned<bool>>,
     pub exit_when_idle: Option<Spanned<String>>,
     pub eal_args: Option<Spanned<Vec<String>>>,
 }

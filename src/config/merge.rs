@@ -106,6 +106,9 @@ pub fn apply_run(
     if let (Some(v), true) = (&r.keep_unencapsulated, take("keep_unencapsulated")) {
         a.keep_unencapsulated = *v.get_ref();
     }
+    if let (Some(v), true) = (&r.stamps, take("stamps")) {
+        a.stamps = *v.get_ref();
+    }
     if let (Some(v), true) = (&r.exit_when_idle, take("exit_when_idle")) {
         parse_duration(v.get_ref()).map_err(|m| l.error(v, "run.exit_when_idle", m))?;
         a.exit_when_idle = Some(v.get_ref().clone());
@@ -139,6 +142,7 @@ pub struct EffectiveRun<'a> {
     pub geneve_port: &'a [u16],
     pub max_depth: u8,
     pub keep_unencapsulated: bool,
+    pub stamps: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_when_idle: Option<&'a str>,
     pub eal_args: &'a [String],
@@ -161,6 +165,7 @@ pub fn effective_toml(a: &RunArgs) -> String {
             geneve_port: &a.geneve_ports,
             max_depth: a.max_depth,
             keep_unencapsulated: a.keep_unencapsulated,
+            stamps: a.stamps,
             exit_when_idle: a.exit_when_idle.as_deref(),
             eal_args: &a.eal_args,
         },

@@ -22,6 +22,8 @@ pub enum Presence {
     Ena,
     /// Once a mirror session or a `[default]` policy is configured and has taken a packet.
     WithSessions,
+    /// With `run --stamps`, once a session has seen a frame carrying a `mirrorcap gen` stamp.
+    WithStamps,
 }
 
 /// One metric family.
@@ -87,6 +89,12 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_ring_newest_timestamp_seconds", Gauge, W, "Capture time of the newest committed packet, Unix seconds.", AfterCapture),
     f("mirrorcap_ring_retention_seconds", Gauge, W, "Time span the ring holds: newest minus oldest retained packet.", AfterCapture),
     f("mirrorcap_ring_writable", Gauge, W, "1 when the ring takes new packets: its control file opens for writing and no ring_write_error or ring_full drop rose in the last second.", Always),
+    // Generator stamps (`run --stamps`; docs/loadtest.md).
+    f("mirrorcap_stamp_packets_total", Counter, &["session"], "Frames carrying a mirrorcap gen stamp, per session (counted before the session's policy).", WithStamps),
+    f("mirrorcap_stamp_gaps_total", Counter, &["session"], "Sequence numbers a flow skipped: frames lost before the appliance, unless they arrive late (lost = gaps - late when nothing is duplicated).", WithStamps),
+    f("mirrorcap_stamp_late_total", Counter, &["session"], "Stamped frames that arrived after a higher sequence number of their flow (reordered or duplicated).", WithStamps),
+    f("mirrorcap_stamp_skewed_total", Counter, &["session"], "Stamped frames whose TX timestamp is later than their RX time (generator and appliance clocks not shared); not in the latency histogram.", WithStamps),
+    f("mirrorcap_stamp_latency_seconds", Histogram, &["session"], "One-way latency per stamped frame: RX burst time minus the generator's TX timestamp (meaningful when both share a clock).", WithStamps),
     // The NIC, polled from the control core once a second.
     f("mirrorcap_nic_rx_packets_total", Counter, PORT, "Packets the NIC received (rte_eth_stats ipackets).", Always),
     f("mirrorcap_nic_rx_bytes_total", Counter, PORT, "Bytes the NIC received (rte_eth_stats ibytes).", Always),

@@ -27,7 +27,7 @@ pub fn families(slots: &[StatSlot]) -> Vec<MetricFamily> {
                 slots
                     .iter()
                     .enumerate()
-                    .map(|(w, s)| metric(w, &get(s).read()))
+                    .map(|(w, s)| metric("worker", &w.to_string(), &get(s).read()))
                     .collect(),
             );
             mf
@@ -35,8 +35,21 @@ pub fn families(slots: &[StatSlot]) -> Vec<MetricFamily> {
         .collect()
 }
 
-/// One worker's series: cumulative buckets in seconds, count and sum.
-pub fn metric(worker: usize, s: &HistSnapshot) -> Metric {
+/// A histogram family named `name` (a catalogue histogram) with these series.
+pub fn family_of(name: &str, metrics: Vec<Metric>) -> MetricFamily {
+    let f = family(name);
+    debug_assert_eq!(f.kind, Kind::Histogram);
+    let mut mf = MetricFamily::default();
+    mf.set_name(f.name.to_string());
+    mf.set_help(f.help.to_string());
+    mf.set_field_type(MetricType::HISTOGRAM);
+    mf.set_metric(metrics);
+    mf
+}
+
+/// One series (`label`=`value`: a worker, a session): cumulative buckets in seconds, count
+/// and sum.
+pub fn metric(label: &str, value: &str, s: &HistSnapshot) -> Metric {
     let mut cumulative = 0;
     let buckets = LATENCY_BOUNDS_NS
         .iter()
@@ -54,8 +67,8 @@ pub fn metric(worker: usize, s: &HistSnapshot) -> Metric {
     h.set_sample_count(s.count());
     h.set_sample_sum(s.sum_ns as f64 / 1e9);
     let mut l = LabelPair::default();
-    l.set_name("worker".into());
-    l.set_value(worker.to_string());
+    l.set_name(label.into());
+    l.set_value(value.into());
     let mut m = Metric::default();
     m.set_label(vec![l]);
     m.set_histogram(h);

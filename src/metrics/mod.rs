@@ -12,8 +12,8 @@ pub use http::{HealthState, MetricsServer};
 
 use crate::control::Sample;
 use crate::pipeline::{
-    drop_reason_label, drop_reason_stage, session_stats, SessionSlots, StatSlot, VniTable,
-    WorkerStats, DROP_REASONS, OVERFLOW_VNI,
+    drop_reason_label, drop_reason_stage, session_stats, stamps, SessionSlots, StampSlots,
+    StatSlot, VniTable, WorkerStats, DROP_REASONS, OVERFLOW_VNI,
 };
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use std::collections::BTreeMap;
@@ -31,6 +31,8 @@ pub struct Metrics {
     registry: Registry,
     counters: BTreeMap<&'static str, IntCounterVec>,
     gauges: BTreeMap<&'static str, GaugeVec>,
+    /// `mirrorcap_stamp_latency_seconds`, rebuilt by [`Metrics::update_stamps`].
+    stamp_latency: std::sync::Mutex<Option<prometheus::proto::MetricFamily>>,
 }
 
 /// Brings a counter to `value`; a smaller value (the source restarted, e.g. a port reset)
@@ -76,6 +78,7 @@ impl Metrics {
             registry,
             counters,
             gauges,
+            stamp_latency: std::sync::Mutex::new(None),
         };
         m.gauge("mirrorcap_build_info")
             .with_label_values(&[build.version, &build.dpdk, &build.driver])
@@ -209,6 +212,38 @@ impl Metrics {
         }
     }
 
+    /// Copies every worker's stamp counters and latency buckets (`run --stamps`), per session.
+    pub fn update_stamps(&self, slots: &[StampSlots], named: &[(u8, String)]) {
+        let mut series = Vec::new();
+        for (slot, name) in named {
+            let mut sum = [0u64; stamps::COUNTERS];
+            for w in slots {
+                for (s, v) in sum.iter_mut().zip(w.read(*slot)) {
+                    *s += v;
+                }
+            }
+            if sum[stamps::STAMPED] == 0 {
+                continue;
+            }
+            self.count(
+                "mirrorcap_stamp_packets_total",
+                &[name],
+                sum[stamps::STAMPED],
+            );
+            self.count("mirrorcap_stamp_gaps_total", &[name], sum[stamps::GAPS]);
+            self.count("mirrorcap_stamp_late_total", &[name], sum[stamps::LATE]);
+            self.count("mirrorcap_stamp_skewed_total", &[name], sum[stamps::SKEWED]);
+            let mut h = crate::pipeline::HistSnapshot {
+                sum_ns: sum[stamps::SUM_NS],
+                ..Default::default()
+            };
+            h.buckets.copy_from_slice(&sum[stamps::BUCKETS..]);
+            series.push(histograms::metric("session", name, &h));
+        }
+        *self.stamp_latency.lock().unwrap_or_else(|e| e.into_inner()) = (!series.is_empty())
+            .then(|| histograms::family_of("mirrorcap_stamp_latency_seconds", series));
+    }
+
     /// Takes the control core's once-a-second poll: NIC counters and xstats, link, mempools
     /// and the rings' retention and writability.
     pub fn observe<'x>(
@@ -270,6 +305,9 @@ impl Metrics {
     pub fn render(&self, slots: &[StatSlot]) -> Vec<u8> {
         let mut families = self.registry.gather();
         families.extend(histograms::families(slots));
+        if let Some(f) = &*self.stamp_latency.lock().unwrap_or_else(|e| e.into_inner()) {
+            families.push(f.clone());
+        }
         families.sort_by(|a, b| a.get_name().cmp(b.get_name()));
         let mut buf = Vec::with_capacity(16384);
         // Encoding into a Vec cannot fail for well-formed families.

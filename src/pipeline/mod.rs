@@ -8,6 +8,7 @@ mod latency_slot;
 mod reload;
 pub mod session_stats;
 pub mod sessions;
+pub mod stamps;
 mod stats;
 mod vni_table;
 
@@ -18,6 +19,7 @@ pub use latency_slot::{
 pub use reload::Reload;
 pub use session_stats::{SessionCounts, SessionSlots};
 pub use sessions::{SharedSet, WorkerSessions};
+pub use stamps::{StampSlots, StampTracker};
 pub use stats::{
     drop_reason_label, drop_reason_stage, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS,
 };
@@ -62,6 +64,8 @@ pub struct WorkerState<'a> {
     pub st: WorkerStats,
     pub sessions: Box<WorkerSessions>,
     pub counts: SessionCounts,
+    /// Loss and latency from generator stamps (`run --stamps`).
+    pub stamps: Option<Box<StampTracker>>,
 }
 
 impl<'a> WorkerState<'a> {
@@ -73,6 +77,7 @@ impl<'a> WorkerState<'a> {
             st: WorkerStats::default(),
             sessions: Box::new(sessions),
             counts: SessionCounts::default(),
+            stamps: None,
         }
     }
 
@@ -116,11 +121,18 @@ pub fn process_packet(
             let whole = (prefix.len() + inner.len()) as u64;
             let orig_len = (whole + d.meta.truncated_by as u64).min(u32::MAX as u64) as u32;
             let mut kept = inner;
-            let mut slot = 0u8;
-            if !w.sessions.shared.plain {
-                let idx = w.sessions.shared.lookup(d.meta.vni, d.meta.outer_src);
-                let (policy, s) = w.sessions.policy(idx);
-                slot = s;
+            let plain = w.sessions.shared.plain;
+            let idx = if plain {
+                None
+            } else {
+                w.sessions.shared.lookup(d.meta.vni, d.meta.outer_src)
+            };
+            let (policy, slot) = w.sessions.policy(idx);
+            if let Some(t) = w.stamps.as_deref_mut() {
+                // Before the session's policy, so sampling and filters are not counted as loss.
+                t.observe(inner, ethernet, slot, ts_ns);
+            }
+            if !plain {
                 let c = &mut w.counts.0[slot as usize];
                 c[session_stats::MATCHED] += 1;
                 if policy.action == Action::Drop {
@@ -189,6 +201,7 @@ pub struct Worker<'a> {
     pub cfg: PipelineConfig,
     pub slot: &'a StatSlot,
     pub session_slots: &'a SessionSlots,
+    pub stamp_slots: &'a StampSlots,
     pub reload: &'a Reload,
     pub stop: &'a AtomicBool,
 }
@@ -199,10 +212,11 @@ impl Worker<'_> {
         w.st.ring = w.ring.stats;
         self.slot.publish(&w.st);
         let set = &w.sessions.shared;
-        self.session_slots.publish(
-            &w.counts,
-            std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot)),
-        );
+        let slots = || std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot));
+        self.session_slots.publish(&w.counts, slots());
+        if let Some(t) = w.stamps.as_deref() {
+            self.stamp_slots.publish(t, slots());
+        }
     }
 
     /// The loop. Returns the final counters and latencies after sealing the ring's live
