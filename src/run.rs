@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod fault;
+pub use fault::FAULT_ENV;
+
 /// Largest frame a worker receives in one mbuf: a 9001-byte MTU inner packet with its inner
 /// Ethernet and two VLAN tags, plus outer Ethernet, two tags, IPv6, UDP, Geneve with options
 /// and a nested IPv4/UDP/VXLAN (GWLB layering), rounded up.
@@ -130,6 +133,8 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
     let workers = args.workers as usize;
     let pipeline = pipeline_config(args)?;
+    let inject = fault::from_env().map_err(RunError::Environment)?;
+    fault::install_panic_hook();
     let server = MetricsServer::bind(&args.metrics_addr).map_err(RunError::Environment)?;
     let mut rings = Vec::with_capacity(workers);
     for w in 0..workers {
@@ -185,14 +190,34 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     for v in &args.vdevs {
         eb = eb.vdev(v.clone());
     }
-    let eal = eb
-        .extra(args.eal_args.iter().cloned())
-        .init()
-        .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?;
+    // Torn down (rte_eal_cleanup) only after a run that got as far as the workers: on an
+    // early error return it is not, since drivers' close paths are not safe after a half-done
+    // set-up (net_pcap in 22.11 crashes in rte_eal_cleanup after a failed queue set-up). The
+    // process exits right after such an error; the kernel frees what the EAL held.
+    let eal = std::mem::ManuallyDrop::new(
+        eb.extra(args.eal_args.iter().cloned())
+            .init()
+            .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?,
+    );
 
     // 3. The port and one pool per worker, on the worker's socket.
     let ports = eal.port_ids();
     let port_id = match ports.as_slice() {
+        [] if !args.vdevs.is_empty() || !args.devices.is_empty() => {
+            return Err(RunError::Environment(format!(
+                "DPDK found no port: the driver refused {} (its reason is logged above)",
+                args.vdevs
+                    .iter()
+                    .map(|v| format!("--vdev {v}"))
+                    .chain(
+                        args.devices
+                            .iter()
+                            .map(|d| format!("--device {d} (bound to vfio-pci?)"))
+                    )
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
         [] => {
             return Err(RunError::Environment(
                 "DPDK found no port: check --device (bound to vfio-pci?) or --vdev".into(),
@@ -233,6 +258,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         })?;
         pools.push(p);
     }
+    let queues_offered = crate::dpdk::PortInfo::query(port_id)
+        .map(|i| (i.max_rx_queues, i.name))
+        .ok();
+    if let Some((max, name)) = queues_offered.filter(|(max, _)| usize::from(*max) < workers) {
+        return Err(RunError::Usage(format!(
+            "--workers {workers}: port {name} offers {max} RX queue(s), one per worker: use --workers {max} or fewer"
+        )));
+    }
+    // An error returns without DPDK's teardown (see `eal` above).
     let port = PortBuilder::new(port_id, pools.iter().collect())
         .rx_desc(RX_DESC)
         .mtu(9001)
@@ -347,10 +381,12 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             stamp_slots: tslots,
             reload: &reload,
             stop: stop_ref,
+            inject_panic: inject == Some(fault::Fault::WorkerPanic(w)),
         };
         jobs.push(WorkerLcore {
             lcore: lcores[w],
             job: Box::new(move || {
+                fault::set_worker(w);
                 let (st, lat, res) = worker.run();
                 let err = res.err().map(|e| e.to_string());
                 let code = if err.is_some() { 1 } else { 0 };
@@ -361,7 +397,10 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
     drop(tx);
     let port_name = info.name.clone();
-    let (nic, codes) = launch_workers(&eal, jobs, || {
+    let ring_ids: Vec<_> = (0..workers)
+        .map(|w| ring_identity(&crate::capture::layout::worker_dir(&args.ring_dir, w)))
+        .collect();
+    let ((nic, fatal), codes) = launch_workers(&eal, jobs, || {
         Control {
             server: &server,
             metrics: &metrics,
@@ -389,6 +428,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
                 geometry.segments as u64 * geometry.segment_size,
             ),
             log_every,
+            ring_ids,
         }
         .run()
     })
@@ -406,6 +446,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     if codes.iter().any(|&c| c < 0) {
         errors.push("a worker panicked".into());
     }
+    errors.extend(fatal);
     let summary = RunSummary {
         workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),
         latency,
@@ -414,7 +455,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     print_summary(&summary);
     drop(port);
     drop(pools);
-    drop(eal);
+    drop(std::mem::ManuallyDrop::into_inner(eal));
     if errors.is_empty() {
         Ok(summary)
     } else {
@@ -502,14 +543,21 @@ struct Reloader<'a, 'e> {
 
 impl Reloader<'_, '_> {
     /// Called by the control loop: reloads if SIGHUP arrived; frees sets workers gave back.
-    fn tick(&self) {
+    /// Some(whether it succeeded) when a reload was tried.
+    fn tick(&self) -> Option<bool> {
         self.reload.collect(u64::MAX);
         if !self.hup.swap(false, Ordering::Relaxed) {
-            return;
+            return None;
         }
         match self.try_reload() {
-            Ok((n, g)) => eprintln!("mirrorcap: reloaded {n} session(s) (generation {g})"),
-            Err(e) => eprintln!("mirrorcap: reload failed, keeping the running sessions: {e}"),
+            Ok((n, g)) => {
+                eprintln!("mirrorcap: reloaded {n} session(s) (generation {g})");
+                Some(true)
+            }
+            Err(e) => {
+                eprintln!("mirrorcap: reload failed, keeping the running sessions: {e}");
+                Some(false)
+            }
         }
     }
 
@@ -558,6 +606,16 @@ struct Control<'a, 'p> {
     reloader: Reloader<'a, 'p>,
     poller: Poller<'a>,
     log_every: Duration,
+    /// Each worker ring's control file as opened at start (device, inode).
+    ring_ids: Vec<Option<(u64, u64)>>,
+}
+
+/// The (device, inode) of a worker ring's control file.
+fn ring_identity(worker_dir: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(crate::capture::layout::control_path(worker_dir))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// A worker whose heartbeat has not moved for this long is reported unhealthy.
@@ -566,7 +624,8 @@ const STALL: Duration = Duration::from_secs(3);
 impl Control<'_, '_> {
     /// The main lcore's loop: metrics requests, the 1 Hz poll (NIC stats and xstats,
     /// mempools, rings), the status line, stop and idle checks.
-    fn run(mut self) -> NicStats {
+    fn run(mut self) -> (NicStats, Option<String>) {
+        let mut fatal = None;
         self.poll();
         let mut last_poll = Instant::now();
         let mut last_rx = u64::MAX;
@@ -591,9 +650,15 @@ impl Control<'_, '_> {
             if last_poll.elapsed() >= Duration::from_secs(1) {
                 self.poll();
                 last_poll = Instant::now();
+                if let Some(gone) = self.ring_gone() {
+                    fatal = Some(gone);
+                    break;
+                }
             }
             status.tick(self.slots, &self.poller.sample);
-            self.reloader.tick();
+            if self.reloader.tick() == Some(false) {
+                self.metrics.reload_failed();
+            }
             for (s, b) in self.slots.iter().zip(beats.iter_mut()) {
                 let now = s.heartbeat.load(Ordering::Relaxed);
                 if now != b.0 {
@@ -618,7 +683,25 @@ impl Control<'_, '_> {
         }
         status.finish();
         self.stop.store(true, Ordering::Relaxed);
-        self.port.stats().unwrap_or(self.poller.sample.nic)
+        (self.port.stats().unwrap_or(self.poller.sample.nic), fatal)
+    }
+
+    /// A worker ring whose control file is no longer the one opened at start (the ring
+    /// directory was removed, or removed and created again): the workers write into files
+    /// nobody can read any more and whose space is only freed at exit, so the appliance stops
+    /// and a restart creates a new ring.
+    fn ring_gone(&self) -> Option<String> {
+        let dir = &self.reloader.args.ring_dir;
+        for (w, id) in self.ring_ids.iter().enumerate() {
+            let wdir = crate::capture::layout::worker_dir(dir, w);
+            if id.is_some() && ring_identity(&wdir) != *id {
+                return Some(format!(
+                    "the ring directory {} was removed while running (worker {w}'s files are gone): stopped; a restart creates a new ring",
+                    wdir.display()
+                ));
+            }
+        }
+        None
     }
 
     /// The once-a-second poll, handed to the metrics.

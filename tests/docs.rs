@@ -28,3 +28,79 @@ fn readme_names_the_demo_and_test_commands() {
     let readme = read("README.md");
     assert!(readme.contains("scripts/demo.sh") && readme.contains("scripts/test.sh"));
 }
+
+/// The `module::test` names in the fault table of docs/reliability.md.
+fn fault_table_tests(doc: &str) -> Vec<(String, String)> {
+    let section = doc.split("## Faults").nth(1).expect("a Faults section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .filter_map(|l| l.trim_end().trim_end_matches('|').rsplit('|').next())
+        .filter_map(|cell| {
+            let name = cell.trim().trim_matches('`');
+            name.split_once("::")
+                .map(|(m, t)| (m.to_string(), t.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_fault_in_reliability_md_names_a_test_that_exists_and_every_fault_test_is_named() {
+    let doc = read("docs/reliability.md");
+    let named = fault_table_tests(&doc);
+    assert!(named.len() >= 10, "fault table rows: {named:?}");
+    for (module, test) in &named {
+        let src = read(&format!("tests/{module}.rs"));
+        assert!(
+            src.contains(&format!("fn {test}()")),
+            "docs/reliability.md names {module}::{test}, which tests/{module}.rs lacks"
+        );
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    for f in std::fs::read_dir(dir).unwrap() {
+        let path = f.unwrap().path();
+        let module = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if !module.starts_with("faults") || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        for chunk in src.split("#[test]").skip(1) {
+            let test = chunk
+                .split("fn ")
+                .nth(1)
+                .and_then(|s| s.split('(').next())
+                .unwrap()
+                .to_string();
+            assert!(
+                named.contains(&(module.clone(), test.clone())),
+                "{module}::{test} is not in the fault table of docs/reliability.md"
+            );
+        }
+    }
+}
+
+#[test]
+fn reliability_md_lists_the_capabilities_the_service_keeps() {
+    let unit = read("ami/systemd/mirrorcap.service");
+    let kept: Vec<&str> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit bounds its capabilities")
+        .split_whitespace()
+        .collect();
+    let doc = read("docs/reliability.md");
+    let section = doc
+        .split("## Capabilities")
+        .nth(1)
+        .expect("a Capabilities section");
+    let listed: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert_eq!(
+        listed, kept,
+        "docs/reliability.md and mirrorcap.service disagree"
+    );
+}

@@ -46,6 +46,8 @@ const POPULATE_STEP: u64 = 1 << 20;
 const TOUCH_STEP: u64 = 64 << 10;
 /// How long the helper sleeps when it found nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// How often the helper tries again to prepare a segment the worker failed to activate.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
 
 /// What a segment's file holds, as known to whoever holds the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,15 +138,30 @@ impl Segment {
     }
 
     /// Brings an idle segment back to its records (close): a trim still pending, or a
-    /// segment extended ahead of need and never written, is trimmed to its length.
+    /// segment extended ahead of need and never written, is trimmed to its length. Only the
+    /// trim can fail: reserving the tail again is for the next lap, and the next `open`
+    /// reserves every segment anyway (and says so if the disk is full), so a full disk does
+    /// not fail a clean stop.
     pub fn settle(&mut self) -> Result<(), RingError> {
-        match self.prep {
-            Prep::Sealed { len, .. } | Prep::Extended { len, .. } => self.trim(len),
+        let len = match self.prep {
+            Prep::Sealed { len, .. } | Prep::Extended { len, .. } => len,
             Prep::Trimmed {
                 len,
                 reserved: false,
-            } => self.trim(len),
-            Prep::Trimmed { reserved: true, .. } | Prep::Live => Ok(()),
+            } => len,
+            Prep::Trimmed { reserved: true, .. } | Prep::Live => return Ok(()),
+        };
+        match self.trim(len) {
+            Err(_)
+                if self.prep
+                    == (Prep::Trimmed {
+                        len,
+                        reserved: false,
+                    }) =>
+            {
+                Ok(())
+            }
+            r => r,
         }
     }
 
@@ -192,6 +209,11 @@ pub(super) struct Shared {
     pub live_seq: AtomicU64,
     /// The ring stops when full: a segment already written is never prepared for reuse.
     pub stop_policy: AtomicBool,
+    /// Index + 1 of the segment the worker failed to activate (0: none): the helper tries to
+    /// prepare it again every [`RETRY_EVERY`].
+    pub failed_next: AtomicU64,
+    /// Set by the helper once that segment is prepared; the worker then activates it.
+    pub retry_ready: AtomicBool,
     stop: AtomicBool,
     trimmed: AtomicU64,
     prepared: AtomicU64,
@@ -211,6 +233,8 @@ impl Shared {
             sealed_seq: AtomicU64::new(0),
             live_seq: AtomicU64::new(0),
             stop_policy: AtomicBool::new(false),
+            failed_next: AtomicU64::new(0),
+            retry_ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             trimmed: AtomicU64::new(0),
             prepared: AtomicU64::new(0),
@@ -319,8 +343,13 @@ impl Helper {
         let mut next_trim = self.base_seq;
         // Seq of the live segment whose successor was prepared (or given up on).
         let mut prepared_for = 0u64;
+        let mut last_retry = std::time::Instant::now();
         while !self.stopping() {
             let mut worked = false;
+            if last_retry.elapsed() >= RETRY_EVERY {
+                last_retry = std::time::Instant::now();
+                self.retry_failed();
+            }
             let sealed = self.shared.sealed_seq.load(Ordering::Acquire);
             // Seqs older than the last `segments` seals are in reused segments.
             next_trim = next_trim.max((sealed + 1).saturating_sub(self.segments as u64));
@@ -338,6 +367,24 @@ impl Helper {
             if !worked {
                 std::thread::sleep(IDLE_SLEEP);
             }
+        }
+    }
+
+    /// After a failed rotation (see `RingWriter::retry_rotation`): extends the segment the
+    /// worker could not activate, which reserves its blocks again; once that succeeds it is
+    /// marked ready for the worker (its pages fault in as the worker writes them).
+    fn retry_failed(&self) {
+        let next = self.shared.failed_next.load(Ordering::Acquire);
+        if next == 0 || self.shared.retry_ready.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(mut seg) = self.take(next as usize - 1) else {
+            return;
+        };
+        match seg.extend_ahead() {
+            Ok(Ahead::Live) => {}
+            Ok(_) => self.shared.retry_ready.store(true, Ordering::Release),
+            Err(_) => self.count(&self.shared.errors),
         }
     }
 

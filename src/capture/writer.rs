@@ -33,8 +33,12 @@ pub struct RingStats {
     pub segments_overwritten: u64,
     /// Segments found live at open (left by a crash) and trimmed to their committed length.
     pub segments_recovered: u64,
-    /// Records that could not be written because a rotation failed (I/O error).
+    /// Records that could not be written because a rotation failed (I/O error, e.g. no
+    /// space to reserve the next segment's blocks again).
     pub write_errors: u64,
+    /// Failed rotations that later succeeded (the helper prepared the segment once space
+    /// came back): writing resumed.
+    pub rotations_recovered: u64,
     /// Records refused because the ring is full under [`RingPolicy::Stop`].
     pub ring_full: u64,
     /// Rotations (with the background helper) whose next segment was not prepared in time:
@@ -176,6 +180,11 @@ impl RingWriter {
                 .set_len(geometry.control_len())
                 .map_err(|e| io_err("size", &cpath, e))?;
         }
+        // Its blocks reserved like the segments': the worker stores to each entry's page the
+        // first time it activates that segment, which on a full file system would otherwise
+        // raise SIGBUS instead of failing here, at start.
+        reserve(&cfile, 0, geometry.control_len())
+            .map_err(|e| io_err("reserve (disk full?)", &cpath, e))?;
         let control = ControlMap::map_mut(&cfile).map_err(|e| io_err("mmap", &cpath, e))?;
         let words = control.words();
         if words[W_MAGIC].load(Ordering::Acquire) == 0 {
@@ -380,6 +389,17 @@ impl RingWriter {
     /// allocation, no lock).
     fn activate(&mut self, i: usize) -> Result<bool, RingError> {
         let mut seg = self.claim(i);
+        // Extends the file unless the helper did (or it still has its full size). First, so a
+        // failure (no space to reserve its blocks again) leaves the control file and `seq` as
+        // they were and the activation can be retried: the file only grows with zeros after
+        // the committed records, which readers never read and `open` trims after a kill.
+        let ready = match seg.make_writable() {
+            Ok(ready) => ready,
+            Err(err) => {
+                self.release(i, seg);
+                return Err(err);
+            }
+        };
         let words = self.control.words();
         let e = Entry::of(words, i).expect("segment index in range");
         if e.load(E_SEQ, Ordering::Relaxed) != 0 {
@@ -396,14 +416,6 @@ impl RingWriter {
         e.store(E_PACKETS, 0, Ordering::Relaxed);
         e.store(E_SEQ, self.seq, Ordering::Release);
         fence(Ordering::Release);
-        // Extends the file unless the helper did (or it still has its full size).
-        let ready = match seg.make_writable() {
-            Ok(ready) => ready,
-            Err(err) => {
-                self.release(i, seg);
-                return Err(err);
-            }
-        };
         seg.prep = Prep::Live;
         seg.map.bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
         self.seg = Some(seg);
@@ -505,11 +517,42 @@ impl RingWriter {
             self.stopped = true;
             return Ok(());
         }
-        let ready = self.activate(next)?;
+        let ready = match self.activate(next) {
+            Ok(ready) => ready,
+            Err(e) => {
+                // The helper retries preparing it; the worker picks it up once it is ready
+                // (see `retry_rotation`).
+                self.shared.retry_ready.store(false, Ordering::Relaxed);
+                self.shared
+                    .failed_next
+                    .store(next as u64 + 1, Ordering::Release);
+                return Err(e);
+            }
+        };
         if self.helper.is_some() && !ready {
             self.stats.rotations_unprepared += 1;
         }
         Ok(())
+    }
+
+    /// After a failed rotation: activates the next segment once the helper has prepared it
+    /// again (space came back). Memory stores and atomics only: the worker never retries the
+    /// file work itself. Without the helper the failure lasts until the writer is reopened.
+    #[cold]
+    fn retry_rotation(&mut self) {
+        if !self.shared.retry_ready.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let next = (self.cur + 1) % self.geometry.segments as usize;
+        if self.activate(next).is_ok() {
+            self.shared.failed_next.store(0, Ordering::Release);
+            self.failed = false;
+            self.stats.rotations_recovered += 1;
+        } else {
+            self.shared
+                .failed_next
+                .store(next as u64 + 1, Ordering::Release);
+        }
     }
 
     /// Appends one untagged record, keeping at most [`SNAPLEN`] bytes of the frame (as pcap
@@ -546,6 +589,9 @@ impl RingWriter {
         let incl = prefix.len() + frame.len();
         let orig_len = orig_len.max(incl as u32);
         let need = RECORD_HEADER_LEN + incl;
+        if self.failed && self.shared.retry_ready.load(Ordering::Relaxed) {
+            self.retry_rotation();
+        }
         let full = self.off + need > self.geometry.segment_size as usize
             || self.seg_packets >= self.index_cap;
         if full && !self.failed && !self.stopped && self.rotate().is_err() {

@@ -114,6 +114,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_healthy", Gauge, &[], "1 when /healthz answers 200: port link up, every worker polling, every ring writable.", Always),
     f("mirrorcap_build_info", Gauge, &["version", "dpdk", "driver"], "Build and runtime facts (mirrorcap version, DPDK version, the port's PMD); always 1.", Always),
     f("mirrorcap_start_time_seconds", Gauge, &[], "When the appliance started, Unix seconds.", Always),
+    f("mirrorcap_config_reload_failures_total", Counter, &[], "SIGHUP reloads refused (unreadable or invalid configuration file): the running sessions were kept.", Always),
 ];
 
 /// The catalogue entry named `name`. Panics on an unknown name: the registry is built from

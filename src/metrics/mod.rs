@@ -84,6 +84,8 @@ impl Metrics {
             .with_label_values(&[build.version, &build.dpdk, &build.driver])
             .set(1.0);
         m.set("mirrorcap_start_time_seconds", &[], start_time_s);
+        // Present (at 0) from the first scrape, so a rise is visible to rate() and alerts.
+        m.count("mirrorcap_config_reload_failures_total", &[], 0);
         m
     }
 
@@ -97,6 +99,13 @@ impl Metrics {
         self.gauges
             .get(name)
             .unwrap_or_else(|| panic!("{name} is not a catalogue gauge"))
+    }
+
+    /// One more SIGHUP reload refused (the control core, when it happens).
+    pub fn reload_failed(&self) {
+        self.counter("mirrorcap_config_reload_failures_total")
+            .with_label_values(&[])
+            .inc();
     }
 
     fn count(&self, name: &str, labels: &[&str], value: u64) {

@@ -204,6 +204,9 @@ pub struct Worker<'a> {
     pub stamp_slots: &'a StampSlots,
     pub reload: &'a Reload,
     pub stop: &'a AtomicBool,
+    /// Test hook (`MIRRORCAP_FAULT=worker-panic:N`, see `run/fault.rs`): panic after
+    /// [`PUBLISH_EVERY`] bursts.
+    pub inject_panic: bool,
 }
 
 impl Worker<'_> {
@@ -257,6 +260,12 @@ impl Worker<'_> {
             w.st.bursts += 1;
             if w.st.bursts.is_multiple_of(PUBLISH_EVERY) {
                 self.publish();
+                if self.inject_panic {
+                    panic!(
+                        "injected fault (MIRRORCAP_FAULT=worker-panic:{})",
+                        self.index
+                    );
+                }
             }
         }
         let WorkerState { ring, mut st, .. } = self.state;
