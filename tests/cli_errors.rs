@@ -174,10 +174,6 @@ fn every_misuse_is_one_line_and_exit_code_2() {
             "--progress",
         ),
         (
-            own(&["gen", "--vdev", "net_null0", "--noise-every", "3"]),
-            "--noise-every",
-        ),
-        (
             own(&[
                 "gen",
                 "--vdev",

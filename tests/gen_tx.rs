@@ -366,3 +366,87 @@ fn outer_options_vlans_and_truncation_reach_the_frames() {
         assert!(read_stamp(&inner[46..]).is_some());
     }
 }
+
+#[test]
+fn noise_comes_on_top_of_the_count_and_decap_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("n.pcap");
+    let rep = dir.path().join("r.json");
+    gen_ok(&[
+        "gen",
+        "--vdev",
+        &format!("net_pcap0,tx_pcap={}", cap.display()),
+        "--count",
+        "70",
+        "--noise-every",
+        "10",
+        "--burst",
+        "8",
+        "--inner-size",
+        "128",
+        "--progress",
+        "0",
+        "--report-json",
+        rep.to_str().unwrap(),
+    ]);
+    let frames = read_pcap(&cap);
+    assert_eq!(
+        frames.len(),
+        77,
+        "70 mirrored, a noise frame after every 10th"
+    );
+    let r = report(&rep);
+    assert_eq!(r["sent_packets"], 77);
+    assert_eq!(r["noise_packets"], 7);
+    for (n, f) in frames.iter().enumerate() {
+        let is_noise = n % 11 == 10;
+        assert_eq!(
+            decap(f, &DecapConfig::default()).is_err(),
+            is_noise,
+            "frame {n}"
+        );
+    }
+}
+
+#[test]
+fn several_queues_over_net_null_account_for_every_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.json");
+    let err = gen_ok(&[
+        "gen",
+        "--vdev",
+        "net_null0",
+        "--tx-queues",
+        "2",
+        "--count",
+        "100001",
+        "--inner-size",
+        "imix",
+        "--progress",
+        "0",
+        "--report-json",
+        rep.to_str().unwrap(),
+    ]);
+    let r = report(&rep);
+    assert_eq!(r["sent_packets"], 100_001);
+    let q = r["queues"].as_array().unwrap();
+    assert_eq!(q.len(), 2);
+    assert_eq!(q[0]["packets"], 50_001);
+    assert_eq!(q[1]["packets"], 50_000);
+    let vni_sum: u64 = r["vnis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(vni_sum, 100_001);
+    assert_eq!(
+        r["wire_bits"].as_u64().unwrap(),
+        (r["bytes"].as_u64().unwrap() + 24 * 100_001) * 8
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("gen sent"))
+        .expect("final line");
+    assert_eq!(number_after(line, "gen sent "), 100_001);
+}
