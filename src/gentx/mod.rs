@@ -130,7 +130,8 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     }
     let port = PortBuilder::new(port_id, Vec::new())
         .tx_queues(nq as u16, TX_DESC)
-        .mtu(9001)
+        // The L3 MTU the largest outer frame needs (the port caps it to what it allows).
+        .mtu((max_frame.saturating_sub(14)).clamp(1500, 9216) as u16)
         .build()
         .map_err(|e| {
             RunError::Environment(format!(
