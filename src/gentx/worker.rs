@@ -71,8 +71,19 @@ pub struct QueueJob<'a> {
     pub live: &'a LiveCounters,
 }
 
+/// Marks the queue done however its loop ends (a panic included), so the control lcore
+/// never waits for a sender that is gone.
+struct DoneOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 impl QueueJob<'_> {
     pub fn run(mut self) -> QueueResult {
+        let _done = DoneOnDrop(&self.live.done);
         let mut r = QueueResult {
             queue: self.txq.queue_id(),
             per_vni: vec![0; self.vnis],
@@ -183,7 +194,6 @@ impl QueueJob<'_> {
         r.end_tsc = rdtsc();
         self.live.packets.store(r.packets, Ordering::Relaxed);
         self.live.bytes.store(r.bytes, Ordering::Relaxed);
-        self.live.done.store(true, Ordering::Release);
         r
     }
 }
