@@ -36,9 +36,12 @@ pub struct QueueResult {
     pub dropped: u64,
     /// Bursts delayed because the mempool was empty.
     pub no_mbuf: u64,
+    /// Of `packets`, the noise frames.
+    pub noise: u64,
     /// Packets per VNI index (the order of `--vni`).
     pub per_vni: Vec<u64>,
-    /// TSC at the end of the last burst.
+    /// This queue's TSC when it started and after its last burst.
+    pub start_tsc: u64,
     pub end_tsc: u64,
 }
 
@@ -59,15 +62,31 @@ pub struct QueueJob<'a> {
     /// This queue's share of the rate.
     pub rate: Rate,
     pub burst: usize,
-    pub t0: u64,
+    /// A noise frame after every N mirrored ones (0: none), kinds in turn from `noise`.
+    pub noise_every: u64,
+    pub noise: &'a [Vec<u8>],
+    /// Set by the control lcore once every sender is launched: all start together, each
+    /// timing itself with its own core's TSC.
+    pub go: &'a AtomicBool,
     pub hz: u64,
     pub clock: TscClock,
     pub stop: &'a AtomicBool,
     pub live: &'a LiveCounters,
 }
 
+/// Marks the queue done however its loop ends (a panic included), so the control lcore
+/// never waits for a sender that is gone.
+struct DoneOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 impl QueueJob<'_> {
     pub fn run(mut self) -> QueueResult {
+        let _done = DoneOnDrop(&self.live.done);
         let mut r = QueueResult {
             queue: self.txq.queue_id(),
             per_vni: vec![0; self.vnis],
@@ -82,8 +101,13 @@ impl QueueJob<'_> {
             Rate::Bps(b) => self.hz as f64 / b,
         };
         let per_bit = matches!(self.rate, Rate::Bps(_));
+        while !self.go.load(Ordering::Acquire) && !self.stop.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        let t0 = rdtsc();
+        r.start_tsc = t0;
         let end_tsc = match self.limit {
-            Limit::Duration(d) => Some(self.t0 + (d.as_secs_f64() * self.hz as f64) as u64),
+            Limit::Duration(d) => Some(t0 + (d.as_secs_f64() * self.hz as f64) as u64),
             Limit::Count(_) => None,
         };
         let total = match self.limit {
@@ -92,30 +116,51 @@ impl QueueJob<'_> {
         };
         let nflows = self.flows.len() as u64;
         let mut units: u64 = 0;
-        let mut i: u64 = 0; // packets built
-                            // All queues start on the same tick.
-        while rdtsc() < self.t0 && !self.stop.load(Ordering::Relaxed) {
-            std::hint::spin_loop();
-        }
-        while i < total && !self.stop.load(Ordering::Relaxed) {
+        let mut i: u64 = 0; // mirrored packets built
+        let mut built: u64 = 0; // all packets built, noise included
+        let mut since_noise: u64 = 0;
+        let every = self.noise_every;
+        while (i < total || (every > 0 && since_noise == every))
+            && !self.stop.load(Ordering::Relaxed)
+        {
             let now = rdtsc();
             if end_tsc.is_some_and(|e| now >= e) {
                 break;
             }
             if ticks_per_unit > 0.0 {
-                let due = self.t0 + (units as f64 * ticks_per_unit) as u64;
+                let due = t0 + (units as f64 * ticks_per_unit) as u64;
                 if now < due {
                     std::hint::spin_loop();
                     continue;
                 }
             }
-            let want = (total - i).min(self.burst as u64) as usize;
+            // Mirrored frames left, and the noise frames that follow them.
+            let left = total - i;
+            let noise_left = since_noise
+                .saturating_add(left)
+                .checked_div(every)
+                .unwrap_or(0);
+            let want = left.saturating_add(noise_left).min(self.burst as u64) as usize;
             if !burst.alloc(self.pool, want) {
                 r.no_mbuf += 1;
                 continue;
             }
             let tx_ns = self.clock.ns(rdtsc());
             for k in 0..want {
+                if every > 0 && since_noise == every {
+                    let f = &self.noise[(r.noise % self.noise.len() as u64) as usize];
+                    burst.room(k)[..f.len()].copy_from_slice(f);
+                    burst.set_len(k, f.len());
+                    since_noise = 0;
+                    r.noise += 1;
+                    built += 1;
+                    r.bytes += f.len() as u64;
+                    let bits = (f.len() as u64 + WIRE_OVERHEAD) * 8;
+                    r.wire_bits += bits;
+                    units += if per_bit { bits } else { 1 };
+                    continue;
+                }
+                since_noise += 1;
                 let lf = (i % nflows) as usize;
                 let size = self.sizes.pick(i, &mut self.rng);
                 let room = burst.room(k);
@@ -129,6 +174,7 @@ impl QueueJob<'_> {
                 units += if per_bit { bits } else { 1 };
                 r.per_vni[self.vni_index[lf]] += 1;
                 i += 1;
+                built += 1;
             }
             let mut tries = 0u64;
             loop {
@@ -143,16 +189,15 @@ impl QueueJob<'_> {
                     break;
                 }
             }
-            r.packets = i - r.dropped;
+            r.packets = built - r.dropped;
             self.live.packets.store(r.packets, Ordering::Relaxed);
             self.live.bytes.store(r.bytes, Ordering::Relaxed);
             self.live.retries.store(r.retries, Ordering::Relaxed);
         }
-        r.packets = i - r.dropped;
+        r.packets = built - r.dropped;
         r.end_tsc = rdtsc();
         self.live.packets.store(r.packets, Ordering::Relaxed);
         self.live.bytes.store(r.bytes, Ordering::Relaxed);
-        self.live.done.store(true, Ordering::Release);
         r
     }
 }
