@@ -130,6 +130,11 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
     let workers = args.workers as usize;
     let pipeline = pipeline_config(args)?;
+    if let Some(name) = &args.ring_group {
+        crate::capture::owner::set_group(
+            crate::capture::owner::lookup(name).map_err(RunError::Usage)?,
+        );
+    }
     let mut server = MetricsServer::bind(
         &args.metrics_addr,
         Limits {
