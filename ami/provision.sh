@@ -106,6 +106,9 @@ for u in mirrorcap.service mirrorcap-bind.service mirrorcap-tune.service; do
     install -D -m 0644 "$SRC/ami/systemd/$u" "/usr/lib/systemd/system/$u"
 done
 install -d -m 0755 /etc/mirrorcap /var/lib/mirrorcap/ring
+# Members of mirrorcap-readers read the ring (ring_group in mirrorcap.toml: directories 0750,
+# files 0640 in that group) without root: usermod -aG mirrorcap-readers ANALYST.
+getent group mirrorcap-readers >/dev/null || groupadd --system mirrorcap-readers
 for c in mirrorcap.toml bind.conf; do
     # An operator's edited file (a re-provisioned instance) is kept.
     [[ -e /etc/mirrorcap/$c ]] || install -m 0644 "$SRC/ami/$c" "/etc/mirrorcap/$c"
@@ -147,6 +150,9 @@ mirrorcap run --config /etc/mirrorcap/mirrorcap.toml --vdev "net_pcap0,rx_pcap=$
 grep -q "captured 2000 " "$tmp/run.log" \
     || die "self-test: expected 2000 captured packets (log above)"
 step "self-test: 2000 mirrored packets captured through DPDK $DPDK_VERSION"
+[[ $(stat -c '%G %a' "$tmp/ring/worker-00/seg-000.pcap") == "mirrorcap-readers 640" ]] \
+    || die "self-test: the ring's files are not mode 0640 in group mirrorcap-readers"
+step "self-test: the ring belongs to group mirrorcap-readers"
 
 # --- Slim the image -------------------------------------------------------------------------
 if [[ ${KEEP_TOOLCHAIN:-0} == 1 || $NO_INSTANCE == 1 ]]; then

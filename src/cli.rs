@@ -71,6 +71,14 @@ pub struct RunArgs {
     /// Address of the /metrics and /healthz listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9200", value_name = "ADDR")]
     pub metrics_addr: String,
+    /// Connections the metrics listener keeps open at once; more are closed on accept and
+    /// counted (mirrorcap_http_connections_rejected_total{reason="cap"}).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub metrics_max_connections: u32,
+    /// A group that gets the ring: directories 0750 and files 0640 owned by it, so its
+    /// members (e.g. an analyst running tcpdump) can read captures without root.
+    #[arg(long, value_name = "NAME")]
+    pub ring_group: Option<String>,
     /// UDP destination port of VXLAN (repeat for several; 8472 is Linux's old default).
     #[arg(long = "vxlan-port", value_name = "PORT", default_values_t = [4789u16])]
     pub vxlan_ports: Vec<u16>,

@@ -14,7 +14,7 @@ use crate::dpdk::{
     self, hugepages_available, launch_workers, tsc_hz, EalBuilder, Mempool, NicStats, PortBuilder,
     WorkerLcore,
 };
-use crate::metrics::{BuildInfo, HealthState, Metrics, MetricsServer};
+use crate::metrics::{BuildInfo, HealthState, Limits, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
 use crate::pipeline::{Latency, PipelineConfig, VniTable};
 use crate::pipeline::{Reload, SessionSlots, SharedSet, StampSlots, WorkerSessions, WorkerState};
@@ -135,7 +135,19 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let pipeline = pipeline_config(args)?;
     let inject = fault::from_env().map_err(RunError::Environment)?;
     fault::install_panic_hook();
-    let server = MetricsServer::bind(&args.metrics_addr).map_err(RunError::Environment)?;
+    if let Some(name) = &args.ring_group {
+        crate::capture::owner::set_group(
+            crate::capture::owner::lookup(name).map_err(RunError::Usage)?,
+        );
+    }
+    let mut server = MetricsServer::bind(
+        &args.metrics_addr,
+        Limits {
+            max_connections: args.metrics_max_connections as usize,
+            ..Limits::default()
+        },
+    )
+    .map_err(RunError::Environment)?;
     let mut rings = Vec::with_capacity(workers);
     for w in 0..workers {
         // Rotation's file work on the ring's helper thread: a worker's rotation never waits
@@ -199,6 +211,9 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             .init()
             .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?,
     );
+    // The EAL has pinned this thread to the main lcore: the listener's thread, started now,
+    // inherits that and so shares the control core, never a worker's.
+    server.start().map_err(RunError::Environment)?;
 
     // 3. The port and one pool per worker, on the worker's socket.
     let ports = eal.port_ids();
@@ -643,6 +658,7 @@ impl Control<'_, '_> {
                 if let Some(s) = self.reloader.stamp_slots {
                     self.metrics.update_stamps(s, &named);
                 }
+                self.metrics.update_listener(self.server.stats());
                 self.metrics.render(self.slots)
             };
             self.server

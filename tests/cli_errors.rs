@@ -37,6 +37,14 @@ fn every_misuse_is_one_line_and_exit_code_2() {
         (run(&["--exit-when-idle", "soon"]), "--exit-when-idle"),
         (run(&["--max-depth", "0"]), "--max-depth"),
         (
+            run(&["--ring-group", "no-such-group-mirrorcap"]),
+            "--ring-group no-such-group-mirrorcap: no such group",
+        ),
+        (
+            run(&["--metrics-max-connections", "0"]),
+            "--metrics-max-connections",
+        ),
+        (
             run(&["--vxlan-port", "4789", "--geneve-port", "4789"]),
             "4789",
         ),

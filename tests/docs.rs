@@ -103,6 +103,7 @@ fn reliability_md_lists_the_capabilities_the_service_keeps() {
         listed, kept,
         "docs/reliability.md and mirrorcap.service disagree"
     );
+}
 
 #[test]
 fn every_gen_option_is_documented() {

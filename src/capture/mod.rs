@@ -9,6 +9,7 @@ pub mod layout;
 mod maintainer;
 pub mod meta;
 pub mod mmap;
+pub mod owner;
 pub mod pcapfmt;
 pub mod reader;
 pub mod retention;

@@ -143,6 +143,7 @@ fn open_rw(path: &Path, create: bool) -> Result<File, RingError> {
         .truncate(false)
         .mode(0o640)
         .open(path)
+        .and_then(|f| super::owner::adopt(&f, path).map(|()| f))
         .map_err(|e| io_err("open", path, e))
 }
 
@@ -171,6 +172,8 @@ impl RingWriter {
             .recursive(true)
             .mode(0o750)
             .create(&dir)
+            .and_then(|()| super::owner::adopt_dir(ring_dir))
+            .and_then(|()| super::owner::adopt_dir(&dir))
             .map_err(|e| io_err("create directory", &dir, e))?;
         let cpath = control_path(&dir);
         let existed = cpath.exists();

@@ -50,6 +50,8 @@ pub struct RunSection {
     pub ring_policy: Option<Spanned<String>>,
     pub mbufs: Option<Spanned<u32>>,
     pub metrics_addr: Option<Spanned<String>>,
+    pub metrics_max_connections: Option<Spanned<u32>>,
+    pub ring_group: Option<Spanned<String>>,
     pub vxlan_port: Option<Spanned<Vec<u16>>>,
     pub geneve_port: Option<Spanned<Vec<u16>>>,
     pub max_depth: Option<Spanned<u8>>,

@@ -79,6 +79,15 @@ pub fn apply_run(
         })?;
         a.metrics_addr = v.get_ref().clone();
     }
+    if let (Some(v), true) = (&r.metrics_max_connections, take("metrics_max_connections")) {
+        a.metrics_max_connections = range(l, v, "run.metrics_max_connections", 1, 1024)?;
+    }
+    if let (Some(v), true) = (&r.ring_group, take("ring_group")) {
+        if v.get_ref().is_empty() {
+            return Err(l.error(v, "run.ring_group", "give a group name, e.g. \"adm\""));
+        }
+        a.ring_group = Some(v.get_ref().clone());
+    }
     for (v, field, id, dst) in [
         (
             &r.vxlan_port,
@@ -138,6 +147,9 @@ pub struct EffectiveRun<'a> {
     pub ring_policy: &'a str,
     pub mbufs: u32,
     pub metrics_addr: &'a str,
+    pub metrics_max_connections: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring_group: Option<&'a str>,
     pub vxlan_port: &'a [u16],
     pub geneve_port: &'a [u16],
     pub max_depth: u8,
@@ -161,6 +173,8 @@ pub fn effective_toml(a: &RunArgs) -> String {
             ring_policy: &a.ring_policy,
             mbufs: a.mbufs,
             metrics_addr: &a.metrics_addr,
+            metrics_max_connections: a.metrics_max_connections,
+            ring_group: a.ring_group.as_deref(),
             vxlan_port: &a.vxlan_ports,
             geneve_port: &a.geneve_ports,
             max_depth: a.max_depth,

@@ -115,6 +115,10 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_build_info", Gauge, &["version", "dpdk", "driver"], "Build and runtime facts (mirrorcap version, DPDK version, the port's PMD); always 1.", Always),
     f("mirrorcap_start_time_seconds", Gauge, &[], "When the appliance started, Unix seconds.", Always),
     f("mirrorcap_config_reload_failures_total", Counter, &[], "SIGHUP reloads refused (unreadable or invalid configuration file): the running sessions were kept.", Always),
+    // The metrics listener itself.
+    f("mirrorcap_http_requests_total", Counter, &["code"], "Requests the metrics listener answered, by HTTP status code (200, 404, 405, 413, 500, 503).", Always),
+    f("mirrorcap_http_connections_rejected_total", Counter, &["reason"], "Connections the metrics listener closed early: cap (over the connection limit), timeout (no complete request head in time), oversize (request head over the size limit), lifetime (open past the lifetime limit).", Always),
+    f("mirrorcap_http_connections_open", Gauge, &[], "Connections the metrics listener has open.", Always),
 ];
 
 /// The catalogue entry named `name`. Panics on an unknown name: the registry is built from

@@ -1,14 +1,18 @@
 //! Prometheus metrics: a registry built from the [`catalogue`], brought up to date from the
 //! workers' stat slots at scrape time and from the control core's 1 Hz poll of the NIC,
 //! mempools and rings ([`crate::control::Sample`]); latency histograms rendered from the
-//! workers' published buckets; and the HTTP endpoint serving `/metrics` and `/healthz`.
+//! workers' published buckets; and the HTTP endpoint serving `/metrics` and `/healthz`
+//! (hyper on its own thread, with its limits and counters).
 pub mod catalogue;
 mod histograms;
 mod http;
+mod listener;
+pub mod listener_stats;
 pub mod nic;
 
 pub use catalogue::{family, is_exported, Family, Kind, Presence, CATALOGUE};
-pub use http::{HealthState, MetricsServer};
+pub use http::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
+pub use listener_stats::ListenerStats;
 
 use crate::control::Sample;
 use crate::pipeline::{
@@ -308,6 +312,21 @@ impl Metrics {
                 self.set("mirrorcap_ring_retention_seconds", &[&w], t.span_s());
             }
         }
+    }
+
+    /// Copies the metrics listener's own counters (every code and reason from the start, at 0).
+    pub fn update_listener(&self, l: &ListenerStats) {
+        for (code, n) in l.requests() {
+            self.count("mirrorcap_http_requests_total", &[&code.to_string()], n);
+        }
+        for (why, n) in l.rejections() {
+            self.count(
+                "mirrorcap_http_connections_rejected_total",
+                &[why.label()],
+                n,
+            );
+        }
+        self.set("mirrorcap_http_connections_open", &[], l.open() as f64);
     }
 
     /// The registry and the workers' latency histograms in Prometheus text format.

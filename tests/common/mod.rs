@@ -147,7 +147,7 @@ impl Drop for Appliance {
     }
 }
 
-/// A minimal HTTP/1.0 GET for the tests (the server under test is tiny_http).
+/// A minimal HTTP/1.0 GET for the tests (the server under test is hyper).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = match TcpStream::connect(addr) {
         Ok(s) => s,
