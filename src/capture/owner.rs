@@ -16,7 +16,9 @@ pub const FILE_MODE: u32 = 0o640;
 
 static GROUP: OnceLock<u32> = OnceLock::new();
 
-/// Resolves a group name (through NSS, as `getent group` does; a number is taken as a GID).
+/// Resolves a group name from `/etc/group` (a number is taken as a GID, which also covers
+/// groups that only a directory service knows). Read in-process: no subprocess, so the name
+/// never reaches another program.
 pub fn lookup(name: &str) -> Result<u32, String> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
         return name
@@ -26,17 +28,23 @@ pub fn lookup(name: &str) -> Result<u32, String> {
     if name.is_empty() || name.contains([':', '\n', '/']) {
         return Err(format!("--ring-group {name:?}: not a group name"));
     }
-    let out = std::process::Command::new("getent")
-        .args(["group", name])
-        .output()
-        .map_err(|e| format!("--ring-group {name}: cannot run getent to look the group up: {e}"))?;
-    let line = String::from_utf8_lossy(&out.stdout);
-    match line.split(':').nth(2).map(|g| g.trim().parse::<u32>()) {
-        Some(Ok(gid)) if out.status.success() => Ok(gid),
-        _ => Err(format!(
-            "--ring-group {name}: no such group (create it with groupadd --system {name}, or name an existing one)"
-        )),
-    }
+    let groups = std::fs::read_to_string("/etc/group")
+        .map_err(|e| format!("--ring-group {name}: cannot read /etc/group: {e}"))?;
+    gid_in(&groups, name).ok_or_else(|| {
+        format!(
+            "--ring-group {name}: no such group in /etc/group (create it with groupadd --system {name}, or give its GID)"
+        )
+    })
+}
+
+/// The GID of `name` in the text of an `/etc/group` file.
+fn gid_in(groups: &str, name: &str) -> Option<u32> {
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(name))
+            .then(|| f.nth(1)?.trim().parse().ok())
+            .flatten()
+    })
 }
 
 /// Sets the process's ring group. Only the first call counts (one ring per process).
@@ -87,6 +95,15 @@ fn context(op: &str, path: &Path, e: std::io::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_gid_of_a_name_in_etc_group() {
+        let g = "root:x:0:\nadm:x:4:syslog,ubuntu\nbad line\nmirrorcap-readers:x:997:\n";
+        assert_eq!(gid_in(g, "adm"), Some(4));
+        assert_eq!(gid_in(g, "mirrorcap-readers"), Some(997));
+        assert_eq!(gid_in(g, "ad"), None);
+        assert_eq!(gid_in(g, "nobody"), None);
+    }
 
     #[test]
     fn groups_resolve_by_name_and_number_and_unknown_ones_are_refused() {
