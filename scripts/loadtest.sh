@@ -124,11 +124,18 @@ MAXSIZE=0
 for s in $SIZES; do ((s > MAXSIZE)) && MAXSIZE=$s; done
 OUTER=$((MAXSIZE + 50)) # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 CPUS=$(nproc)
+USER_GEN_LCORES=$GEN_LCORES USER_APP_LCORES=$APP_LCORES
 if [[ -z $APP_LCORES ]]; then
   APP_LCORES="0@0"
   for ((w = 1; w <= WORKERS; w++)); do APP_LCORES+=",$w@$((w % CPUS))"; done
 fi
 GEN_LCORES=${GEN_LCORES:-0@0,1@0}
+# Remote hosts: each program's own lcore choice unless given.
+GEN_LC=(--lcores "$GEN_LCORES") APP_LC=(--lcores "$APP_LCORES")
+if [[ $REMOTE == 1 ]]; then
+  [[ -n $USER_GEN_LCORES ]] || GEN_LC=() GEN_LCORES="(gen's default)"
+  [[ -n $USER_APP_LCORES ]] || APP_LC=() APP_LCORES="(mirrorcap's default)"
+fi
 
 if [[ $REMOTE == 1 ]]; then
   [[ $PEERS == auto || $PEERS == none ]] || die "--peers: peers run in local mode only"
@@ -180,17 +187,26 @@ NS_GEN=mcl-gen-$ID NS_APP=mcl-app-$ID VETH_GEN=mclg$ID VETH_APP=mcla$ID VXLAN=mc
 GEN_IP_LOCAL=10.199.0.1 APP_IP_LOCAL=10.199.0.2
 GEN_MAC_LOCAL=02:6d:63:00:00:01 APP_MAC_LOCAL=02:6d:63:00:00:02
 
-quoted() { printf '%q ' "$@"; }
+# quoted WORD...: the words as one shell command line (quoting only the words that need it).
+quoted() {
+  local w out=""
+  for w in "$@"; do
+    if [[ $w =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then out+="$w "; else out+="$(printf '%q' "$w") "; fi
+  done
+  echo "${out% }"
+}
 # x CMD...: run (or, with --dry-run, print) a command on this host.
 x() {
   if [[ $DRY == 1 ]]; then echo "+ $(quoted "$@")"; else "$@"; fi
 }
 # on_gen / on_app CMD...: run a command where the generator / appliance live.
 on_gen() {
-  if [[ $REMOTE == 1 ]]; then x ssh "${SSH_OPTS[@]}" "$GEN_HOST" "sudo $(quoted "$@")"; else x ip netns exec "$NS_GEN" "$@"; fi
+  if [[ $REMOTE == 1 && $DRY == 1 ]]; then echo "+ ssh ${SSH_OPTS[*]} $GEN_HOST 'sudo $(quoted "$@")'"
+  elif [[ $REMOTE == 1 ]]; then x ssh "${SSH_OPTS[@]}" "$GEN_HOST" "sudo $(quoted "$@")"; else x ip netns exec "$NS_GEN" "$@"; fi
 }
 on_app() {
-  if [[ $REMOTE == 1 ]]; then x ssh "${SSH_OPTS[@]}" "$APP_HOST" "sudo $(quoted "$@")"; else x ip netns exec "$NS_APP" "$@"; fi
+  if [[ $REMOTE == 1 && $DRY == 1 ]]; then echo "+ ssh ${SSH_OPTS[*]} $APP_HOST 'sudo $(quoted "$@")'"
+  elif [[ $REMOTE == 1 ]]; then x ssh "${SSH_OPTS[@]}" "$APP_HOST" "sudo $(quoted "$@")"; else x ip netns exec "$NS_APP" "$@"; fi
 }
 
 # ---- results folder --------------------------------------------------------------------------
@@ -246,9 +262,9 @@ if [[ $REMOTE == 0 ]]; then
   OUT_ADDR=(--outer-src-mac "$GEN_MAC_LOCAL" --outer-dst-mac "$APP_MAC_LOCAL" --outer-src-ip "$GEN_IP_LOCAL" --outer-dst-ip "$APP_IP_LOCAL")
   RING_DIR=$WORK/ring
   # shellcheck disable=SC2207 # words of eal_mem on purpose
-  GEN_EAL=(--no-pci $(eal_mem "mcl-gen-$ID") --lcores "$GEN_LCORES")
+  GEN_EAL=(--no-pci $(eal_mem "mcl-gen-$ID") "${GEN_LC[@]}")
   # shellcheck disable=SC2207
-  APP_EAL=(--no-pci $(eal_mem "mcl-app-$ID") --lcores "$APP_LCORES")
+  APP_EAL=(--no-pci $(eal_mem "mcl-app-$ID") "${APP_LC[@]}")
   log "namespaces $NS_GEN and $NS_APP, veth $VETH_GEN <-> $VETH_APP (MTU $MTU), kernel VXLAN $VXLAN"
   x ip netns add "$NS_GEN"
   x ip netns add "$NS_APP"
@@ -273,9 +289,8 @@ else
   APP_PORT=(--device "$APP_DEVICE")
   OUT_ADDR=(--outer-src-mac "$GEN_MAC" --outer-dst-mac "$DST_MAC" --outer-src-ip "$GEN_IP" --outer-dst-ip "$APP_IP")
   RING_DIR=/dev/shm/mirrorcap-loadtest-ring
-  GEN_EAL=(--file-prefix mcl-gen --lcores "$GEN_LCORES")
-  APP_EAL=(--file-prefix mcl-app --lcores "$APP_LCORES")
-  MTU="(ENI's)"
+  GEN_EAL=(--file-prefix mcl-gen "${GEN_LC[@]}")
+  APP_EAL=(--file-prefix mcl-app "${APP_LC[@]}")
 fi
 
 METRICS_URL=http://127.0.0.1:$PORT/metrics
@@ -300,8 +315,12 @@ scrape() { on_app curl -sf --max-time 5 "$METRICS_URL"; }
   echo "floor pps: ${FLOOR:-"1% of the generator's maximum"}"
   echo "appliance workers: $WORKERS; appliance EAL --lcores $APP_LCORES; gen EAL --lcores $GEN_LCORES"
   echo "host: $CPUS CPUs, $(awk '/model name/ { $1 = $2 = $3 = ""; print; exit }' /proc/cpuinfo | sed 's/^ *//'), kernel $(uname -r), DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?')"
-  echo "net_af_packet: framesz=$FRAMESZ framecnt=$FRAMECNT per queue; veth MTU $MTU"
-  echo "peers: ${PEERS:-none} (tcpdump -B $((FRAMESZ * FRAMECNT / 1024)) KiB, the appliance's ring size; on CPUs $PEER_CPUS)"
+  if [[ $REMOTE == 0 ]]; then
+    echo "net_af_packet: framesz=$FRAMESZ framecnt=$FRAMECNT per queue; veth MTU $MTU"
+    echo "peers: ${PEERS:-none} (tcpdump -B $((FRAMESZ * FRAMECNT / 1024)) KiB, the appliance's ring size; on CPUs $PEER_CPUS)"
+  else
+    echo "peers: none (remote mode)"
+  fi
   echo "flows: $FLOWS, encapsulation vxlan, VNI 100, UDP inner"
   echo "appliance: ${APP_CMD[*]}"
   gen_cmd SIZE RATE REPORT.json
