@@ -23,7 +23,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Follow the live ring and stream new packets, merged by timestamp, as pcap to stdout.
     Tail(TailArgs),
-    /// Write a pcap of synthetic mirrored traffic (VXLAN, several VNIs, optional noise).
+    /// Synthetic mirrored traffic (VXLAN, VXLAN6 or GWLB Geneve): transmitted over DPDK, or
+    /// written to a pcap with -w.
     Gen(GenArgs),
     /// Validate a configuration file and print the effective configuration (exit 2 if invalid).
     CheckConfig(CheckConfigArgs),
@@ -139,29 +140,82 @@ pub struct TailArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["out", "vdevs", "devices"])))]
 pub struct GenArgs {
-    /// Output pcap file.
+    /// Write a pcap file directly (no DPDK; "-" for standard output).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
-    pub out: PathBuf,
-    /// Mirrored frames to write (noise comes on top).
-    #[arg(long, default_value_t = 1000)]
-    pub count: u64,
-    /// VNIs to spread the frames over, round-robin.
+    pub out: Option<PathBuf>,
+    /// Transmit over a DPDK virtual device, e.g. net_null0, or net_pcap0,tx_pcap=FILE to write
+    /// a capture through DPDK (one tx_pcap per TX queue).
+    #[arg(long = "vdev", value_name = "DEVARGS")]
+    pub vdevs: Vec<String>,
+    /// Transmit on this PCI device (bound to vfio-pci/uio).
+    #[arg(long = "device", value_name = "PCI")]
+    pub devices: Vec<String>,
+    /// Mirrored frames to send (noise comes on top); default 1000 with -w, else --duration.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub count: Option<u64>,
+    /// Send for this long (10s, 500ms, 2m); default 10s when transmitting.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<String>,
+    /// VNIs to spread the frames over, round-robin over flows (-w: over frames).
     #[arg(long = "vni", default_values_t = [100u32, 200, 300])]
     pub vnis: Vec<u32>,
-    /// Inner frame size in bytes, or a range MIN-MAX drawn uniformly (60 to 9019: a 9001-byte IP packet with Ethernet and VLAN headers).
+    /// Inner frame size in bytes (Ethernet, no FCS): N, a range MIN-MAX drawn uniformly, or
+    /// imix (60/566/1514 bytes 7:4:1); 60 to 9019 (a 9001-byte IP packet with Ethernet and VLAN headers).
     #[arg(long, default_value = "60-1514")]
     pub inner_size: String,
-    /// Add one non-mirror or malformed frame after every N mirrored ones (0: none).
+    /// Add one non-mirror or malformed frame after every N mirrored ones (0: none; -w only).
     #[arg(long, default_value_t = 0)]
     pub noise_every: u64,
-    /// Seed of the deterministic generator.
+    /// Seed of the deterministic generator (sizes of a range).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Encapsulation: vxlan (IPv4 outer), vxlan6 (IPv6 outer), gwlb (Geneve with AWS options
     /// around the mirror's IPv4/VXLAN packet, as a Gateway Load Balancer endpoint delivers it).
     #[arg(long, default_value = "vxlan")]
     pub encap: String,
+    /// UDP destination port of the VXLAN header.
+    #[arg(long, default_value_t = 4789, value_parser = clap::value_parser!(u16).range(1..))]
+    pub vxlan_port: u16,
+    /// Outer source MAC (default 02:00:00:00:0b:01).
+    #[arg(long, value_name = "MAC")]
+    pub outer_src_mac: Option<String>,
+    /// Outer destination MAC (default 02:00:00:00:0a:01; on a real NIC: the target ENI's).
+    #[arg(long, value_name = "MAC")]
+    pub outer_dst_mac: Option<String>,
+    /// Outer source IP, IPv4 (vxlan, gwlb) or IPv6 (vxlan6); default 198.51.100.10+ or
+    /// 2001:db8::10+ per flow group.
+    #[arg(long, value_name = "IP")]
+    pub outer_src_ip: Option<std::net::IpAddr>,
+    /// Outer destination IP (default 198.51.100.1 or 2001:db8::1).
+    #[arg(long, value_name = "IP")]
+    pub outer_dst_ip: Option<std::net::IpAddr>,
+    /// Inner flows (distinct 5-tuples), each with its own sequence numbers.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub flows: u32,
+    /// Inner transport: udp, tcp (PSH/ACK segments) or mix (--tcp-share percent of flows TCP).
+    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp", "mix"])]
+    pub proto: String,
+    /// With --proto mix: percent of flows that are TCP.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub tcp_share: u8,
+    /// Transmit rate: max, N[k|M]pps, or N[k|M|G]bps in bits on the wire: the outer frame plus
+    /// its FCS, preamble and inter-frame gap (24 bytes a packet). Paced with the TSC.
+    #[arg(long, default_value = "max", value_name = "RATE")]
+    pub rate: String,
+    /// TX queues, one TX lcore each (EAL --lcores after -- overrides the default map).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub tx_queues: u16,
+    /// Packets per rte_eth_tx_burst.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub burst: u16,
+    /// Seconds between live progress lines on stderr (0: none).
+    #[arg(long, default_value = "1", value_name = "SECS")]
+    pub progress: String,
+    /// Write the final report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
     /// Outer VLAN tags: 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub outer_vlans: u8,
@@ -172,4 +226,7 @@ pub struct GenArgs {
     /// target's MTU (their inner IP length still says the original).
     #[arg(long, value_parser = clap::value_parser!(u32).range(14..=9000))]
     pub truncate: Option<u32>,
+    /// Arguments passed to the DPDK EAL as they are.
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    pub eal_args: Vec<String>,
 }

@@ -10,6 +10,7 @@ pub mod control;
 pub mod decap;
 pub mod dpdk;
 pub mod gen;
+pub mod gentx;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;

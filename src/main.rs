@@ -72,7 +72,35 @@ fn main() -> ExitCode {
         }
         Command::Export(a) => report(export(&a)),
         Command::Tail(a) => report(tail(&a)),
-        Command::Gen(a) => report(gen(&a)),
+        Command::Gen(a) => {
+            let sub = matches.subcommand_matches("gen");
+            let on_cli = |id: &str| {
+                sub.and_then(|m| m.value_source(id)) == Some(clap::parser::ValueSource::CommandLine)
+            };
+            if a.out.is_some() {
+                return report(gen(&a, &on_cli));
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                let _ =
+                    signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
+                if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+                    eprintln!("mirrorcap: error: cannot handle signal {sig}: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            match mirrorcap::gentx::gen_tx(&a, &stop) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(RunError::Usage(m)) | Err(RunError::Environment(m)) => {
+                    eprintln!("mirrorcap: error: {m}");
+                    ExitCode::from(2)
+                }
+                Err(RunError::Runtime(m)) => {
+                    eprintln!("mirrorcap: error: {m}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 
@@ -255,14 +283,28 @@ fn tail(a: &TailArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gen(a: &GenArgs) -> anyhow::Result<()> {
+/// `gen -w`: the pcap writer (no DPDK).
+fn gen(a: &GenArgs, on_cli: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    let out = a.out.clone().unwrap_or_default();
+    if !a.vdevs.is_empty() || !a.devices.is_empty() {
+        anyhow::bail!("give -w OUT or --vdev/--device, not both (to write a capture through DPDK: --vdev net_pcap0,tx_pcap=FILE)");
+    }
+    if let Some((_, flag)) = mirrorcap::gentx::plan::DPDK_ONLY
+        .iter()
+        .find(|(id, _)| on_cli(id))
+    {
+        anyhow::bail!("{flag} applies when transmitting (--vdev/--device); with -w use --vdev net_pcap0,tx_pcap=FILE instead");
+    }
+    if a.inner_size.trim().eq_ignore_ascii_case("imix") {
+        anyhow::bail!("--inner-size imix applies when transmitting; with -w use --vdev net_pcap0,tx_pcap=FILE instead");
+    }
     let (inner_min, inner_max) =
         mirrorcap::gen::parse_inner_size(&a.inner_size).map_err(anyhow::Error::msg)?;
     if let Some(v) = a.vnis.iter().find(|&&v| v > 0x00ff_ffff) {
         anyhow::bail!("--vni {v}: a VNI has 24 bits (0 to 16777215)");
     }
     let spec = mirrorcap::gen::GenSpec {
-        count: a.count,
+        count: a.count.unwrap_or(1000),
         vnis: a.vnis.clone(),
         inner_min,
         inner_max,
@@ -272,16 +314,23 @@ fn gen(a: &GenArgs) -> anyhow::Result<()> {
         outer_vlans: a.outer_vlans,
         inner_vlan: a.inner_vlan,
         truncate: a.truncate.map(|t| t as usize),
+        flows: a.flows.into(),
     };
-    let mut out = create_out(&a.out)?;
+    let mut out = create_out(&out)?;
     let r = mirrorcap::gen::write_pcap(&spec, &mut out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+        .with_context(|| format!("writing {}", out_name(&a.out)))?;
     eprintln!(
         "mirrorcap: wrote {} mirrored + {} noise frames ({} bytes) to {}",
         r.mirrored,
         r.noise,
         r.bytes,
-        a.out.display()
+        out_name(&a.out)
     );
     Ok(())
+}
+
+fn out_name(p: &Option<std::path::PathBuf>) -> String {
+    p.as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }

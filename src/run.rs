@@ -52,7 +52,7 @@ pub struct RunSummary {
     pub nic: NicStats,
 }
 
-fn eal_has(args: &[String], flags: &[&str]) -> bool {
+pub(crate) fn eal_has(args: &[String], flags: &[&str]) -> bool {
     args.iter().any(|a| {
         flags
             .iter()
@@ -62,7 +62,7 @@ fn eal_has(args: &[String], flags: &[&str]) -> bool {
 
 /// The `--lcores` map: main lcore 0 and worker lcores 1..=n on the CPUs this process may use,
 /// wrapping around when there are fewer CPUs than lcores.
-fn lcore_map(workers: usize) -> String {
+pub(crate) fn lcore_map(workers: usize) -> String {
     let mut cpus: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()

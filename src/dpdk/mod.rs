@@ -1,5 +1,5 @@
 //! Safe wrappers over DPDK (the `dpdk-sys` crate): the EAL, mempools, ports and their RX
-//! queues, received bursts, lcore launch and xstats. Together with the ring's mmap module this is the
+//! and TX queues, received bursts, lcore launch and xstats. Together with the ring's mmap module this is the
 //! only place in mirrorcap with `unsafe`; each block says why it holds in a `// SAFETY:` note.
 //!
 //! Lifetimes fix the teardown order: a [`Mempool`] borrows the [`Eal`], a [`Port`] borrows its
@@ -63,6 +63,7 @@ mod lcore;
 mod mempool;
 mod port;
 mod time;
+mod tx;
 mod xstats;
 
 pub use burst::{Burst, PacketView, MAX_BURST};
@@ -72,6 +73,7 @@ pub use lcore::{launch_workers, WorkerLcore};
 pub use mempool::Mempool;
 pub use port::{NicStats, Port, PortBuilder, PortInfo, RxQueue};
 pub use time::{rdtsc, tsc_hz, TscClock};
+pub use tx::{TxBurst, TxQueue, MAX_TX_BURST};
 pub use xstats::Xstats;
 
 /// The DPDK version string of the library this binary runs against (e.g. "DPDK 22.11.11").

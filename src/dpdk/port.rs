@@ -14,6 +14,7 @@ pub struct PortInfo {
     pub name: String,
     pub driver: String,
     pub max_rx_queues: u16,
+    pub max_tx_queues: u16,
     pub min_mtu: u16,
     pub max_mtu: u16,
     pub max_rx_pktlen: u32,
@@ -60,6 +61,7 @@ impl PortInfo {
             name,
             driver,
             max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
             min_mtu: info.min_mtu,
             max_mtu: info.max_mtu,
             max_rx_pktlen: info.max_rx_pktlen,
@@ -76,6 +78,8 @@ pub struct PortBuilder<'p> {
     port_id: u16,
     pools: Vec<&'p Mempool<'p>>,
     rx_desc: u16,
+    tx_queues: u16,
+    tx_desc: u16,
     mtu: u16,
 }
 
@@ -86,8 +90,17 @@ impl<'p> PortBuilder<'p> {
             port_id,
             pools,
             rx_desc: 1024,
+            tx_queues: 0,
+            tx_desc: 1024,
             mtu: 9001,
         }
+    }
+    /// TX queues to set up (none by default: the appliance only receives), each with `desc`
+    /// descriptors (adjusted to the device's limits). A port may have TX queues and no RX.
+    pub fn tx_queues(mut self, n: u16, desc: u16) -> Self {
+        self.tx_queues = n;
+        self.tx_desc = desc;
+        self
     }
     /// RX descriptors per queue (adjusted to the device's limits).
     pub fn rx_desc(mut self, n: u16) -> Self {
@@ -104,7 +117,17 @@ impl<'p> PortBuilder<'p> {
         let id = self.port_id;
         let info = PortInfo::query(id)?;
         let nq = self.pools.len() as u16;
-        if nq == 0 || nq > info.max_rx_queues {
+        let ntx = self.tx_queues;
+        if ntx > info.max_tx_queues {
+            return Err(DpdkError::from_errno(
+                format!(
+                    "port {} ({}) offers {} TX queues, {} asked",
+                    info.name, info.driver, info.max_tx_queues, ntx
+                ),
+                libc::EINVAL,
+            ));
+        }
+        if (nq == 0 && ntx == 0) || nq > info.max_rx_queues {
             return Err(DpdkError::from_errno(
                 format!(
                     "port {} ({}) offers {} RX queues, {} asked",
@@ -130,13 +153,13 @@ impl<'p> PortBuilder<'p> {
         };
         conf.rxmode.mtu = mtu as u32;
         // SAFETY: conf is a fully initialised rte_eth_conf; DPDK copies it.
-        let mut ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, nq, 0, &conf) };
+        let mut ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, nq, ntx, &conf) };
         if ret == -libc::EINVAL {
             // Some PMDs reject an MTU they then accept through rte_eth_dev_set_mtu: retry with
             // the default and set it afterwards.
             conf.rxmode.mtu = 0;
             // SAFETY: as above.
-            ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, nq, 0, &conf) };
+            ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, nq, ntx, &conf) };
         }
         if ret != 0 {
             return Err(DpdkError::from_ret(
@@ -148,7 +171,7 @@ impl<'p> PortBuilder<'p> {
             ));
         }
         let mut rxd = self.rx_desc;
-        let mut txd: u16 = 0;
+        let mut txd: u16 = if ntx > 0 { self.tx_desc } else { 0 };
         // SAFETY: valid out-pointers.
         let ret = unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd) };
         if ret != 0 {
@@ -177,6 +200,22 @@ impl<'p> PortBuilder<'p> {
                 ));
             }
         }
+        for q in 0..ntx {
+            // SAFETY: the port is configured with ntx TX queues; a null txconf selects the
+            // device's defaults.
+            let ret = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(
+                    id,
+                    q,
+                    txd,
+                    info.socket.max(0) as u32,
+                    std::ptr::null(),
+                )
+            };
+            if ret != 0 {
+                return Err(super::tx::tx_setup_error(&info.name, q, txd, ret));
+            }
+        }
         // SAFETY: the port is configured; no preconditions beyond that.
         let ret = unsafe { dpdk_sys::rte_eth_dev_start(id) };
         if ret != 0 {
@@ -203,10 +242,13 @@ impl<'p> PortBuilder<'p> {
         Ok(Port {
             info,
             nb_rx_queues: nq,
+            nb_tx_queues: ntx,
+            tx_desc: txd,
             rx_desc: rxd,
             mtu: applied,
             rss,
             queues_taken: AtomicBool::new(false),
+            tx_taken: AtomicBool::new(false),
             _pools: PhantomData,
         })
     }
@@ -216,10 +258,13 @@ impl<'p> PortBuilder<'p> {
 pub struct Port<'p> {
     info: PortInfo,
     nb_rx_queues: u16,
+    nb_tx_queues: u16,
+    tx_desc: u16,
     rx_desc: u16,
     mtu: u16,
     rss: bool,
     queues_taken: AtomicBool,
+    tx_taken: AtomicBool,
     _pools: PhantomData<&'p Mempool<'p>>,
 }
 
@@ -268,6 +313,23 @@ impl<'p> Port<'p> {
             .collect()
     }
 
+    pub fn tx_queue_count(&self) -> u16 {
+        self.nb_tx_queues
+    }
+    pub fn tx_desc(&self) -> u16 {
+        self.tx_desc
+    }
+
+    /// The TX queues, each exactly once: a second call gets none.
+    pub fn take_tx_queues(&self) -> Vec<super::TxQueue<'_>> {
+        if self.tx_taken.swap(true, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        (0..self.nb_tx_queues)
+            .map(|q| super::TxQueue::new(self.info.port_id, q))
+            .collect()
+    }
+
     /// Basic counters. Goes through the driver (on ENA the admin queue): control core only.
     pub fn stats(&self) -> Result<NicStats, DpdkError> {
         let mut s = dpdk_sys::rte_eth_stats::default();
@@ -296,7 +358,8 @@ impl<'p> Port<'p> {
 
 impl Drop for Port<'_> {
     fn drop(&mut self) {
-        // SAFETY: every RxQueue borrowed the port and is gone, so no lcore polls it; stop
+        // SAFETY: every RxQueue and TxQueue borrowed the port and is gone, so no lcore uses
+        // it; stop
         // returns the descriptors' mbufs to their pools (which outlive the port), close frees
         // the queues.
         unsafe {

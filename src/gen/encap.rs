@@ -113,6 +113,50 @@ pub fn geneve_aws_header(vni: u32, proto: u16) -> Vec<u8> {
     h
 }
 
+/// The outer addresses and VXLAN port of a generated mirror session (any of them set by
+/// `gen`'s `--outer-*` options; [`OuterSpec::default_for`] gives the documentation ranges).
+#[derive(Clone, Copy, Debug)]
+pub struct OuterSpec {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// IPv4 for vxlan and gwlb, IPv6 for vxlan6.
+    pub src_ip: std::net::IpAddr,
+    pub dst_ip: std::net::IpAddr,
+    /// UDP destination port of the VXLAN header (4789 for VPC Traffic Mirroring).
+    pub vxlan_port: u16,
+}
+
+impl OuterSpec {
+    /// Per flow group: 198.51.100.10+ (2001:db8::10+ for IPv6) to 198.51.100.1 (2001:db8::1).
+    pub fn default_for(encap: Encap, flow: u16) -> Self {
+        let o = OuterAddrs::default_for(flow);
+        let (src_ip, dst_ip) = match encap {
+            Encap::Vxlan6 => {
+                let (s, d) = ipv6_addrs(flow);
+                (s.into(), d.into())
+            }
+            _ => (o.src_ip.into(), o.dst_ip.into()),
+        };
+        OuterSpec {
+            src_mac: o.src_mac,
+            dst_mac: o.dst_mac,
+            src_ip,
+            dst_ip,
+            vxlan_port: 4789,
+        }
+    }
+}
+
+/// Bytes before the mirrored frame: outer Ethernet with `vlans` tags and the tunnel headers.
+pub fn outer_len(encap: Encap, vlans: u8) -> usize {
+    14 + 4 * vlans.min(2) as usize
+        + match encap {
+            Encap::Vxlan => 20 + 8 + 8,
+            Encap::Vxlan6 => 40 + 8 + 8,
+            Encap::Gwlb => 20 + 8 + 40 + 20 + 8 + 8,
+        }
+}
+
 /// `inner` wrapped by `encap` with `vlans` outer tags, the mirror session's `vni`, and the
 /// outer UDP source port `sport`.
 pub fn encapsulate(
@@ -124,6 +168,46 @@ pub fn encapsulate(
     sport: u16,
     inner: &[u8],
 ) -> Vec<u8> {
+    let mut spec = OuterSpec::default_for(encap, flow);
+    spec.src_mac = o.src_mac;
+    spec.dst_mac = o.dst_mac;
+    if encap != Encap::Vxlan6 {
+        spec.src_ip = o.src_ip.into();
+        spec.dst_ip = o.dst_ip.into();
+    }
+    encapsulate_with(encap, vlans, &spec, vni, sport, inner)
+}
+
+fn v4(ip: std::net::IpAddr) -> [u8; 4] {
+    match ip {
+        std::net::IpAddr::V4(a) => a.octets(),
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map(|a| a.octets()).unwrap_or([0; 4]),
+    }
+}
+
+fn v6(ip: std::net::IpAddr) -> [u8; 16] {
+    match ip {
+        std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(a) => a.octets(),
+    }
+}
+
+/// Like [`encapsulate`], with every outer address and the VXLAN port given.
+pub fn encapsulate_with(
+    encap: Encap,
+    vlans: u8,
+    spec: &OuterSpec,
+    vni: u32,
+    sport: u16,
+    inner: &[u8],
+) -> Vec<u8> {
+    let o = &OuterAddrs {
+        src_mac: spec.src_mac,
+        dst_mac: spec.dst_mac,
+        src_ip: v4(spec.src_ip),
+        dst_ip: v4(spec.dst_ip),
+    };
+    let vxlan_port = spec.vxlan_port;
     let vx_len = 8 + 8 + inner.len();
     let mut f = Vec::with_capacity(inner.len() + 160);
     match encap {
@@ -140,14 +224,14 @@ pub fn encapsulate(
                 },
                 vx_len,
             );
-            push_udp(&mut f, sport, 4789, 8 + inner.len());
+            push_udp(&mut f, sport, vxlan_port, 8 + inner.len());
         }
         Encap::Vxlan6 => {
-            let (src, dst) = ipv6_addrs(flow);
+            let (src, dst) = (v6(spec.src_ip), v6(spec.dst_ip));
             push_eth_tagged(&mut f, o, vlans, 0x86dd);
             push_ipv6(&mut f, src, dst, vx_len);
             let udp_at = f.len();
-            push_udp(&mut f, sport, 4789, 8 + inner.len());
+            push_udp(&mut f, sport, vxlan_port, 8 + inner.len());
             f.extend_from_slice(&vxlan_header(vni));
             f.extend_from_slice(inner);
             // A zero UDP checksum is not allowed over IPv6 (RFC 8200): compute it.
@@ -179,7 +263,7 @@ pub fn encapsulate(
                 flags_frag: 0,
             };
             push_ipv4(&mut f, &mirror, vx_len);
-            push_udp(&mut f, sport, 4789, 8 + inner.len());
+            push_udp(&mut f, sport, vxlan_port, 8 + inner.len());
         }
     }
     f.extend_from_slice(&vxlan_header(vni));

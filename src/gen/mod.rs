@@ -1,17 +1,23 @@
 //! Synthetic mirrored traffic: VXLAN frames as AWS VPC Traffic Mirroring sends them (outer
 //! TTL 255, IP id 0, UDP source port from a hash of the inner 5-tuple) carrying inner
 //! Ethernet/IPv4/UDP frames with a sequence number, plus labelled noise, written as a pcap.
-//! Pure: builds bytes; the `gen` subcommand writes them to a file.
+//! Pure: builds bytes; the `gen` subcommand writes them to a file, or (`crate::gentx`) has
+//! [`factory::Factory`] write them into mbufs and transmits them over DPDK.
 #![forbid(unsafe_code)]
 mod encap;
+pub mod factory;
 mod frames;
 mod noise;
+pub mod sizes;
+pub mod stamp;
 
 pub use encap::{
-    encapsulate, geneve_aws_header, Encap, GWLB_ATTACHMENT_ID, GWLB_ENDPOINT_ID, GWLB_FLOW_COOKIE,
-    GWLB_VNI,
+    encapsulate, encapsulate_with, geneve_aws_header, outer_len, Encap, OuterSpec,
+    GWLB_ATTACHMENT_ID, GWLB_ENDPOINT_ID, GWLB_FLOW_COOKIE, GWLB_VNI,
 };
-pub use frames::{inner_frame, inner_frame_tagged, mirror_source_port, vxlan_header, OuterAddrs};
+pub use frames::{
+    inner_frame, inner_frame_tagged, mirror_source_port, vxlan_header, OuterAddrs, SEQ_TAG,
+};
 pub use noise::{noise_frame, NoiseKind, NOISE_KINDS};
 
 use crate::capture::pcapfmt::{file_header, RecordHeader};
@@ -34,6 +40,8 @@ pub struct GenSpec {
     /// Cut mirrored frames longer than this, as AWS does beyond the target's MTU (the inner
     /// IP header keeps the original length).
     pub truncate: Option<usize>,
+    /// Inner flows: frame n belongs to flow n % flows.
+    pub flows: u64,
 }
 
 impl Default for GenSpec {
@@ -49,6 +57,7 @@ impl Default for GenSpec {
             outer_vlans: 0,
             inner_vlan: None,
             truncate: None,
+            flows: 64,
         }
     }
 }
@@ -135,7 +144,7 @@ pub fn write_pcap(spec: &GenSpec, out: &mut dyn Write) -> std::io::Result<GenRep
     for seq in 0..spec.count {
         let vni = vnis[(seq % vnis.len() as u64) as usize];
         let size = rng.range(spec.inner_min, spec.inner_max);
-        let flow = (seq % 64) as u16;
+        let flow = (seq % spec.flows.max(1)) as u16;
         let mut inner = inner_frame_tagged(seq, flow, size, spec.inner_vlan);
         let sport = mirror_source_port(&inner);
         if let Some(t) = spec.truncate {

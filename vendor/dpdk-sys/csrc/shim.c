@@ -79,3 +79,20 @@ int shim_eth_link_up(uint16_t port, uint32_t *speed_mbps)
 }
 
 const char *shim_version(void) { return rte_version(); }
+
+int shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n)
+{
+	return rte_pktmbuf_alloc_bulk(mp, pkts, n);
+}
+
+uint8_t *shim_pktmbuf_room(struct rte_mbuf *m, uint16_t *room)
+{
+	*room = rte_pktmbuf_tailroom(m) + m->data_len;
+	return rte_pktmbuf_mtod(m, uint8_t *);
+}
+
+void shim_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len)
+{
+	m->data_len = len;
+	m->pkt_len = len;
+}

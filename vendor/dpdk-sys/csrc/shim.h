@@ -46,4 +46,10 @@ uint64_t shim_eth_rx_offload_scatter(void);
 int shim_eth_link_up(uint16_t port, uint32_t *speed_mbps);
 const char *shim_version(void);
 
+/* Transmit: rte_pktmbuf_alloc_bulk (0 on success), the writable room of a fresh mbuf
+ * (mtod and tailroom), and setting a single-segment mbuf's data_len and pkt_len. */
+int shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n);
+uint8_t *shim_pktmbuf_room(struct rte_mbuf *m, uint16_t *room);
+void shim_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len);
+
 #endif

@@ -1,0 +1,158 @@
+//! One TX lcore: fills bursts of mbufs from the frame factory, stamps them with the TSC time
+//! of the burst, paces bursts against the TSC and sends them, retrying what the device did not
+//! take. Per packet: no allocation, no lock, no syscall, no log line; counters are published
+//! to the control lcore with one relaxed store each per burst.
+use super::plan::{Limit, Rate, WIRE_OVERHEAD};
+use crate::dpdk::{rdtsc, Mempool, TscClock, TxBurst, TxQueue};
+use crate::gen::factory::{Factory, FlowState};
+use crate::gen::sizes::Sizes;
+use crate::gen::Rng;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Tries to hand one burst to a device that keeps refusing before its rest is dropped.
+const MAX_RETRIES_PER_BURST: u64 = 1 << 20;
+
+/// What a queue publishes while it runs (cache-line aligned, written by its lcore only).
+#[derive(Default, Debug)]
+#[repr(align(64))]
+pub struct LiveCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub done: AtomicBool,
+}
+
+/// Final counters of one queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueResult {
+    pub queue: u16,
+    pub packets: u64,
+    /// Frame bytes (no FCS).
+    pub bytes: u64,
+    pub wire_bits: u64,
+    /// tx_burst calls that left packets behind.
+    pub retries: u64,
+    /// Packets given up after MAX_RETRIES_PER_BURST or at a stop.
+    pub dropped: u64,
+    /// Bursts delayed because the mempool was empty.
+    pub no_mbuf: u64,
+    /// Packets per VNI index (the order of `--vni`).
+    pub per_vni: Vec<u64>,
+    /// TSC at the end of the last burst.
+    pub end_tsc: u64,
+}
+
+/// Everything a TX lcore needs.
+pub struct QueueJob<'a> {
+    pub txq: TxQueue<'a>,
+    pub pool: &'a Mempool<'a>,
+    pub factory: &'a Factory,
+    /// The flows this queue sends (flow f goes to queue f % queues), round-robin.
+    pub flows: Vec<u32>,
+    /// The VNI index of each of `flows`.
+    pub vni_index: Vec<usize>,
+    pub vnis: usize,
+    pub sizes: Sizes,
+    pub rng: Rng,
+    /// This queue's share of the packets (Count) or the common end.
+    pub limit: Limit,
+    /// This queue's share of the rate.
+    pub rate: Rate,
+    pub burst: usize,
+    pub t0: u64,
+    pub hz: u64,
+    pub clock: TscClock,
+    pub stop: &'a AtomicBool,
+    pub live: &'a LiveCounters,
+}
+
+impl QueueJob<'_> {
+    pub fn run(mut self) -> QueueResult {
+        let mut r = QueueResult {
+            queue: self.txq.queue_id(),
+            per_vni: vec![0; self.vnis],
+            ..QueueResult::default()
+        };
+        let mut states = vec![FlowState::default(); self.flows.len()];
+        let mut burst = TxBurst::new();
+        // Ticks per rate unit (packet or wire bit); 0 = unpaced.
+        let ticks_per_unit = match self.rate {
+            Rate::Max => 0.0,
+            Rate::Pps(p) => self.hz as f64 / p,
+            Rate::Bps(b) => self.hz as f64 / b,
+        };
+        let per_bit = matches!(self.rate, Rate::Bps(_));
+        let end_tsc = match self.limit {
+            Limit::Duration(d) => Some(self.t0 + (d.as_secs_f64() * self.hz as f64) as u64),
+            Limit::Count(_) => None,
+        };
+        let total = match self.limit {
+            Limit::Count(n) => n,
+            Limit::Duration(_) => u64::MAX,
+        };
+        let nflows = self.flows.len() as u64;
+        let mut units: u64 = 0;
+        let mut i: u64 = 0; // packets built
+                            // All queues start on the same tick.
+        while rdtsc() < self.t0 && !self.stop.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        while i < total && !self.stop.load(Ordering::Relaxed) {
+            let now = rdtsc();
+            if end_tsc.is_some_and(|e| now >= e) {
+                break;
+            }
+            if ticks_per_unit > 0.0 {
+                let due = self.t0 + (units as f64 * ticks_per_unit) as u64;
+                if now < due {
+                    std::hint::spin_loop();
+                    continue;
+                }
+            }
+            let want = (total - i).min(self.burst as u64) as usize;
+            if !burst.alloc(self.pool, want) {
+                r.no_mbuf += 1;
+                continue;
+            }
+            let tx_ns = self.clock.ns(rdtsc());
+            for k in 0..want {
+                let lf = (i % nflows) as usize;
+                let size = self.sizes.pick(i, &mut self.rng);
+                let room = burst.room(k);
+                let len = self
+                    .factory
+                    .write(self.flows[lf], &mut states[lf], size, tx_ns, room);
+                burst.set_len(k, len);
+                r.bytes += len as u64;
+                let bits = (len as u64 + WIRE_OVERHEAD) * 8;
+                r.wire_bits += bits;
+                units += if per_bit { bits } else { 1 };
+                r.per_vni[self.vni_index[lf]] += 1;
+                i += 1;
+            }
+            let mut tries = 0u64;
+            loop {
+                burst.send(&mut self.txq);
+                if burst.pending() == 0 {
+                    break;
+                }
+                r.retries += 1;
+                tries += 1;
+                if tries >= MAX_RETRIES_PER_BURST || self.stop.load(Ordering::Relaxed) {
+                    r.dropped += burst.drop_pending() as u64;
+                    break;
+                }
+            }
+            r.packets = i - r.dropped;
+            self.live.packets.store(r.packets, Ordering::Relaxed);
+            self.live.bytes.store(r.bytes, Ordering::Relaxed);
+            self.live.retries.store(r.retries, Ordering::Relaxed);
+        }
+        r.packets = i - r.dropped;
+        r.end_tsc = rdtsc();
+        self.live.packets.store(r.packets, Ordering::Relaxed);
+        self.live.bytes.store(r.bytes, Ordering::Relaxed);
+        self.live.done.store(true, Ordering::Release);
+        r
+    }
+}
