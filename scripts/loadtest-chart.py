@@ -112,7 +112,7 @@ def main():
         ax.legend(fontsize=7)
 
         ax = axes[1][col]
-        parts = [("veth_dropped", "kernel: veth backlog"), ("socket_dropped", "kernel: AF_PACKET ring full")]
+        parts = [("veth_dropped", "kernel: veth backlog"), ("socket_dropped", "port never delivered (AF_PACKET ring full / NIC)")]
         parts += [(c, c[5:]) for c in reasons if any(num(r[c]) for r in trials)]
         bottom = [0.0] * len(trials)
         idx = list(range(len(trials)))
