@@ -82,6 +82,9 @@ def main():
         md.append("| %d | %d | %s |" % (size, gmax, " | ".join(cells)))
     head = ["trial", "inner bytes", "phase", "offered pps", "sent", "mirrorcap captured", "loss",
             "not delivered (veth / socket)", "appliance drops"] + [names[k] + " ratio" for k, _ in peers]
+    sched = any(r.get("worker_cpu_share") for r in rows)
+    if sched:
+        head += ["worker CPU (run / wait)", "load avg"]
     md += ["", "| " + " | ".join(head) + " |", "|---:|---:|---|" + "---:|" * (len(head) - 3)]
     for r in sorted(rows, key=lambda r: (int(r["size"]), num(r["offered_pps"]))):
         drops = sum(num(r[c]) for c in reasons)
@@ -91,6 +94,8 @@ def main():
                  r["captured"], r["loss"],
                  "%s (%s / %s)" % (r["not_delivered"], r["veth_dropped"], r["socket_dropped"]),
                  "%.0f" % drops] + ratios
+        if sched:
+            cells += ["%s / %s" % (r["worker_cpu_share"], r["worker_wait_share"]), r["loadavg_1m"]]
         md.append("| " + " | ".join(cells) + " |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
 
@@ -120,11 +125,21 @@ def main():
             h = [100 * num(r[key]) / num(r["sent"]) if num(r["sent"]) else 0 for r in trials]
             ax.bar(idx, h, bottom=bottom, label=label)
             bottom = [b + v for b, v in zip(bottom, h)]
+        if not any(bottom):
+            ax.text(0.5, 0.5, "no frame lost", transform=ax.transAxes, ha="center")
+            ax.set_ylim(0, 1)
         ax.set_xticks(idx, ["%.0f" % v for v in x], rotation=45, fontsize=7)
         ax.set_title("mirrorcap: where the lost frames went")
         ax.set_xlabel("offered (kpps)")
         ax.set_ylabel("% of frames sent")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")
+        share = [num(r.get("worker_cpu_share")) for r in trials]
+        if any(v is not None for v in share):
+            tw = ax.twinx()
+            tw.plot(idx, share, "k.--", label="worker's CPU share (right)")
+            tw.set_ylim(0, 1.05)
+            tw.set_ylabel("share of the trial the worker ran")
+            tw.legend(fontsize=7, loc="upper right")
 
         ax = axes[2][col]
         for t in tools:

@@ -32,7 +32,8 @@ Usage: scripts/loadtest.sh [options]
   --gen-lcores MAP        gen's EAL --lcores (default 0@0,1@0: CPU 0)
   --app-lcores MAP        appliance's EAL --lcores (default: main on CPU 0, workers from CPU 1)
   --peer-cpus LIST        CPUs the peers run on (taskset; default 0: off the appliance's workers)
-  --framecnt N            net_af_packet ring frames per queue, both ends (default 4096)
+  --framecnt N            the appliance's net_af_packet ring frames per queue (default: 128 MiB);
+                          the peers get the same memory (tcpdump -B, netsniff-ng --ring-size)
   --bin PATH              the mirrorcap binary (default: cargo build --release, target/release)
   --gen-bin PATH          the binary that runs `gen` (default: --bin)
   --out DIR               results folder (default loadtest-results/<UTC time>)
@@ -56,7 +57,7 @@ log() { echo "loadtest: $*" >&2; }
 
 # ---- options ---------------------------------------------------------------------------------
 SIZES="" DURATION="" ITERATIONS="" TOLERANCE=0 FLOOR="" QUICK=0 WORKERS=1 FLOWS=64
-PEERS=auto PEER_CPUS=0 GEN_LCORES="" APP_LCORES="" FRAMECNT=4096 BIN="" GEN_BIN="" OUT="" PORT=9390 DRY=0
+PEERS=auto PEER_CPUS=0 GEN_LCORES="" APP_LCORES="" FRAMECNT="" BIN="" GEN_BIN="" OUT="" PORT=9390 DRY=0
 REMOTE=0 GEN_HOST="" APP_HOST="" GEN_DEVICE="" APP_DEVICE="" GEN_IP="" APP_IP="" GEN_MAC=""
 DST_MAC="" REMOTE_BIN=/usr/bin/mirrorcap
 SSH_OPTS=(-o BatchMode=yes)
@@ -117,7 +118,7 @@ awk -v t="$TOLERANCE" 'BEGIN { exit !(t ~ /^[0-9]+(\.[0-9]+)?$/ && t < 1) }' ||
 [[ -z $FLOOR ]] || is_uint "$FLOOR" || die "--floor: '$FLOOR' is not packets per second"
 in_range "$WORKERS" 1 8 || die "--workers: '$WORKERS' is not 1-8"
 in_range "$FLOWS" 1 1000000 || die "--flows: '$FLOWS' is not a positive number"
-in_range "$FRAMECNT" 64 1048576 || die "--framecnt: '$FRAMECNT' is not a number in 64-1048576"
+[[ -z $FRAMECNT ]] || in_range "$FRAMECNT" 64 1048576 || die "--framecnt: '$FRAMECNT' is not a number in 64-1048576"
 in_range "$PORT" 1 65535 || die "--metrics-port: '$PORT' is not a TCP port"
 
 MAXSIZE=0
@@ -253,12 +254,15 @@ eal_mem() {
 FRAMESZ=2048
 while ((FRAMESZ < OUTER + 128)); do FRAMESZ=$((FRAMESZ * 2)); done
 BLOCKSZ=$((FRAMESZ > 4096 ? FRAMESZ : 4096)) # a whole number of pages
+# The appliance's AF_PACKET ring is its only buffer while its worker is off the CPU: 128 MiB
+# (65536 frames of 2 KiB; fewer, larger ones for jumbo sizes) unless given.
+FRAMECNT=${FRAMECNT:-$((128 * 1024 * 1024 / FRAMESZ))}
 MTU=$(((OUTER + 100) > 1500 ? OUTER + 100 : 1500))
 
 if [[ $REMOTE == 0 ]]; then
-  AF="framesz=$FRAMESZ,blocksz=$BLOCKSZ,framecnt=$FRAMECNT"
-  GEN_PORT=(--vdev "net_af_packet0,iface=$VETH_GEN,qpairs=1,$AF")
-  APP_PORT=(--vdev "net_af_packet0,iface=$VETH_APP,qpairs=$WORKERS,$AF")
+  AF="framesz=$FRAMESZ,blocksz=$BLOCKSZ"
+  GEN_PORT=(--vdev "net_af_packet0,iface=$VETH_GEN,qpairs=1,$AF,framecnt=4096")
+  APP_PORT=(--vdev "net_af_packet0,iface=$VETH_APP,qpairs=$WORKERS,$AF,framecnt=$FRAMECNT")
   OUT_ADDR=(--outer-src-mac "$GEN_MAC_LOCAL" --outer-dst-mac "$APP_MAC_LOCAL" --outer-src-ip "$GEN_IP_LOCAL" --outer-dst-ip "$APP_IP_LOCAL")
   RING_DIR=$WORK/ring
   # shellcheck disable=SC2207 # words of eal_mem on purpose
@@ -316,7 +320,7 @@ scrape() { on_app curl -sf --max-time 5 "$METRICS_URL"; }
   echo "appliance workers: $WORKERS; appliance EAL --lcores $APP_LCORES; gen EAL --lcores $GEN_LCORES"
   echo "host: $CPUS CPUs, $(awk '/model name/ { $1 = $2 = $3 = ""; print; exit }' /proc/cpuinfo | sed 's/^ *//'), kernel $(uname -r), DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?')"
   if [[ $REMOTE == 0 ]]; then
-    echo "net_af_packet: framesz=$FRAMESZ framecnt=$FRAMECNT per queue; veth MTU $MTU"
+    echo "net_af_packet: framesz=$FRAMESZ; the appliance's ring $FRAMECNT frames per queue, gen's 4096; veth MTU $MTU"
     echo "peers: ${PEERS:-none} (tcpdump -B $((FRAMESZ * FRAMECNT / 1024)) KiB, the appliance's ring size; on CPUs $PEER_CPUS)"
   else
     echo "peers: none (remote mode)"
@@ -377,6 +381,20 @@ veth_drops() {
   a=$(ip netns exec "$NS_GEN" cat "/sys/class/net/$VETH_GEN/statistics/tx_dropped")
   b=$(ip netns exec "$NS_APP" cat "/sys/class/net/$VETH_APP/statistics/rx_dropped")
   echo $((a + b))
+}
+
+# The appliance's worker threads' scheduler totals (local mode): "run_ns wait_ns" summed over
+# its rte-worker-* threads, from /proc/PID/task/*/schedstat (time on CPU, time runnable but
+# waiting for it). Their deltas over a trial say whether the workers had their CPU.
+worker_sched() {
+  if [[ $REMOTE == 1 || -z $APP_PID ]]; then echo "0 0"; return; fi
+  local t run=0 wait=0 r w _
+  for t in /proc/"$APP_PID"/task/*; do
+    [[ $(cat "$t/comm" 2>/dev/null) == rte-worker-* ]] || continue
+    read -r r w _ <"$t/schedstat" || continue
+    run=$((run + r)) wait=$((wait + w))
+  done
+  echo "$run $wait"
 }
 
 # A number out of the generator's JSON report: the first of the given keys present.
@@ -456,8 +474,10 @@ trial() {
     return
   fi
   scrape >"$WORK/before.prom" || die "scrape before trial $n failed"
-  local vd0
+  local vd0 s0 t0
   vd0=$(veth_drops)
+  s0=$(worker_sched)
+  t0=$(date +%s%N)
   [[ $REMOTE == 1 ]] || start_peers
   if [[ $REMOTE == 1 ]]; then
     on_gen "${GEN_CMD[@]}" >"$OUT/logs/gen-$n.log" 2>&1 || die "gen failed in trial $n (log: $OUT/logs/gen-$n.log)"
@@ -481,8 +501,10 @@ trial() {
   cp "$WORK/after.prom" "$OUT/metrics/trial-$n.prom"
   local peers=""
   [[ $REMOTE == 1 ]] || peers=$(stop_peers)
-  local vd1
+  local vd1 s1 t1
   vd1=$(veth_drops)
+  s1=$(worker_sched)
+  t1=$(date +%s%N)
 
   local f=$OUT/gen/trial-$n.json sent sent_bytes dur_ns pps bps
   sent=$(report_get "$f" sent_packets packets sent.packets tx_packets)
@@ -500,7 +522,7 @@ trial() {
     mapfile -t REASONS < <(printf '%s\n' "${!c1[@]}" | sed -n 's/^drop_//p' | sort)
     local h="trial,size,phase,target_rate,offered_pps,offered_bps,duration_s,sent,sent_bytes,app_rx,captured,captured_bytes,loss,loss_ratio,pass,not_delivered,veth_dropped,socket_dropped"
     for k in "${REASONS[@]}"; do h+=",drop_$k"; done
-    h+=",tcpdump_veth,tcpdump_vxlan,netsniff_ng"
+    h+=",tcpdump_veth,tcpdump_vxlan,netsniff_ng,worker_cpu_share,worker_wait_share,loadavg_1m"
     echo "$h" >"$OUT/trials.csv"
     HEADER_DONE=1
   fi
@@ -521,6 +543,11 @@ trial() {
   for p in tcpdump-veth tcpdump-vxlan netsniff-ng; do
     row+=",$(awk -v p="$p" '$1 == p { print $2 }' <<<"$peers")"
   done
+  # Share of the trial's wall time the workers ran / waited for a CPU; the host's load.
+  row+=",$(awk -v a="$s0" -v b="$s1" -v dt=$((t1 - t0)) -v n="$WORKERS" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); d = dt * n
+    if (d > 0 && y[1] > 0) printf "%.3f,%.3f", (y[1] - x[1]) / d, (y[2] - x[2]) / d; else printf ","
+  }'),$(cut -d' ' -f1 /proc/loadavg)"
   echo "$row" >>"$OUT/trials.csv"
   log "trial $n: $size B at $rate: sent $sent ($(awk -v p="$pps" 'BEGIN { printf "%.0f", p }') pps), captured $captured, loss $loss -> $([[ $pass == 1 ]] && echo pass || echo fail)${peers:+; peers: $(tr '\n' ' ' <<<"$peers")}"
   T_OFFERED=$pps T_PASS=$pass

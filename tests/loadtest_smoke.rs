@@ -111,6 +111,9 @@ fn quick_local_run_leaves_a_consistent_results_folder() {
         "drop_ring_full",
         "tcpdump_veth",
         "tcpdump_vxlan",
+        "worker_cpu_share",
+        "worker_wait_share",
+        "loadavg_1m",
     ] {
         assert!(trials[0].contains_key(col), "trials.csv lacks {col}");
     }
@@ -144,6 +147,12 @@ fn quick_local_run_leaves_a_consistent_results_folder() {
             let n = int(t, peer);
             assert!(n > 0 && n <= sent, "{peer} captured {n} of {sent}");
         }
+        // The worker's time on and waiting for its CPU, as shares of the trial: within the trial.
+        let (cpu, wait): (f64, f64) = (
+            t["worker_cpu_share"].parse().unwrap(),
+            t["worker_wait_share"].parse().unwrap(),
+        );
+        assert!(cpu > 0.0 && wait >= 0.0 && cpu + wait < 1.2, "{t:?}");
         captured_total += captured;
     }
 
