@@ -165,7 +165,7 @@ pub struct GenArgs {
     /// imix (60/566/1514 bytes 7:4:1); 60 to 9019 (a 9001-byte IP packet with Ethernet and VLAN headers).
     #[arg(long, default_value = "60-1514")]
     pub inner_size: String,
-    /// Add one non-mirror or malformed frame after every N mirrored ones (0: none; -w only).
+    /// Add one non-mirror or malformed frame after every N mirrored ones (0: none).
     #[arg(long, default_value_t = 0)]
     pub noise_every: u64,
     /// Seed of the deterministic generator (sizes of a range).

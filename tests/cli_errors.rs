@@ -90,6 +90,99 @@ fn every_misuse_is_one_line_and_exit_code_2() {
             own(&["gen", "-w", "/nonexistent/dir/out.pcap"]),
             "/nonexistent/dir",
         ),
+        (own(&["gen", "--count", "5"]), "--vdev"),
+        (
+            own(&["gen", "-w", "/dev/null", "--vdev", "net_null0"]),
+            "not both",
+        ),
+        (
+            own(&["gen", "-w", "/dev/null", "--rate", "1kpps"]),
+            "--rate",
+        ),
+        (
+            own(&["gen", "-w", "/dev/null", "--inner-size", "imix"]),
+            "imix",
+        ),
+        (
+            own(&[
+                "gen",
+                "--vdev",
+                "net_null0",
+                "--count",
+                "5",
+                "--duration",
+                "1s",
+            ]),
+            "--duration",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--rate", "0pps"]),
+            "--rate",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--rate", "fast"]),
+            "--rate",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--proto", "sctp"]),
+            "--proto",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--count", "0"]),
+            "--count",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--duration", "soon"]),
+            "--duration",
+        ),
+        (
+            own(&[
+                "gen",
+                "--vdev",
+                "net_null0",
+                "--tx-queues",
+                "4",
+                "--flows",
+                "2",
+            ]),
+            "--tx-queues",
+        ),
+        (
+            own(&[
+                "gen",
+                "--vdev",
+                "net_null0",
+                "--outer-src-ip",
+                "2001:db8::1",
+            ]),
+            "--outer-src-ip",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--outer-dst-mac", "02:00"]),
+            "--outer-dst-mac",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--tcp-share", "101"]),
+            "--tcp-share",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--burst", "0"]),
+            "--burst",
+        ),
+        (
+            own(&["gen", "--vdev", "net_null0", "--progress", "x"]),
+            "--progress",
+        ),
+        (
+            own(&[
+                "gen",
+                "--vdev",
+                "net_null0",
+                "--report-json",
+                "/nonexistent/dir/r.json",
+            ]),
+            "/nonexistent/dir",
+        ),
         (
             own(&["check-config", "/nonexistent/m.toml"]),
             "/nonexistent/m.toml",

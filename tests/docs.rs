@@ -28,3 +28,23 @@ fn readme_names_the_demo_and_test_commands() {
     let readme = read("README.md");
     assert!(readme.contains("scripts/demo.sh") && readme.contains("scripts/test.sh"));
 }
+
+#[test]
+fn every_gen_option_is_documented() {
+    use clap::CommandFactory;
+    let doc = read("docs/loadtest.md");
+    let cli = mirrorcap::cli::Cli::command();
+    let gen = cli.find_subcommand("gen").expect("gen subcommand");
+    let mut n = 0;
+    for a in gen.get_arguments() {
+        if let Some(long) = a.get_long() {
+            assert!(
+                doc.contains(&format!("`--{long}")),
+                "docs/loadtest.md does not explain gen --{long}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 20, "{n} options");
+    assert!(doc.contains("## Generator"));
+}

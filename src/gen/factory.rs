@@ -389,3 +389,84 @@ fn inner_headers(flow: u32, proto: Proto, vlan: Option<u16>) -> Vec<u8> {
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decap::{decap, DecapConfig};
+
+    /// The ones'-complement checksum computed the slow way over whole buffers.
+    fn naive(parts: &[&[u8]]) -> u16 {
+        let mut s = 0u64;
+        for p in parts {
+            s += sum_words(p);
+        }
+        !fold(s)
+    }
+
+    fn spec(encap: Encap, tcp_share: u8) -> FactorySpec {
+        FactorySpec {
+            encap,
+            outer_vlans: 1,
+            inner_vlan: None,
+            truncate: None,
+            outer: OuterOverride::default(),
+            vxlan_port: 4789,
+            flows: 4,
+            tcp_share,
+            vnis: vec![7, 8],
+            run_id: 0xabcd,
+        }
+    }
+
+    #[test]
+    fn checksums_match_a_full_computation_at_every_size() {
+        for encap in [Encap::Vxlan, Encap::Vxlan6, Encap::Gwlb] {
+            for share in [0, 100] {
+                let f = Factory::new(&spec(encap, share));
+                let mut buf = vec![0u8; 10_000];
+                let mut st = FlowState::default();
+                for size in [60, 61, 71, 72, 84, 85, 100, 1514, 9019] {
+                    let n = f.write(1, &mut st, size, 123_456, &mut buf);
+                    let frame = &buf[..n];
+                    let d = decap(frame, &DecapConfig::default()).expect("decaps");
+                    assert_eq!(d.meta.vni, 8, "flow 1 has the second VNI");
+                    let inner = d.inner(frame);
+                    assert_eq!(inner.len(), size);
+                    let ip = &inner[14..34];
+                    assert_eq!(naive(&[ip]), 0, "{encap:?} {size}: inner IPv4 checksum");
+                    let l4 = &inner[34..];
+                    let proto = if share == 100 { 6u8 } else { 17 };
+                    assert_eq!(ip[9], proto);
+                    let pseudo = [
+                        &ip[12..20],
+                        &[0, proto],
+                        &(l4.len() as u16).to_be_bytes()[..],
+                    ]
+                    .concat();
+                    assert_eq!(naive(&[&pseudo, l4]), 0, "{encap:?} {size}: L4 checksum");
+                    if encap == Encap::Vxlan6 {
+                        let ip6 = &frame[18..58];
+                        let udp = &frame[58..];
+                        let pseudo = [
+                            &ip6[8..40],
+                            &(udp.len() as u32).to_be_bytes()[..],
+                            &[0, 0, 0, 17],
+                        ]
+                        .concat();
+                        assert_eq!(naive(&[&pseudo, udp]), 0, "{size}: outer UDP over IPv6");
+                    }
+                }
+                assert_eq!(st.seq, 9);
+            }
+        }
+    }
+
+    #[test]
+    fn tcp_share_spreads_evenly() {
+        let n = (0..64).filter(|&f| flow_is_tcp(f, 64, 25)).count();
+        assert_eq!(n, 16);
+        assert!((0..10).all(|f| flow_is_tcp(f, 10, 100)));
+        assert!((0..10).all(|f| !flow_is_tcp(f, 10, 0)));
+    }
+}

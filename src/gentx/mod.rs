@@ -157,6 +157,11 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     } else {
         plan.factory.vnis.clone()
     };
+    let noise: Vec<Vec<u8>> = crate::gen::NOISE_KINDS
+        .iter()
+        .enumerate()
+        .map(|(n, &k)| crate::gen::noise_frame(k, n as u64))
+        .collect();
     // Every queue starts on the same TSC tick, a little ahead so all are launched.
     let t0 = crate::dpdk::rdtsc() + hz / 100;
     let mut jobs = Vec::with_capacity(nq);
@@ -184,6 +189,8 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
             limit: share_limit(&plan, q),
             rate: share_rate(plan.rate, nq),
             burst: plan.burst as usize,
+            noise_every: plan.noise_every,
+            noise: &noise,
             t0,
             hz,
             clock,

@@ -83,6 +83,8 @@ pub struct Plan {
     pub tx_queues: u16,
     pub burst: u16,
     pub seed: u64,
+    /// One noise frame (non-mirror or malformed, kinds in turn) after every N mirrored ones.
+    pub noise_every: u64,
     /// None: no progress line.
     pub progress: Option<Duration>,
 }
@@ -125,9 +127,6 @@ pub fn plan(a: &GenArgs, run_id: u32) -> Result<Plan, String> {
     let encap = Encap::parse(&a.encap)?;
     if let Some(v) = a.vnis.iter().find(|&&v| v > 0x00ff_ffff) {
         return Err(format!("--vni {v}: a VNI has 24 bits (0 to 16777215)"));
-    }
-    if a.noise_every > 0 {
-        return Err("--noise-every is for -w only (noise frames are not transmitted)".into());
     }
     let sizes = Sizes::parse(&a.inner_size)?;
     let rate = Rate::parse(&a.rate)?;
@@ -206,6 +205,7 @@ pub fn plan(a: &GenArgs, run_id: u32) -> Result<Plan, String> {
         tx_queues: a.tx_queues,
         burst: a.burst,
         seed: a.seed,
+        noise_every: a.noise_every,
         progress,
     })
 }

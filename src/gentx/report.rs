@@ -28,6 +28,9 @@ impl TxReport {
     pub fn wire_bits(&self) -> u64 {
         self.queues.iter().map(|q| q.wire_bits).sum()
     }
+    pub fn noise(&self) -> u64 {
+        self.queues.iter().map(|q| q.noise).sum()
+    }
     pub fn retries(&self) -> u64 {
         self.queues.iter().map(|q| q.retries).sum()
     }
@@ -83,13 +86,14 @@ impl TxReport {
         let mut s = String::new();
         let _ = write!(
             s,
-            "{{\n  \"run_id\": {},\n  \"port\": \"{}\",\n  \"driver\": \"{}\",\n  \"encap\": \"{}\",\n  \"flows\": {},\n  \"target\": {{\"kind\": \"{kind}\", \"value\": {value}}},\n  \"sent_packets\": {},\n  \"bytes\": {},\n  \"wire_bits\": {},\n  \"duration_ns\": {},\n  \"achieved_pps\": {:.3},\n  \"achieved_bps\": {:.3},\n  \"tx_retries\": {},\n  \"tx_dropped\": {},\n",
+            "{{\n  \"run_id\": {},\n  \"port\": \"{}\",\n  \"driver\": \"{}\",\n  \"encap\": \"{}\",\n  \"flows\": {},\n  \"target\": {{\"kind\": \"{kind}\", \"value\": {value}}},\n  \"sent_packets\": {},\n  \"noise_packets\": {},\n  \"bytes\": {},\n  \"wire_bits\": {},\n  \"duration_ns\": {},\n  \"achieved_pps\": {:.3},\n  \"achieved_bps\": {:.3},\n  \"tx_retries\": {},\n  \"tx_dropped\": {},\n",
             self.run_id,
             esc(&self.port),
             esc(&self.driver),
             esc(&self.encap),
             self.flows,
             self.packets(),
+            self.noise(),
             self.bytes(),
             self.wire_bits(),
             self.duration_ns,

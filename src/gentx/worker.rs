@@ -36,6 +36,8 @@ pub struct QueueResult {
     pub dropped: u64,
     /// Bursts delayed because the mempool was empty.
     pub no_mbuf: u64,
+    /// Of `packets`, the noise frames.
+    pub noise: u64,
     /// Packets per VNI index (the order of `--vni`).
     pub per_vni: Vec<u64>,
     /// TSC at the end of the last burst.
@@ -59,6 +61,9 @@ pub struct QueueJob<'a> {
     /// This queue's share of the rate.
     pub rate: Rate,
     pub burst: usize,
+    /// A noise frame after every N mirrored ones (0: none), kinds in turn from `noise`.
+    pub noise_every: u64,
+    pub noise: &'a [Vec<u8>],
     pub t0: u64,
     pub hz: u64,
     pub clock: TscClock,
@@ -92,12 +97,17 @@ impl QueueJob<'_> {
         };
         let nflows = self.flows.len() as u64;
         let mut units: u64 = 0;
-        let mut i: u64 = 0; // packets built
-                            // All queues start on the same tick.
+        let mut i: u64 = 0; // mirrored packets built
+        let mut built: u64 = 0; // all packets built, noise included
+        let mut since_noise: u64 = 0;
+        // All queues start on the same tick.
         while rdtsc() < self.t0 && !self.stop.load(Ordering::Relaxed) {
             std::hint::spin_loop();
         }
-        while i < total && !self.stop.load(Ordering::Relaxed) {
+        let every = self.noise_every;
+        while (i < total || (every > 0 && since_noise == every))
+            && !self.stop.load(Ordering::Relaxed)
+        {
             let now = rdtsc();
             if end_tsc.is_some_and(|e| now >= e) {
                 break;
@@ -109,13 +119,33 @@ impl QueueJob<'_> {
                     continue;
                 }
             }
-            let want = (total - i).min(self.burst as u64) as usize;
+            // Mirrored frames left, and the noise frames that follow them.
+            let left = total - i;
+            let noise_left = since_noise
+                .saturating_add(left)
+                .checked_div(every)
+                .unwrap_or(0);
+            let want = left.saturating_add(noise_left).min(self.burst as u64) as usize;
             if !burst.alloc(self.pool, want) {
                 r.no_mbuf += 1;
                 continue;
             }
             let tx_ns = self.clock.ns(rdtsc());
             for k in 0..want {
+                if every > 0 && since_noise == every {
+                    let f = &self.noise[(r.noise % self.noise.len() as u64) as usize];
+                    burst.room(k)[..f.len()].copy_from_slice(f);
+                    burst.set_len(k, f.len());
+                    since_noise = 0;
+                    r.noise += 1;
+                    built += 1;
+                    r.bytes += f.len() as u64;
+                    let bits = (f.len() as u64 + WIRE_OVERHEAD) * 8;
+                    r.wire_bits += bits;
+                    units += if per_bit { bits } else { 1 };
+                    continue;
+                }
+                since_noise += 1;
                 let lf = (i % nflows) as usize;
                 let size = self.sizes.pick(i, &mut self.rng);
                 let room = burst.room(k);
@@ -129,6 +159,7 @@ impl QueueJob<'_> {
                 units += if per_bit { bits } else { 1 };
                 r.per_vni[self.vni_index[lf]] += 1;
                 i += 1;
+                built += 1;
             }
             let mut tries = 0u64;
             loop {
@@ -143,12 +174,12 @@ impl QueueJob<'_> {
                     break;
                 }
             }
-            r.packets = i - r.dropped;
+            r.packets = built - r.dropped;
             self.live.packets.store(r.packets, Ordering::Relaxed);
             self.live.bytes.store(r.bytes, Ordering::Relaxed);
             self.live.retries.store(r.retries, Ordering::Relaxed);
         }
-        r.packets = i - r.dropped;
+        r.packets = built - r.dropped;
         r.end_tsc = rdtsc();
         self.live.packets.store(r.packets, Ordering::Relaxed);
         self.live.bytes.store(r.bytes, Ordering::Relaxed);
