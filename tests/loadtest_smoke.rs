@@ -272,3 +272,36 @@ fn remote_dry_run_prints_the_ssh_commands() {
         .any(|l| l.contains("ec2-user@app 'sudo curl") && l.contains("/metrics")));
     assert!(!out.exists(), "a dry run writes no results");
 }
+
+#[test]
+fn every_option_is_documented() {
+    let r = loadtest(&["--help"]);
+    assert!(r.status.success());
+    let help = String::from_utf8_lossy(&r.stdout);
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/loadtest.md"))
+            .unwrap();
+    // Options are the words starting a help line or following " / " there.
+    let mut n = 0;
+    for line in help.lines() {
+        let line = line.trim_start();
+        for part in line.split(" / ") {
+            let Some(opt) = part
+                .split_whitespace()
+                .next()
+                .filter(|w| w.starts_with("--"))
+            else {
+                continue;
+            };
+            if !line.starts_with(part) && !part.starts_with("--") {
+                continue;
+            }
+            assert!(
+                doc.contains(&format!("`{opt}")),
+                "docs/loadtest.md does not explain {opt}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 25, "{n} options in --help");
+}
