@@ -353,7 +353,9 @@ if [[ $DRY == 0 ]]; then
     fi
     sleep 0.5
   done
-  scrape >/dev/null || die "the appliance's metrics never answered on $METRICS_URL"
+  where=$OUT/logs/appliance.log
+  [[ $REMOTE == 0 ]] || where=$APP_HOST:/tmp/mirrorcap-loadtest-app.log
+  scrape >/dev/null || die "the appliance's metrics never answered on $METRICS_URL (log: $where)"
 fi
 
 # ---- one trial -------------------------------------------------------------------------------
