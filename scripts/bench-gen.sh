@@ -3,7 +3,7 @@
 # it is given, so the generator's own pacing and frame building are all that is measured) at
 # each RATE for SECONDS_PER_RUN, REPEATS times, with --report-json; prints target vs achieved
 # packets per second and the error in percent (achieved over the run's own duration, from the
-# common start tick to the last burst). `max` has no target: it reports the ceiling.
+# queue's start to its last burst). `max` has no target: it reports the ceiling.
 #
 # Usage: scripts/bench-gen.sh                    (100kpps 1Mpps max, 10 s, 3 repeats, 64-byte inner)
 #        RATES="100kpps 2Gbps" SECONDS_PER_RUN=5 REPEATS=5 INNER_SIZE=imix TX_QUEUES=1 scripts/bench-gen.sh

@@ -450,3 +450,95 @@ fn several_queues_over_net_null_account_for_every_packet() {
         .expect("final line");
     assert_eq!(number_after(line, "gen sent "), 100_001);
 }
+
+/// A network namespace with a veth pair (vga ↔ vgb), deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("mcgen{}", std::process::id());
+        let ns = Netns(name.clone());
+        let sh = |args: &[&str]| {
+            let (ok, _, err) = tool("ip", args);
+            assert!(ok, "ip {args:?}: {err}");
+        };
+        sh(&["netns", "add", &name]);
+        let ex = |args: &[&str]| {
+            let mut v = vec!["netns", "exec", &name];
+            v.extend_from_slice(args);
+            sh(&v);
+        };
+        // No IPv6 neighbour discovery or router solicitations on the pair.
+        ex(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ex(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ex(&[
+            "ip", "link", "add", "vga", "mtu", "9100", "type", "veth", "peer", "name", "vgb",
+            "mtu", "9100",
+        ]);
+        ex(&["ip", "link", "set", "vga", "up"]);
+        ex(&["ip", "link", "set", "vgb", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = tool("ip", &["netns", "del", &self.0]);
+    }
+}
+
+#[test]
+fn af_packet_puts_the_frames_on_a_veth_where_tcpdump_sees_them() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("veth.pcap");
+    let mut dump = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "tcpdump", "-i", "vgb", "-U", "-c", "50", "-w",
+        ])
+        .arg(&cap)
+        .args(["udp", "port", "4789"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    // tcpdump says "listening on" once its socket is open.
+    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("listening on vgb"), "{line}");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            bin(),
+            "gen",
+            "--vdev",
+            "net_af_packet0,iface=vga",
+        ])
+        .args([
+            "--count",
+            "50",
+            "--inner-size",
+            "1500",
+            "--vni",
+            "9",
+            "--progress",
+            "0",
+        ])
+        .output()
+        .expect("gen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = dump.wait().expect("tcpdump exits after 50 packets");
+    assert!(status.success());
+    let frames = read_pcap(&cap);
+    assert_eq!(frames.len(), 50);
+    for f in &frames {
+        let t = take_apart(f);
+        assert_eq!((t.vni, t.inner_len), (9, 1500));
+    }
+}

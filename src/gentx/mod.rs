@@ -130,7 +130,8 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     }
     let port = PortBuilder::new(port_id, Vec::new())
         .tx_queues(nq as u16, TX_DESC)
-        .mtu(9001)
+        // The L3 MTU the largest outer frame needs (the port caps it to what it allows).
+        .mtu((max_frame.saturating_sub(14)).clamp(1500, 9216) as u16)
         .build()
         .map_err(|e| {
             RunError::Environment(format!(
@@ -162,8 +163,7 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
         .enumerate()
         .map(|(n, &k)| crate::gen::noise_frame(k, n as u64))
         .collect();
-    // Every queue starts on the same TSC tick, a little ahead so all are launched.
-    let t0 = crate::dpdk::rdtsc() + hz / 100;
+    let go = AtomicBool::new(false);
     let mut jobs = Vec::with_capacity(nq);
     let (tx, rx) = std::sync::mpsc::channel();
     for (q, txq) in port.take_tx_queues().into_iter().enumerate() {
@@ -191,7 +191,7 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
             burst: plan.burst as usize,
             noise_every: plan.noise_every,
             noise: &noise,
-            t0,
+            go: &go,
             hz,
             clock,
             stop,
@@ -208,11 +208,13 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     }
     drop(tx);
     let started = Instant::now();
-    let (_, codes) = launch_workers(&eal, jobs, || control(&plan, &live, stop, started))
-        .map_err(|e| RunError::Runtime(format!("launching TX lcores: {e}")))?;
+    let (_, codes) = launch_workers(&eal, jobs, || {
+        go.store(true, Ordering::Release);
+        control(&plan, &live, stop, started)
+    })
+    .map_err(|e| RunError::Runtime(format!("launching TX lcores: {e}")))?;
     let mut queues: Vec<worker::QueueResult> = rx.try_iter().collect();
     queues.sort_by_key(|q| q.queue);
-    let end = queues.iter().map(|q| q.end_tsc).max().unwrap_or(t0);
     let report = TxReport {
         run_id,
         port: info.name.clone(),
@@ -220,7 +222,11 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
         encap: a.encap.clone(),
         flows: factory.flow_count(),
         target: Some(plan.rate),
-        duration_ns: clock.ticks_ns(end.saturating_sub(t0)),
+        duration_ns: queues
+            .iter()
+            .map(|q| clock.ticks_ns(q.end_tsc.saturating_sub(q.start_tsc)))
+            .max()
+            .unwrap_or(0),
         queues,
         vnis,
     };

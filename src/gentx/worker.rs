@@ -40,7 +40,8 @@ pub struct QueueResult {
     pub noise: u64,
     /// Packets per VNI index (the order of `--vni`).
     pub per_vni: Vec<u64>,
-    /// TSC at the end of the last burst.
+    /// This queue's TSC when it started and after its last burst.
+    pub start_tsc: u64,
     pub end_tsc: u64,
 }
 
@@ -64,15 +65,28 @@ pub struct QueueJob<'a> {
     /// A noise frame after every N mirrored ones (0: none), kinds in turn from `noise`.
     pub noise_every: u64,
     pub noise: &'a [Vec<u8>],
-    pub t0: u64,
+    /// Set by the control lcore once every sender is launched: all start together, each
+    /// timing itself with its own core's TSC.
+    pub go: &'a AtomicBool,
     pub hz: u64,
     pub clock: TscClock,
     pub stop: &'a AtomicBool,
     pub live: &'a LiveCounters,
 }
 
+/// Marks the queue done however its loop ends (a panic included), so the control lcore
+/// never waits for a sender that is gone.
+struct DoneOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 impl QueueJob<'_> {
     pub fn run(mut self) -> QueueResult {
+        let _done = DoneOnDrop(&self.live.done);
         let mut r = QueueResult {
             queue: self.txq.queue_id(),
             per_vni: vec![0; self.vnis],
@@ -87,8 +101,13 @@ impl QueueJob<'_> {
             Rate::Bps(b) => self.hz as f64 / b,
         };
         let per_bit = matches!(self.rate, Rate::Bps(_));
+        while !self.go.load(Ordering::Acquire) && !self.stop.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        let t0 = rdtsc();
+        r.start_tsc = t0;
         let end_tsc = match self.limit {
-            Limit::Duration(d) => Some(self.t0 + (d.as_secs_f64() * self.hz as f64) as u64),
+            Limit::Duration(d) => Some(t0 + (d.as_secs_f64() * self.hz as f64) as u64),
             Limit::Count(_) => None,
         };
         let total = match self.limit {
@@ -100,10 +119,6 @@ impl QueueJob<'_> {
         let mut i: u64 = 0; // mirrored packets built
         let mut built: u64 = 0; // all packets built, noise included
         let mut since_noise: u64 = 0;
-        // All queues start on the same tick.
-        while rdtsc() < self.t0 && !self.stop.load(Ordering::Relaxed) {
-            std::hint::spin_loop();
-        }
         let every = self.noise_every;
         while (i < total || (every > 0 && since_noise == every))
             && !self.stop.load(Ordering::Relaxed)
@@ -113,7 +128,7 @@ impl QueueJob<'_> {
                 break;
             }
             if ticks_per_unit > 0.0 {
-                let due = self.t0 + (units as f64 * ticks_per_unit) as u64;
+                let due = t0 + (units as f64 * ticks_per_unit) as u64;
                 if now < due {
                     std::hint::spin_loop();
                     continue;
@@ -183,7 +198,6 @@ impl QueueJob<'_> {
         r.end_tsc = rdtsc();
         self.live.packets.store(r.packets, Ordering::Relaxed);
         self.live.bytes.store(r.bytes, Ordering::Relaxed);
-        self.live.done.store(true, Ordering::Release);
         r
     }
 }
