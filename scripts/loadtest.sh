@@ -251,12 +251,23 @@ eal_mem() {
 }
 
 # net_af_packet frames must hold the largest outer frame plus the TPACKET header.
+# Jumbo frames get 9216-byte slots: net_af_packet refuses slots whose data (slot - 32 bytes)
+# exceed the mbufs' 9728-byte data room (MAX_FRAME in src/run.rs), and it addresses slot i at
+# i x framesz, so a block must be whole pages holding whole slots (9216 x 4 = 9 pages).
 FRAMESZ=2048
-while ((FRAMESZ < OUTER + 128)); do FRAMESZ=$((FRAMESZ * 2)); done
-BLOCKSZ=$((FRAMESZ > 4096 ? FRAMESZ : 4096)) # a whole number of pages
+for f in 2048 4096 8192 9216; do
+  FRAMESZ=$f
+  ((f < OUTER + 128)) || break
+done
+BLOCKSZ=$FRAMESZ
+while ((BLOCKSZ % 4096)); do BLOCKSZ=$((BLOCKSZ + FRAMESZ)); done
 # The appliance's AF_PACKET ring is its only buffer while its worker is off the CPU: 128 MiB
 # (65536 frames of 2 KiB; fewer, larger ones for jumbo sizes) unless given.
-FRAMECNT=${FRAMECNT:-$((128 * 1024 * 1024 / FRAMESZ))}
+# Whole blocks: the kernel wants the frame count to be a multiple of the frames per block.
+PER_BLOCK=$((BLOCKSZ / FRAMESZ))
+BLOCKS=$((128 * 1024 * 1024 / BLOCKSZ))
+FRAMECNT=${FRAMECNT:-$((BLOCKS * PER_BLOCK))}
+FRAMECNT=$(((FRAMECNT + PER_BLOCK - 1) / PER_BLOCK * PER_BLOCK))
 MTU=$(((OUTER + 100) > 1500 ? OUTER + 100 : 1500))
 
 if [[ $REMOTE == 0 ]]; then
