@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent system set-up for building, running and testing mirrorcap on Debian 12/13:
 # DPDK (libdpdk-dev + dpdk-testpmd), libclang for bindgen, libpcap, the reference readers
-# (tshark, tcpdump, capinfos), prometheus + promtool, python3-matplotlib (dashboard
-# snapshots), the AMI checks' tools (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint
-# from PyPI in a venv at /opt/cfn-lint when not on PATH), and 2 MiB hugepages when run as root.
+# (tshark, tcpdump, capinfos), prometheus + promtool, python3-matplotlib (dashboard snapshots,
+# load-test charts), netsniff-ng (a load-test peer; 7 small packages), the AMI checks' tools
+# (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint from PyPI in a venv at
+# /opt/cfn-lint when not on PATH), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -12,7 +13,7 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev
   libpcap-dev tcpdump tshark wireshark-common
   prometheus iproute2 procps curl
-  python3-matplotlib
+  python3-matplotlib netsniff-ng
   shellcheck packer debootstrap systemd python3-venv
 )
 HUGEPAGES=${HUGEPAGES:-512}

@@ -85,6 +85,7 @@ fn shellcheck_passes_every_script() {
         "ami/mirrorcap-ring.sh",
         "scripts/check-ami-provision.sh",
         "scripts/test.sh",
+        "scripts/loadtest.sh",
         ".ci/run",
     ] {
         assert!(scripts.iter().any(|x| x == s), "{s} not found: {scripts:?}");
