@@ -310,7 +310,7 @@ fi
 
 METRICS_URL=http://127.0.0.1:$PORT/metrics
 APP_CMD=("$BIN" run "${APP_PORT[@]}" --workers "$WORKERS" --ring-dir "$RING_DIR" --segment-size 64MiB
-  --segments 4 --metrics-addr "127.0.0.1:$PORT" --log-interval 1h -- "${APP_EAL[@]}")
+  --segments 4 --metrics-addr "127.0.0.1:$PORT" --log-interval 1h --stamps -- "${APP_EAL[@]}")
 
 # gen_cmd SIZE RATE REPORT: the generator's command for one trial.
 gen_cmd() {
@@ -378,11 +378,16 @@ counters() {
     /^mirrorcap_captured_bytes_total/ { capb += $NF }
     /^mirrorcap_nic_rx_packets_total/ { nic += $NF }
     /^mirrorcap_nic_rx_missed_packets_total/ { miss += $NF }
+    /^mirrorcap_stamp_gaps_total/ { gaps += $NF }
+    /^mirrorcap_stamp_late_total/ { late += $NF }
+    /^mirrorcap_stamp_latency_seconds_sum/ { lsum += $NF }
+    /^mirrorcap_stamp_latency_seconds_count/ { lcount += $NF }
     /^mirrorcap_dropped_packets_total/ {
       if (match($0, /reason="[a-z_]+"/)) { r = substr($0, RSTART + 8, RLENGTH - 9); d[r] += $NF }
     }
     END {
       printf "rx %.0f\ncaptured %.0f\ncaptured_bytes %.0f\nnic_rx %.0f\nnic_missed %.0f\n", rx, cap, capb, nic, miss
+      printf "stamp_gaps %.0f\nstamp_late %.0f\nstamp_lat_ns %.0f\nstamp_lat_count %.0f\n", gaps, late, lsum * 1e9, lcount
       for (r in d) printf "drop_%s %.0f\n", r, d[r]
     }' "$1" | sort
 }
@@ -536,6 +541,7 @@ trial() {
     local h="trial,size,phase,target_rate,offered_pps,offered_bps,duration_s,sent,sent_bytes,app_rx,captured,captured_bytes,loss,loss_ratio,pass,not_delivered,veth_dropped,socket_dropped"
     for k in "${REASONS[@]}"; do h+=",drop_$k"; done
     h+=",tcpdump_veth,tcpdump_vxlan,netsniff_ng,worker_cpu_share,worker_wait_share,loadavg_1m"
+    h+=",stamp_gaps,stamp_late,latency_mean_us"
     echo "$h" >"$OUT/trials.csv"
     HEADER_DONE=1
   fi
@@ -561,6 +567,10 @@ trial() {
     split(a, x, " "); split(b, y, " "); d = dt * n
     if (d > 0 && y[1] > 0) printf "%.3f,%.3f", (y[1] - x[1]) / d, (y[2] - x[2]) / d; else printf ","
   }'),$(cut -d' ' -f1 /proc/loadavg)"
+  # The appliance's own view from gen's stamps (run --stamps): sequence gaps (frames that never
+  # reached it, the AF_PACKET socket's drops included, which net_af_packet does not count),
+  # late frames, and the mean one-way latency (one clock in local mode; frames of 66 bytes up).
+  row+=",$(d stamp_gaps),$(d stamp_late),$(awk -v s="$(d stamp_lat_ns)" -v n="$(d stamp_lat_count)" 'BEGIN { if (n > 0) printf "%.1f", s / n / 1000 }')"
   echo "$row" >>"$OUT/trials.csv"
   log "trial $n: $size B at $rate: sent $sent ($(awk -v p="$pps" 'BEGIN { printf "%.0f", p }') pps), captured $captured, loss $loss -> $([[ $pass == 1 ]] && echo pass || echo fail)${peers:+; peers: $(tr '\n' ' ' <<<"$peers")}"
   T_OFFERED=$pps T_PASS=$pass

@@ -111,6 +111,9 @@ fn quick_local_run_leaves_a_consistent_results_folder() {
         "worker_cpu_share",
         "worker_wait_share",
         "loadavg_1m",
+        "stamp_gaps",
+        "stamp_late",
+        "latency_mean_us",
     ] {
         assert!(trials[0].contains_key(col), "trials.csv lacks {col}");
     }
@@ -125,6 +128,11 @@ fn quick_local_run_leaves_a_consistent_results_folder() {
         );
         assert_eq!(int(t, "loss"), sent - captured, "{t:?}");
         assert_eq!(int(t, "not_delivered"), sent - rx, "{t:?}");
+        // The appliance's own count from gen's stamps: every sequence gap is a frame that was
+        // sent and never received (frames lost after a flow's last arrival leave no gap), and
+        // a veth does not reorder.
+        assert!(int(t, "stamp_gaps") <= sent - rx, "{t:?}");
+        assert_eq!(int(t, "stamp_late"), 0, "{t:?}");
         let drops: i64 = t
             .keys()
             .filter(|k| k.starts_with("drop_"))
