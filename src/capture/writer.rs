@@ -614,7 +614,11 @@ impl RingWriter {
             orig_len,
         }
         .encode();
-        let buf = &mut live_bytes(&mut self.seg)[self.off..self.off + need];
+        let seg = live_bytes(&mut self.seg);
+        if need <= PREFETCH_BELOW {
+            super::mmap::prefetch_write(seg, self.off + need + WRITE_AHEAD);
+        }
+        let buf = &mut seg[self.off..self.off + need];
         let (h, rest) = buf.split_at_mut(RECORD_HEADER_LEN);
         h.copy_from_slice(&hdr);
         let (p, f) = rest.split_at_mut(prefix.len());
@@ -681,6 +685,15 @@ impl Drop for RingWriter {
         let _ = self.finish();
     }
 }
+
+/// How far past the record being written the next line is prefetched for writing: a few
+/// small records ahead, about one memory latency at tens of Mpps.
+const WRITE_AHEAD: usize = 2048;
+/// Records up to this size prefetch ahead. Larger copies go through `rep movsb`, whose
+/// fast-string stores skip the read-for-ownership; a prefetch would add that read back
+/// (measured, one worker, A/B alternated: 64-byte frames 20.6 -> 24.7 Mpps, 512-byte 6.57 ->
+/// 7.12 Mpps; 1500-byte frames 2.48 -> 2.26 Mpps when they prefetched too, so they do not).
+const PREFETCH_BELOW: usize = 1024;
 
 /// The live segment's bytes (empty when none is live).
 #[inline(always)]
