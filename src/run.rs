@@ -212,8 +212,14 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?,
     );
     // The EAL has pinned this thread to the main lcore: the listener's thread, started now,
-    // inherits that and so shares the control core, never a worker's.
+    // inherits that and so shares the control core, never a worker's; the rings' helper
+    // threads, started before, move there too.
     server.start().map_err(RunError::Environment)?;
+    if let Some(cpu) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+        for r in &rings {
+            r.pin_helper(cpu.id);
+        }
+    }
 
     // 3. The port and one pool per worker, on the worker's socket.
     let ports = eal.port_ids();

@@ -216,6 +216,15 @@ fn slow_oversized_and_wrong_requests_are_refused_and_counted_while_scrapes_go_on
     let listener: Vec<_> = threads.iter().filter(|t| t.1 == "mc-metrics").collect();
     assert_eq!(listener.len(), 1, "{threads:?}");
     assert_eq!(&listener[0].2, main, "{threads:?}");
+    // So do the rings' helper threads, started before the EAL placed the control thread.
+    let helpers: Vec<_> = threads
+        .iter()
+        .filter(|t| t.1.starts_with("mc-ring-"))
+        .collect();
+    assert!(!helpers.is_empty(), "{threads:?}");
+    for h in helpers {
+        assert_eq!(&h.2, main, "{threads:?}");
+    }
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     if online > 1 {
         let worker = threads

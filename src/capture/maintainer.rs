@@ -214,6 +214,9 @@ pub(super) struct Shared {
     pub failed_next: AtomicU64,
     /// Set by the helper once that segment is prepared; the worker then activates it.
     pub retry_ready: AtomicBool,
+    /// CPU the helper moves itself to (+1; 0: stay), set once the EAL has placed the control
+    /// thread: the helper is started before, so it would otherwise be allowed on the workers'.
+    pub pin_to: AtomicU64,
     stop: AtomicBool,
     trimmed: AtomicU64,
     prepared: AtomicU64,
@@ -235,6 +238,7 @@ impl Shared {
             stop_policy: AtomicBool::new(false),
             failed_next: AtomicU64::new(0),
             retry_ready: AtomicBool::new(false),
+            pin_to: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             trimmed: AtomicU64::new(0),
             prepared: AtomicU64::new(0),
@@ -346,6 +350,12 @@ impl Helper {
         let mut last_retry = std::time::Instant::now();
         while !self.stopping() {
             let mut worked = false;
+            let pin = self.shared.pin_to.swap(0, Ordering::Relaxed);
+            if pin != 0 {
+                core_affinity::set_for_current(core_affinity::CoreId {
+                    id: pin as usize - 1,
+                });
+            }
             if last_retry.elapsed() >= RETRY_EVERY {
                 last_retry = std::time::Instant::now();
                 self.retry_failed();

@@ -651,6 +651,12 @@ impl RingWriter {
 
     /// Seals the live segment (clean shutdown); with the helper thread, stops it first and
     /// finishes its work, so every segment file is trimmed to its records on return.
+    /// Moves the ring's helper thread (if any) to `cpu`, e.g. the control core's, within about
+    /// a millisecond.
+    pub fn pin_helper(&self, cpu: usize) {
+        self.shared.pin_to.store(cpu as u64 + 1, Ordering::Relaxed);
+    }
+
     pub fn close(mut self) -> Result<RingStats, RingError> {
         self.finish()?;
         Ok(self.stats)
