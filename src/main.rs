@@ -48,26 +48,9 @@ fn main() -> ExitCode {
                 eprintln!("mirrorcap: error: {e}");
                 return ExitCode::from(2);
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                // A second signal while stopping exits at once.
-                let _ =
-                    signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
-                if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-                    eprintln!("mirrorcap: error: cannot handle signal {sig}: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            match mirrorcap::run::run(&args, stop) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(RunError::Usage(m)) | Err(RunError::Environment(m)) => {
-                    eprintln!("mirrorcap: error: {m}");
-                    ExitCode::from(2)
-                }
-                Err(RunError::Runtime(m)) => {
-                    eprintln!("mirrorcap: error: {m}");
-                    ExitCode::from(1)
-                }
+            match stop_on_signals() {
+                Ok(stop) => exit_code(mirrorcap::run::run(&args, stop).map(|_| ())),
+                Err(code) => code,
             }
         }
         Command::Export(a) => report(export(&a)),
@@ -80,32 +63,42 @@ fn main() -> ExitCode {
             if a.out.is_some() {
                 return report(gen(&a, &on_cli));
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                let _ =
-                    signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
-                if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-                    eprintln!("mirrorcap: error: cannot handle signal {sig}: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            match mirrorcap::gentx::gen_tx(&a, &stop) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(RunError::Usage(m)) | Err(RunError::Environment(m)) => {
-                    eprintln!("mirrorcap: error: {m}");
-                    ExitCode::from(2)
-                }
-                Err(RunError::Runtime(m)) => {
-                    eprintln!("mirrorcap: error: {m}");
-                    ExitCode::from(1)
-                }
+            match stop_on_signals() {
+                Ok(stop) => exit_code(mirrorcap::gentx::gen_tx(&a, &stop).map(|_| ())),
+                Err(code) => code,
             }
         }
     }
 }
 
-/// Reads `args.config` (if any) into `args`: `[run]` values for flags not given on the
-/// command line, and the sessions (filters checked with libpcap).
+/// A flag SIGINT and SIGTERM set (a second one exits at once, code 130).
+fn stop_on_signals() -> Result<Arc<AtomicBool>, ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop));
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("mirrorcap: error: cannot handle signal {sig}: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(stop)
+}
+
+/// One line and 2 for usage and environment errors, 1 for failures at run time.
+fn exit_code(r: Result<(), RunError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RunError::Usage(m)) | Err(RunError::Environment(m)) => {
+            eprintln!("mirrorcap: error: {m}");
+            ExitCode::from(2)
+        }
+        Err(RunError::Runtime(m)) => {
+            eprintln!("mirrorcap: error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
     let Some(path) = args.config.clone() else {
         return Ok(());

@@ -83,6 +83,49 @@ pub(crate) fn lcore_map(workers: usize) -> String {
         .join(",")
 }
 
+/// The one port the EAL probed from `vdevs` and `devices`; `one` says why only one (for the
+/// error when there are several). No port: names what the driver refused.
+pub(crate) fn one_port(
+    eal: &crate::dpdk::Eal,
+    vdevs: &[String],
+    devices: &[String],
+    one: &str,
+) -> Result<u16, RunError> {
+    match eal.port_ids().as_slice() {
+        [] if !vdevs.is_empty() || !devices.is_empty() => Err(RunError::Environment(format!(
+            "DPDK found no port: the driver refused {} (its reason is logged above)",
+            vdevs
+                .iter()
+                .map(|v| format!("--vdev {v}"))
+                .chain(
+                    devices
+                        .iter()
+                        .map(|d| format!("--device {d} (bound to vfio-pci?)"))
+                )
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        [] => Err(RunError::Environment(
+            "DPDK found no port: check --device (bound to vfio-pci?) or --vdev".into(),
+        )),
+        [p] => Ok(*p),
+        many => Err(RunError::Usage(format!(
+            "{} ports were probed; {one}: pass a single --device or --vdev",
+            many.len()
+        ))),
+    }
+}
+
+/// Refuses `flag N` when the EAL has fewer than N worker lcores.
+pub(crate) fn enough_lcores(have: usize, need: usize, flag: &str) -> Result<(), RunError> {
+    if have < need {
+        return Err(RunError::Usage(format!(
+            "{flag} {need} needs {need} worker lcores; the EAL has {have} (check -l/--lcores)"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a session filter the way the workers will compile it: for Ethernet inner frames and
 /// for bare IP ones (Geneve carrying IP). Only the Ethernet form must compile: link-layer
 /// expressions (`ether host …`) match no bare-IP frame.
@@ -222,43 +265,14 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     }
 
     // 3. The port and one pool per worker, on the worker's socket.
-    let ports = eal.port_ids();
-    let port_id = match ports.as_slice() {
-        [] if !args.vdevs.is_empty() || !args.devices.is_empty() => {
-            return Err(RunError::Environment(format!(
-                "DPDK found no port: the driver refused {} (its reason is logged above)",
-                args.vdevs
-                    .iter()
-                    .map(|v| format!("--vdev {v}"))
-                    .chain(
-                        args.devices
-                            .iter()
-                            .map(|d| format!("--device {d} (bound to vfio-pci?)"))
-                    )
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-        [] => {
-            return Err(RunError::Environment(
-                "DPDK found no port: check --device (bound to vfio-pci?) or --vdev".into(),
-            ))
-        }
-        [p] => *p,
-        many => {
-            return Err(RunError::Usage(format!(
-            "{} ports were probed; mirrorcap captures from one: pass a single --device or --vdev",
-            many.len()
-        )))
-        }
-    };
+    let port_id = one_port(
+        &eal,
+        &args.vdevs,
+        &args.devices,
+        "mirrorcap captures from one",
+    )?;
     let lcores = eal.worker_lcores();
-    if lcores.len() < workers {
-        return Err(RunError::Usage(format!(
-            "--workers {workers} needs {workers} worker lcores; the EAL has {} (check -l/--lcores)",
-            lcores.len()
-        )));
-    }
+    enough_lcores(lcores.len(), workers, "--workers")?;
     let headroom = u32::from(crate::dpdk::pktmbuf_headroom());
     let data_room = (u32::from(MAX_FRAME) + headroom) as u16;
     let mut pools = Vec::with_capacity(workers);

@@ -14,7 +14,7 @@ use crate::dpdk::{
 };
 use crate::gen::factory::Factory;
 use crate::gen::Rng;
-use crate::run::{eal_has, lcore_map, RunError};
+use crate::run::{eal_has, enough_lcores, lcore_map, one_port, RunError};
 use plan::{Limit, Plan, Rate};
 use report::TxReport;
 use std::io::IsTerminal;
@@ -93,27 +93,9 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
         .extra(a.eal_args.iter().cloned())
         .init()
         .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?;
-    let port_id = match eal.port_ids().as_slice() {
-        [] => {
-            return Err(RunError::Environment(
-                "DPDK found no port: check --device (bound to vfio-pci?) or --vdev".into(),
-            ))
-        }
-        [p] => *p,
-        many => {
-            return Err(RunError::Usage(format!(
-                "{} ports were probed; gen transmits on one: pass a single --device or --vdev",
-                many.len()
-            )))
-        }
-    };
+    let port_id = one_port(&eal, &a.vdevs, &a.devices, "gen transmits on one")?;
     let lcores = eal.worker_lcores();
-    if lcores.len() < nq {
-        return Err(RunError::Usage(format!(
-            "--tx-queues {nq} needs {nq} worker lcores; the EAL has {} (check -l/--lcores)",
-            lcores.len()
-        )));
-    }
+    enough_lcores(lcores.len(), nq, "--tx-queues")?;
     let mut pools = Vec::with_capacity(nq);
     for (q, &lcore) in lcores.iter().take(nq).enumerate() {
         pools.push(

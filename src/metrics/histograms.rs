@@ -17,20 +17,14 @@ pub fn families(slots: &[StatSlot]) -> Vec<MetricFamily> {
     ];
     pick.iter()
         .map(|(name, get)| {
-            let f = family(name);
-            debug_assert_eq!(f.kind, Kind::Histogram);
-            let mut mf = MetricFamily::default();
-            mf.set_name(f.name.to_string());
-            mf.set_help(f.help.to_string());
-            mf.set_field_type(MetricType::HISTOGRAM);
-            mf.set_metric(
+            family_of(
+                name,
                 slots
                     .iter()
                     .enumerate()
                     .map(|(w, s)| metric("worker", &w.to_string(), &get(s).read()))
                     .collect(),
-            );
-            mf
+            )
         })
         .collect()
 }
