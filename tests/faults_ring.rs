@@ -138,14 +138,7 @@ fn ring_filled_while_running_counts_drops_and_resumes_when_space_returns() {
         write_errors(&m) > 0.0,
         "the fill never reached the ring: {m}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (code, body) = loop {
-        let (code, body) = app.get("/healthz");
-        if code == 503 || Instant::now() > deadline {
-            break (code, body);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (code, body) = healthz_within(&app, 503, Duration::from_secs(10));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("ring of worker 0"), "{body}");
 
@@ -236,14 +229,7 @@ fn ring_made_read_only_keeps_capturing_fails_healthz_and_a_restart_exits_2() {
 
     sh("mount", &["--bind", "-o", "ro", p(&ring), p(&ring)]);
     fs.binds.push(ring.clone());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (code, body) = loop {
-        let (code, body) = app.get("/healthz");
-        if code == 503 || Instant::now() > deadline {
-            break (code, body);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (code, body) = healthz_within(&app, 503, Duration::from_secs(10));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("Read-only file system"), "{body}");
     let before = captured(&app.get("/metrics").1);
@@ -279,4 +265,16 @@ fn ring_made_read_only_keeps_capturing_fails_healthz_and_a_restart_exits_2() {
         err.starts_with("mirrorcap: error: ring: ") && err.contains("Read-only file system"),
         "{err}"
     );
+}
+
+/// `/healthz` once it answers `code`, or its last answer after `wait`.
+fn healthz_within(app: &Appliance, code: u16, wait: Duration) -> (u16, String) {
+    let deadline = Instant::now() + wait;
+    loop {
+        let (c, body) = app.get("/healthz");
+        if c == code || Instant::now() > deadline {
+            return (c, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

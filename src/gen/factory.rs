@@ -356,17 +356,9 @@ impl Factory {
 /// The inner Ethernet (optionally 802.1Q-tagged), IPv4 and UDP or TCP headers of `flow`, with
 /// lengths, id and checksums left for [`Factory::write`].
 fn inner_headers(flow: u32, proto: Proto, vlan: Option<u16>) -> Vec<u8> {
-    use super::frames::push_eth;
+    use super::frames::push_inner_eth;
     let mut f = Vec::with_capacity(58);
-    let (dst, src) = ([0x02, 0, 0, 0, 0x02, 0x02], [0x02, 0, 0, 0, 0x01, 0x01]);
-    match vlan {
-        Some(id) => {
-            push_eth(&mut f, dst, src, 0x8100);
-            f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
-            f.extend_from_slice(&0x0800u16.to_be_bytes());
-        }
-        None => push_eth(&mut f, dst, src, 0x0800),
-    }
+    push_inner_eth(&mut f, vlan);
     let l4proto = match proto {
         Proto::Udp => 17,
         Proto::Tcp => 6,

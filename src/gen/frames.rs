@@ -88,20 +88,26 @@ pub fn inner_frame(seq: u64, flow: u16, size: usize) -> Vec<u8> {
     inner_frame_tagged(seq, flow, size, None)
 }
 
+/// Appends the inner frame's Ethernet header (02:00:00:00:01:01 to 02:00:00:00:02:02, IPv4),
+/// with an 802.1Q tag when `vlan` is set.
+pub fn push_inner_eth(f: &mut Vec<u8>, vlan: Option<u16>) {
+    let (dst, src) = ([0x02, 0, 0, 0, 0x02, 0x02], [0x02, 0, 0, 0, 0x01, 0x01]);
+    match vlan {
+        Some(id) => {
+            push_eth(f, dst, src, 0x8100);
+            f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
+            f.extend_from_slice(&0x0800u16.to_be_bytes());
+        }
+        None => push_eth(f, dst, src, 0x0800),
+    }
+}
+
 /// Like [`inner_frame`], with an 802.1Q tag (VLAN id `vlan`) after the MAC addresses when given;
 /// the sequence number then starts at byte 46 instead of 42.
 pub fn inner_frame_tagged(seq: u64, flow: u16, size: usize, vlan: Option<u16>) -> Vec<u8> {
     let size = size.max(60);
     let mut f = Vec::with_capacity(size);
-    let (dst, src) = ([0x02, 0, 0, 0, 0x02, 0x02], [0x02, 0, 0, 0, 0x01, 0x01]);
-    match vlan {
-        Some(id) => {
-            push_eth(&mut f, dst, src, 0x8100);
-            f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
-            f.extend_from_slice(&0x0800u16.to_be_bytes());
-        }
-        None => push_eth(&mut f, dst, src, 0x0800),
-    }
+    push_inner_eth(&mut f, vlan);
     let udp_payload = size - f.len() - 20 - 8;
     let ip = Ipv4Hdr {
         src: [192, 0, 2, (flow % 250) as u8 + 1],
