@@ -200,12 +200,7 @@ impl Metrics {
     /// Copies every worker's per-session counters (`named`: slot and session name).
     pub fn update_sessions(&self, slots: &[SessionSlots], named: &[(u8, String)]) {
         for (slot, name) in named {
-            let mut sum = [0u64; session_stats::COUNTERS];
-            for w in slots {
-                for (s, v) in sum.iter_mut().zip(w.read(*slot)) {
-                    *s += v;
-                }
-            }
+            let sum = SessionSlots::sum(slots, *slot);
             if sum[session_stats::MATCHED] == 0 && sum[session_stats::CAPTURED] == 0 {
                 continue;
             }
@@ -229,12 +224,7 @@ impl Metrics {
     pub fn update_stamps(&self, slots: &[StampSlots], named: &[(u8, String)]) {
         let mut series = Vec::new();
         for (slot, name) in named {
-            let mut sum = [0u64; stamps::COUNTERS];
-            for w in slots {
-                for (s, v) in sum.iter_mut().zip(w.read(*slot)) {
-                    *s += v;
-                }
-            }
+            let sum = StampSlots::sum(slots, *slot);
             if sum[stamps::STAMPED] == 0 {
                 continue;
             }

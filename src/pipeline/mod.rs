@@ -216,9 +216,9 @@ impl Worker<'_> {
         self.slot.publish(&w.st);
         let set = &w.sessions.shared;
         let slots = || std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot));
-        self.session_slots.publish(&w.counts, slots());
+        self.session_slots.publish(&w.counts.0, slots());
         if let Some(t) = w.stamps.as_deref() {
-            self.stamp_slots.publish(t, slots());
+            self.stamp_slots.publish(t.all_counts(), slots());
         }
     }
 

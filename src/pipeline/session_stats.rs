@@ -26,29 +26,39 @@ pub const OUTCOMES: [(usize, &str); 6] = [
     (TRUNCATED, "truncated"),
 ];
 
-/// One slot's published counters: one cache line, written by one worker.
+/// One slot's published counters (`N` of them, from one cache line up), written by one
+/// worker.
 #[repr(C, align(64))]
-#[derive(Default)]
-pub struct SessionRow(pub [AtomicU64; COUNTERS]);
+pub struct Row<const N: usize>([AtomicU64; N]);
 
-/// A worker's published per-session counters.
-pub struct SessionSlots {
-    rows: Box<[SessionRow]>,
+impl<const N: usize> Default for Row<N> {
+    fn default() -> Self {
+        Row(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
 }
 
-impl Default for SessionSlots {
+/// A worker's published counters, `N` per session slot: the session outcomes here
+/// ([`SessionSlots`]), the stamp counters of `run --stamps` (`super::StampSlots`).
+pub struct SlotRows<const N: usize> {
+    rows: Box<[Row<N>]>,
+}
+
+/// A worker's published per-session counters.
+pub type SessionSlots = SlotRows<COUNTERS>;
+
+impl<const N: usize> Default for SlotRows<N> {
     fn default() -> Self {
-        SessionSlots {
-            rows: (0..SESSION_SLOTS).map(|_| SessionRow::default()).collect(),
+        SlotRows {
+            rows: (0..SESSION_SLOTS).map(|_| Row::default()).collect(),
         }
     }
 }
 
-impl SessionSlots {
-    /// Stores the worker's counters of `slots` (worker only).
-    pub fn publish(&self, counts: &SessionCounts, slots: impl Iterator<Item = u8>) {
+impl<const N: usize> SlotRows<N> {
+    /// Stores the worker's counters (`counts`, by slot) of `slots` (worker only).
+    pub fn publish(&self, counts: &[[u64; N]], slots: impl Iterator<Item = u8>) {
         for s in slots {
-            let (row, src) = (&self.rows[s as usize], &counts.0[s as usize]);
+            let (row, src) = (&self.rows[s as usize], &counts[s as usize]);
             for (a, v) in row.0.iter().zip(src) {
                 a.store(*v, Ordering::Relaxed);
             }
@@ -56,12 +66,19 @@ impl SessionSlots {
     }
 
     /// A copy of slot `s`'s counters (control core).
-    pub fn read(&self, s: u8) -> [u64; COUNTERS] {
-        let mut out = [0u64; COUNTERS];
-        for (o, a) in out.iter_mut().zip(&self.rows[s as usize].0) {
-            *o = a.load(Ordering::Relaxed);
+    pub fn read(&self, s: u8) -> [u64; N] {
+        std::array::from_fn(|i| self.rows[s as usize].0[i].load(Ordering::Relaxed))
+    }
+
+    /// Slot `s`'s counters summed over every worker's rows (control core).
+    pub fn sum(workers: &[Self], s: u8) -> [u64; N] {
+        let mut sum = [0u64; N];
+        for w in workers {
+            for (t, v) in sum.iter_mut().zip(w.read(s)) {
+                *t += v;
+            }
         }
-        out
+        sum
     }
 }
 

@@ -10,9 +10,8 @@
 //! shared between workers.
 #![forbid(unsafe_code)]
 use super::latency_slot::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS};
-use super::session_stats::SESSION_SLOTS;
+use super::session_stats::{SlotRows, SESSION_SLOTS};
 use crate::gen::stamp::read_stamp;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Flow-table entries per worker (a power of two); flows beyond it share entries, and a
 /// collision restarts the entry's tracking rather than counting a false gap.
@@ -101,6 +100,11 @@ impl StampTracker {
     pub fn counts(&self, slot: u8) -> &[u64; COUNTERS] {
         &self.counts[slot as usize]
     }
+
+    /// The worker's counters of every slot (to publish).
+    pub fn all_counts(&self) -> &[[u64; COUNTERS]] {
+        &self.counts
+    }
 }
 
 /// The exported bucket of a latency of `ns` (binary search over the fixed bounds).
@@ -153,44 +157,8 @@ pub fn l4_payload(frame: &[u8], ethernet: bool) -> Option<&[u8]> {
     }
 }
 
-/// One session's published stamp counters and histogram: written by one worker.
-#[repr(C, align(64))]
-pub struct StampRow([AtomicU64; COUNTERS]);
-
-impl Default for StampRow {
-    fn default() -> Self {
-        StampRow(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
-
-/// A worker's published stamp rows, by session slot.
-pub struct StampSlots {
-    rows: Box<[StampRow]>,
-}
-
-impl Default for StampSlots {
-    fn default() -> Self {
-        StampSlots {
-            rows: (0..SESSION_SLOTS).map(|_| StampRow::default()).collect(),
-        }
-    }
-}
-
-impl StampSlots {
-    /// Stores the worker's counters of `slots` (worker only).
-    pub fn publish(&self, t: &StampTracker, slots: impl Iterator<Item = u8>) {
-        for s in slots {
-            for (a, v) in self.rows[s as usize].0.iter().zip(t.counts(s)) {
-                a.store(*v, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// A copy of slot `s` (control core).
-    pub fn read(&self, s: u8) -> [u64; COUNTERS] {
-        std::array::from_fn(|i| self.rows[s as usize].0[i].load(Ordering::Relaxed))
-    }
-}
+/// A worker's published stamp counters and histogram buckets, by session slot.
+pub type StampSlots = SlotRows<COUNTERS>;
 
 #[cfg(test)]
 mod tests {
