@@ -1,8 +1,8 @@
 //! Decapsulation cost per packet (no DPDK): VXLAN over IPv4, VXLAN over IPv6 and a GWLB's
 //! Geneve → IPv4 → VXLAN, on 64-byte and 1500-byte inner frames built by the generator.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use mirrorcap::decap::{decap, DecapConfig};
 use mirrorcap::gen::{encapsulate, inner_frame, mirror_source_port, Encap, OuterAddrs};
+use mirrorcap_decap::{decap, DecapConfig};
 
 fn frames(encap: Encap, size: usize) -> Vec<Vec<u8>> {
     (0..32u16)

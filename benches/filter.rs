@@ -3,9 +3,9 @@
 //! against the interpreter, for a simple and a complex expression. Needs a DPDK EAL (runs as
 //! root with hugepages, else with --no-huge).
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use mirrorcap::dpdk::filter::{Filter, LinkType};
-use mirrorcap::dpdk::{Burst, EalBuilder, Mempool};
 use mirrorcap::gen::inner_frame;
+use mirrorcap_dpdk::filter::{Filter, LinkType};
+use mirrorcap_dpdk::{Burst, EalBuilder, Mempool};
 
 const SIMPLE: &str = "tcp port 443";
 const COMPLEX: &str = "(tcp or udp) and (port 443 or portrange 8000-8100) and src net 192.0.2.0/24 and len > 100 and not host 10.1.2.3";

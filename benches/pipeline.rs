@@ -3,9 +3,9 @@
 //! helper, one commit per burst — what a worker does between rx_burst and free_bulk, for 64
 //! and 1500-byte inner frames.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use mirrorcap::capture::{Geometry, RecordMeta, RingOptions, RingWriter};
-use mirrorcap::decap::{decap, DecapConfig};
 use mirrorcap::gen::{encapsulate, inner_frame, mirror_source_port, Encap, OuterAddrs};
+use mirrorcap_decap::{decap, DecapConfig};
+use mirrorcap_ring::{Geometry, RecordMeta, RingOptions, RingWriter};
 
 fn bench(c: &mut Criterion) {
     let cfg = DecapConfig::default();

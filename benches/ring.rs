@@ -3,8 +3,8 @@
 //! rotations are included), next to plain memcpy of the same bytes into a mapping of the
 //! same kind in the same run — the ceiling the ring's bookkeeping is measured against.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use mirrorcap::capture::mmap::SegmentMap;
-use mirrorcap::capture::{Geometry, RingWriter};
+use mirrorcap_ring::mmap::SegmentMap;
+use mirrorcap_ring::{Geometry, RingWriter};
 use std::path::PathBuf;
 
 fn tmp_dir(name: &str) -> PathBuf {

@@ -2,12 +2,12 @@
 //! files (read with the pcap-file crate) plus generated mirror traffic of every encapsulation
 //! the generator knows, with and without VLAN tags and truncation, and its noise frames.
 //! Usage: cargo run --example fuzz_seeds -- OUT_DIR [CAPTURE ...]
-use mirrorcap::capture::layout::{control_path, index_path, segment_path, worker_dir};
-use mirrorcap::capture::{Geometry, RecordMeta, RingWriter};
 use mirrorcap::gen::{
     encapsulate, inner_frame_tagged, mirror_source_port, noise_frame, Encap, OuterAddrs,
     NOISE_KINDS,
 };
+use mirrorcap_ring::layout::{control_path, index_path, segment_path, worker_dir};
+use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

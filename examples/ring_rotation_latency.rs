@@ -7,7 +7,7 @@
 //! burst, separately for bursts that rotated to a new segment and bursts that did not. This is
 //! the stall a worker sees (a real NIC drops what arrives meanwhile beyond its RX ring).
 //! Usage: cargo run --release --example ring_rotation_latency -- [SEGMENT_MIB=16] [ROTATIONS=100]
-use mirrorcap::capture::{Geometry, RingOptions, RingWriter};
+use mirrorcap_ring::{Geometry, RingOptions, RingWriter};
 use std::time::Instant;
 
 const SIZES: [usize; 3] = [64, 1500, 9001];

@@ -15,9 +15,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings -D clippy::undocumented_unsafe_blocks
 echo "== doc tests"
-cargo test --doc --locked
+cargo test --workspace --doc --locked
 if [[ ${FUZZ_SECONDS:-15} -gt 0 ]]; then
   echo "== fuzz smoke"
   scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
@@ -41,4 +41,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest not found (real-DPDK tests need one process per test): installing it" >&2
   cargo install --locked cargo-nextest
 fi
-cargo nextest run --locked --no-fail-fast "$@"
+cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -2,10 +2,10 @@
 //! the admin queue, so never from a worker), link state, mempool occupancy, and for each
 //! worker's ring the oldest/newest retained packet and whether it can still be written.
 //! The [`Sample`] feeds the metrics, `/healthz` and the status line.
-use crate::capture::layout::worker_dir;
-use crate::capture::retention::{check_writable, retained, Retained};
-use crate::dpdk::{Mempool, NicStats, Port, Xstats};
 use crate::pipeline::{drop_reason_label, StatSlot};
+use mirrorcap_dpdk::{Mempool, NicStats, Port, Xstats};
+use mirrorcap_ring::layout::worker_dir;
+use mirrorcap_ring::retention::{check_writable, retained, Retained};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 

@@ -3,12 +3,9 @@
 //! frames into memory-mapped pcap rings, and a control lcore serves Prometheus metrics.
 //! See README.md for the map of modules.
 
-pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod decap;
-pub mod dpdk;
 pub mod gen;
 pub mod gentx;
 pub mod metrics;
@@ -16,4 +13,3 @@ pub mod pipeline;
 pub mod run;
 pub mod sizing;
 pub mod status;
-pub mod wire;

@@ -148,10 +148,10 @@ fn report(r: anyhow::Result<()>) -> ExitCode {
 
 /// A closed output pipe (`export -w - | head`, `tail | tcpdump -c 3`) means the reader has
 /// what it wanted: `None`, not an error.
-fn reader_gone_is_ok<T>(r: Result<T, mirrorcap::capture::RingError>) -> anyhow::Result<Option<T>> {
+fn reader_gone_is_ok<T>(r: Result<T, mirrorcap_ring::RingError>) -> anyhow::Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(mirrorcap::capture::RingError::Io { source, .. })
+        Err(mirrorcap_ring::RingError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::BrokenPipe =>
         {
             Ok(None)
@@ -184,10 +184,10 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             })
             .transpose()
     };
-    let filter = mirrorcap::capture::ExportFilter {
+    let filter = mirrorcap_ring::ExportFilter {
         from_ns: time("--from", &a.from)?,
         to_ns: time("--to", &a.to)?,
-        sessions: mirrorcap::capture::SessionFilter {
+        sessions: mirrorcap_ring::SessionFilter {
             vnis: a.vnis.clone(),
         },
     };
@@ -195,14 +195,14 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
     }
     let mut out = create_out(&a.out)?;
-    let format: mirrorcap::capture::Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
     let names = |slot: u8| {
-        mirrorcap::capture::session_names::SessionNames::read(&a.ring_dir)
+        mirrorcap_ring::session_names::SessionNames::read(&a.ring_dir)
             .name(slot)
             .map(str::to_string)
     };
-    let mut sink = mirrorcap::capture::Sink::new(format).with_names(&names);
-    let Some(s) = reader_gone_is_ok(mirrorcap::capture::export(
+    let mut sink = mirrorcap_ring::Sink::new(format).with_names(&names);
+    let Some(s) = reader_gone_is_ok(mirrorcap_ring::export(
         &a.ring_dir,
         &mut out,
         &filter,
@@ -217,7 +217,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         s.bytes,
         s.workers,
         s.read.segments,
-        if format == mirrorcap::capture::Format::Pcapng {
+        if format == mirrorcap_ring::Format::Pcapng {
             format!(", {} session interface(s)", s.interfaces)
         } else {
             String::new()
@@ -245,7 +245,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
 }
 
 fn tail(a: &TailArgs) -> anyhow::Result<()> {
-    use mirrorcap::capture::tail::{tail_pcap, TailOptions};
+    use mirrorcap_ring::tail::{tail_pcap, TailOptions};
     let window = mirrorcap::config::parse_duration(&a.window)
         .map_err(|m| anyhow::anyhow!("--window {m}"))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -255,7 +255,7 @@ fn tail(a: &TailArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot handle signal {sig}"))?;
     }
     let opts = TailOptions {
-        sessions: mirrorcap::capture::SessionFilter {
+        sessions: mirrorcap_ring::SessionFilter {
             vnis: a.vnis.clone(),
         },
         format: a.format.parse().map_err(anyhow::Error::msg)?,

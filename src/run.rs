@@ -2,24 +2,24 @@
 //! up the EAL, mempools and port, launches one worker per RX queue and keeps the main lcore
 //! for control (metrics, 1 Hz NIC stats, idle and signal checks) until asked to stop.
 //! Teardown runs in reverse: workers seal their rings, then port, pools and EAL go.
-use crate::capture::session_names::{self, SessionNames};
-use crate::capture::{Geometry, RingOptions, RingPolicy, RingWriter};
 use crate::cli::RunArgs;
 use crate::config::sessions::SessionSet;
 use crate::config::{human_bytes, parse_duration, parse_size};
 use crate::control::Poller;
-use crate::decap::DecapConfig;
-use crate::dpdk::MAX_BURST;
-use crate::dpdk::{
-    self, hugepages_available, launch_workers, tsc_hz, EalBuilder, Mempool, NicStats, PortBuilder,
-    WorkerLcore,
-};
 use crate::metrics::{BuildInfo, HealthState, Limits, Metrics, MetricsServer};
 use crate::pipeline::{drop_reason_label, StatSlot, Worker, WorkerStats, DROP_REASONS};
 use crate::pipeline::{Latency, PipelineConfig, VniTable};
 use crate::pipeline::{Reload, SessionSlots, SharedSet, StampSlots, WorkerSessions, WorkerState};
 use crate::sizing::PoolSizing;
 use crate::status::StatusLine;
+use mirrorcap_decap::DecapConfig;
+use mirrorcap_dpdk::MAX_BURST;
+use mirrorcap_dpdk::{
+    self, hugepages_available, launch_workers, tsc_hz, EalBuilder, Mempool, NicStats, PortBuilder,
+    WorkerLcore,
+};
+use mirrorcap_ring::session_names::{self, SessionNames};
+use mirrorcap_ring::{Geometry, RingOptions, RingPolicy, RingWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -86,7 +86,7 @@ pub(crate) fn lcore_map(workers: usize) -> String {
 /// The one port the EAL probed from `vdevs` and `devices`; `one` says why only one (for the
 /// error when there are several). No port: names what the driver refused.
 pub(crate) fn one_port(
-    eal: &crate::dpdk::Eal,
+    eal: &mirrorcap_dpdk::Eal,
     vdevs: &[String],
     devices: &[String],
     one: &str,
@@ -130,7 +130,7 @@ pub(crate) fn enough_lcores(have: usize, need: usize, flag: &str) -> Result<(), 
 /// for bare IP ones (Geneve carrying IP). Only the Ethernet form must compile: link-layer
 /// expressions (`ether host …`) match no bare-IP frame.
 pub fn check_filter(expr: &str, snaplen: u32) -> Result<(), String> {
-    crate::dpdk::filter::check(expr, crate::dpdk::filter::LinkType::Ethernet, snaplen)
+    mirrorcap_dpdk::filter::check(expr, mirrorcap_dpdk::filter::LinkType::Ethernet, snaplen)
 }
 
 pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
@@ -179,8 +179,8 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let inject = fault::from_env().map_err(RunError::Environment)?;
     fault::install_panic_hook();
     if let Some(name) = &args.ring_group {
-        crate::capture::owner::set_group(
-            crate::capture::owner::lookup(name).map_err(RunError::Usage)?,
+        mirrorcap_ring::owner::set_group(
+            mirrorcap_ring::owner::lookup(name).map_err(RunError::Usage)?,
         );
     }
     let mut server = MetricsServer::bind(
@@ -273,7 +273,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     )?;
     let lcores = eal.worker_lcores();
     enough_lcores(lcores.len(), workers, "--workers")?;
-    let headroom = u32::from(crate::dpdk::pktmbuf_headroom());
+    let headroom = u32::from(mirrorcap_dpdk::pktmbuf_headroom());
     let data_room = (u32::from(MAX_FRAME) + headroom) as u16;
     let mut pools = Vec::with_capacity(workers);
     for (w, &lcore) in lcores.iter().take(workers).enumerate() {
@@ -293,7 +293,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         })?;
         pools.push(p);
     }
-    let queues_offered = crate::dpdk::PortInfo::query(port_id)
+    let queues_offered = mirrorcap_dpdk::PortInfo::query(port_id)
         .map(|i| (i.max_rx_queues, i.name))
         .ok();
     if let Some((max, name)) = queues_offered.filter(|(max, _)| usize::from(*max) < workers) {
@@ -382,7 +382,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let metrics = Metrics::new(
         &BuildInfo {
             version: env!("CARGO_PKG_VERSION"),
-            dpdk: dpdk::version(),
+            dpdk: mirrorcap_dpdk::version(),
             driver: info.driver.clone(),
         },
         start_s,
@@ -433,7 +433,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     drop(tx);
     let port_name = info.name.clone();
     let ring_ids: Vec<_> = (0..workers)
-        .map(|w| ring_identity(&crate::capture::layout::worker_dir(&args.ring_dir, w)))
+        .map(|w| ring_identity(&mirrorcap_ring::layout::worker_dir(&args.ring_dir, w)))
         .collect();
     let ((nic, fatal), codes) = launch_workers(&eal, jobs, || {
         Control {
@@ -528,7 +528,7 @@ fn pipeline_config(args: &RunArgs) -> Result<PipelineConfig, RunError> {
 
 /// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
 fn compile_sessions(
-    eal: &crate::dpdk::Eal,
+    eal: &mirrorcap_dpdk::Eal,
     set: &SessionSet,
     names: &mut SessionNames,
     ring: &std::path::Path,
@@ -565,7 +565,7 @@ fn describe_jit(s: &SharedSet) -> String {
 
 /// SIGHUP: re-reads the configuration file's sessions and hands them to the workers.
 struct Reloader<'a, 'e> {
-    eal: &'e crate::dpdk::Eal,
+    eal: &'e mirrorcap_dpdk::Eal,
     args: &'a RunArgs,
     reload: &'a Reload,
     hup: &'a AtomicBool,
@@ -634,7 +634,7 @@ struct Control<'a, 'p> {
     metrics: &'a Metrics,
     slots: &'a [StatSlot],
     vni_tables: &'a [VniTable],
-    port: &'a crate::dpdk::Port<'p>,
+    port: &'a mirrorcap_dpdk::Port<'p>,
     port_name: &'a str,
     stop: &'a AtomicBool,
     idle: Option<Duration>,
@@ -648,7 +648,7 @@ struct Control<'a, 'p> {
 /// The (device, inode) of a worker ring's control file.
 fn ring_identity(worker_dir: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(crate::capture::layout::control_path(worker_dir))
+    std::fs::metadata(mirrorcap_ring::layout::control_path(worker_dir))
         .ok()
         .map(|m| (m.dev(), m.ino()))
 }
@@ -729,7 +729,7 @@ impl Control<'_, '_> {
     fn ring_gone(&self) -> Option<String> {
         let dir = &self.reloader.args.ring_dir;
         for (w, id) in self.ring_ids.iter().enumerate() {
-            let wdir = crate::capture::layout::worker_dir(dir, w);
+            let wdir = mirrorcap_ring::layout::worker_dir(dir, w);
             if id.is_some() && ring_identity(&wdir) != *id {
                 return Some(format!(
                     "the ring directory {} was removed while running (worker {w}'s files are gone): stopped; a restart creates a new ring",

@@ -8,7 +8,7 @@
 //! DESIGN.md §1 and `src/decap`, written down again below from tshark's field values, never from
 //! mirrorcap's parsers. Per input packet it decides: captured (which bytes, tunnel, VNI, depth,
 //! truncation, reserved VXLAN bits) or dropped (which reason). Then it asserts:
-//! - per packet, `mirrorcap::decap::decap` (the library) returns exactly the oracle's decision:
+//! - per packet, `mirrorcap_decap::decap` (the library) returns exactly the oracle's decision:
 //!   the frame's range and every `TunnelMeta` field, or the drop reason;
 //! - per run, the metrics: received packets and bytes, captured packets and bytes, every drop
 //!   reason's count, truncated frames, reserved-bit frames, frames and truncated frames per VNI;
@@ -30,8 +30,8 @@
 //! `cargo nextest run --test conformance --run-ignored ignored-only --no-capture conformance_table`.
 mod common;
 use common::*;
-use mirrorcap::decap::{decap, DecapConfig, GeneveAws, InnerKind, TunnelKind};
 use mirrorcap::pipeline::{drop_reason_label, DROP_REASONS};
+use mirrorcap_decap::{decap, DecapConfig, GeneveAws, InnerKind, TunnelKind};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::net::IpAddr;
@@ -862,7 +862,7 @@ fn check_hand(f: &mut Vec<String>, got: &Summary, hand: &Hand) {
     );
 }
 
-/// `mirrorcap::decap::decap` on the packet's bytes returns the oracle's decap decision.
+/// `mirrorcap_decap::decap` on the packet's bytes returns the oracle's decap decision.
 fn check_library(f: &mut Vec<String>, ctx: &str, bytes: &[u8], cfg: &Config, want: &Decision) {
     let dc = DecapConfig {
         vxlan_ports: cfg.vxlan.clone(),

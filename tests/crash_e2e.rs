@@ -9,9 +9,9 @@
 //! readable by the tools.
 mod common;
 use common::*;
-use mirrorcap::capture::layout::{segment_path, EntrySnapshot, SegState};
-use mirrorcap::capture::reader::WorkerReader;
 use mirrorcap::gen::Rng;
+use mirrorcap_ring::layout::{segment_path, EntrySnapshot, SegState};
+use mirrorcap_ring::reader::WorkerReader;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! out once, bursts, scoped lcore launch, and the teardown order (port before pools before
 //! EAL) observed through the pool's in-use count. One test function: the EAL can be
 //! initialised once per process.
-use mirrorcap::dpdk::{
+use mirrorcap_dpdk::{
     hugepages_available, launch_workers, Burst, EalBuilder, Mempool, PortBuilder, WorkerLcore,
 };
 use std::sync::atomic::{AtomicU64, Ordering};

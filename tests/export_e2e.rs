@@ -3,7 +3,7 @@
 //! index without being read.
 mod common;
 use common::*;
-use mirrorcap::capture::{Geometry, RingWriter};
+use mirrorcap_ring::{Geometry, RingWriter};
 
 const BASE: u64 = 1_795_599_000_000_000_000; // 2026-11-25T09:30:00Z
 

@@ -5,8 +5,8 @@
 //! came from. One test function: the EAL initialises once per process.
 mod common;
 use common::*;
-use mirrorcap::dpdk::filter::{check, Filter, LinkType};
-use mirrorcap::dpdk::{Burst, EalBuilder, Mempool, MAX_BURST};
+use mirrorcap_dpdk::filter::{check, Filter, LinkType};
+use mirrorcap_dpdk::{Burst, EalBuilder, Mempool, MAX_BURST};
 
 const FILES: &[&str] = &[
     "zeek__http-vlan-0.pcap",

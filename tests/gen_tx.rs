@@ -5,8 +5,8 @@
 //! from 0, the run id of the report, and TX times that never go back within a queue.
 mod common;
 use common::*;
-use mirrorcap::decap::{decap, DecapConfig};
-use mirrorcap::gen::stamp::{read_stamp, Stamp};
+use mirrorcap_decap::{decap, DecapConfig};
+use mirrorcap_stamp::{read_stamp, Stamp};
 use std::collections::BTreeMap;
 use std::path::Path;
 

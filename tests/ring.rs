@@ -1,4 +1,4 @@
-//! The pcap ring (`mirrorcap::capture`) end to end through its public API, no DPDK needed:
+//! The pcap ring (`mirrorcap_ring`) end to end through its public API, no DPDK needed:
 //! rotation and overwrite, crash (kill -9) recovery, continuing a ring across sessions,
 //! geometry and environment errors, merging two workers, reading a live ring (also while a
 //! writer thread laps it), and a property test that whatever was committed and is still
@@ -12,12 +12,12 @@
 
 mod common;
 use common::{mix, seq_frame};
-use mirrorcap::capture::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
-use mirrorcap::capture::pcapfmt::{
+use mirrorcap_ring::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
+use mirrorcap_ring::pcapfmt::{
     FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,
 };
-use mirrorcap::capture::reader::WorkerReader;
-use mirrorcap::capture::{
+use mirrorcap_ring::reader::WorkerReader;
+use mirrorcap_ring::{
     export_pcap, ExportStats, Geometry, OpenReport, RingError, RingStats, RingWriter,
 };
 use pcap_file::pcap::PcapReader;

@@ -9,9 +9,9 @@
 //! reference tools (capinfos, tshark, tcpdump).
 mod common;
 use common::{assert_readable_by_tools, mix, seq_frame};
-use mirrorcap::capture::layout::{segment_path, worker_dir, SegState};
-use mirrorcap::capture::reader::WorkerReader;
-use mirrorcap::capture::{export_pcap, Geometry, RingOptions, RingWriter};
+use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
+use mirrorcap_ring::reader::WorkerReader;
+use mirrorcap_ring::{export_pcap, Geometry, RingOptions, RingWriter};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

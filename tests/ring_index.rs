@@ -2,9 +2,9 @@
 //! read back carries the word it was written with, across rotations, overwrite laps and a
 //! crash; a segment of tiny records rotates when its index is full, before its bytes are; the
 //! index files are sized, reserved and created 0640 like the segments.
-use mirrorcap::capture::layout::{index_path, segment_path, worker_dir};
-use mirrorcap::capture::reader::WorkerReader;
-use mirrorcap::capture::{Geometry, RecordMeta, RingWriter};
+use mirrorcap_ring::layout::{index_path, segment_path, worker_dir};
+use mirrorcap_ring::reader::WorkerReader;
+use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::os::unix::fs::PermissionsExt;
 
 const MIB: u64 = 1 << 20;

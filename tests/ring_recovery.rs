@@ -1,11 +1,11 @@
 //! Recovery rebuilds a crashed segment's index from the records it keeps: the packet count
 //! and first/last timestamps are stored apart from the committed length, so a kill between
 //! those stores must not leave a wrong index behind.
-use mirrorcap::capture::layout::{
+use mirrorcap_ring::layout::{
     control_path, worker_dir, E_FIRST_TS, E_LAST_TS, E_PACKETS, HEADER_WORDS,
 };
-use mirrorcap::capture::reader::WorkerReader;
-use mirrorcap::capture::{Geometry, RingWriter};
+use mirrorcap_ring::reader::WorkerReader;
+use mirrorcap_ring::{Geometry, RingWriter};
 use std::os::unix::fs::FileExt;
 
 #[test]

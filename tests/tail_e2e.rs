@@ -9,7 +9,7 @@
 //! ring's acceptance asks for; set it lower for a quick run).
 mod common;
 use common::*;
-use mirrorcap::capture::{Geometry, RecordMeta, RingWriter};
+use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! decapsulated range must lie inside the frame and hold at least what its kind needs.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mirrorcap::decap::{decap, DecapConfig, InnerKind};
+use mirrorcap_decap::{decap, DecapConfig, InnerKind};
 
 fuzz_target!(|data: &[u8]| {
     let configs = [

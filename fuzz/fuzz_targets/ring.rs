@@ -3,9 +3,9 @@
 //! read past the committed length; a reader on a corrupted ring returns records or an error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mirrorcap::capture::layout::{control_path, index_path, segment_path};
-use mirrorcap::capture::meta::decode_index;
-use mirrorcap::capture::reader::{parse_records, WorkerReader};
+use mirrorcap_ring::layout::{control_path, index_path, segment_path};
+use mirrorcap_ring::meta::decode_index;
+use mirrorcap_ring::reader::{parse_records, WorkerReader};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -2,7 +2,7 @@
 //! must never panic, and a view's payload must lie inside the buffer it was built over.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mirrorcap::wire::*;
+use mirrorcap_wire::*;
 
 fn inside(outer: &[u8], inner: &[u8]) -> bool {
     let (o, i) = (outer.as_ptr() as usize, inner.as_ptr() as usize);

@@ -5,8 +5,8 @@
 use super::file::{ConfigError, Loaded};
 use super::sessions::SessionSet;
 use super::{parse_duration, parse_size};
-use crate::capture::Geometry;
 use crate::cli::RunArgs;
+use mirrorcap_ring::Geometry;
 use serde::Serialize;
 use std::path::PathBuf;
 use toml::Spanned;

@@ -7,7 +7,7 @@
 //! [`Factory::new`].
 use super::encap::{encapsulate_with, outer_len, Encap, OuterSpec};
 use super::frames::{ipv4_checksum, mirror_source_port};
-use super::stamp::{write_stamp, Stamp};
+use mirrorcap_stamp::{write_stamp, Stamp};
 
 /// The inner transport of a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,7 +385,7 @@ fn inner_headers(flow: u32, proto: Proto, vlan: Option<u16>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decap::{decap, DecapConfig};
+    use mirrorcap_decap::{decap, DecapConfig};
 
     /// The ones'-complement checksum computed the slow way over whole buffers.
     fn naive(parts: &[&[u8]]) -> u16 {

@@ -3,7 +3,7 @@
 //! the documentation ranges (RFC 5737), so generated captures never name a real host.
 
 /// The inner payload starts with the sequence number (8 bytes, big-endian) and this tag.
-pub const SEQ_TAG: &[u8; 4] = b"MCAP";
+pub use mirrorcap_stamp::SEQ_TAG;
 
 /// Outer addresses of a mirrored frame.
 #[derive(Clone, Copy, Debug)]
@@ -195,5 +195,12 @@ mod tests {
         assert_eq!(ip.header().identification(), 0);
         assert_eq!(&f[42..50], &[0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
         assert_eq!(&f[50..], &inner[..]);
+    }
+
+    #[test]
+    fn inner_frames_carry_a_stamp_the_appliance_reads() {
+        let f = inner_frame(42, 1, 60);
+        let s = mirrorcap_stamp::read_stamp(&f[42..]).expect("stamped");
+        assert_eq!(s.seq, 42);
     }
 }

@@ -9,7 +9,6 @@ pub mod factory;
 mod frames;
 mod noise;
 pub mod sizes;
-pub mod stamp;
 
 pub use encap::{
     encapsulate, encapsulate_with, geneve_aws_header, outer_len, Encap, OuterSpec,
@@ -20,7 +19,7 @@ pub use frames::{
 };
 pub use noise::{noise_frame, NoiseKind, NOISE_KINDS};
 
-use crate::capture::pcapfmt::{file_header, RecordHeader};
+use mirrorcap_ring::pcapfmt::{file_header, RecordHeader};
 use std::io::Write;
 
 /// What to generate.

@@ -8,13 +8,13 @@ pub mod report;
 pub mod worker;
 
 use crate::cli::GenArgs;
-use crate::dpdk::{
-    hugepages_available, launch_workers, pktmbuf_headroom, tsc_hz, EalBuilder, Mempool,
-    PortBuilder, TscClock, WorkerLcore,
-};
 use crate::gen::factory::Factory;
 use crate::gen::Rng;
 use crate::run::{eal_has, enough_lcores, lcore_map, one_port, RunError};
+use mirrorcap_dpdk::{
+    hugepages_available, launch_workers, pktmbuf_headroom, tsc_hz, EalBuilder, Mempool,
+    PortBuilder, TscClock, WorkerLcore,
+};
 use plan::{Limit, Plan, Rate};
 use report::TxReport;
 use std::io::IsTerminal;

@@ -3,10 +3,10 @@
 //! take. Per packet: no allocation, no lock, no syscall, no log line; counters are published
 //! to the control lcore with one relaxed store each per burst.
 use super::plan::{Limit, Rate, WIRE_OVERHEAD};
-use crate::dpdk::{rdtsc, Mempool, TscClock, TxBurst, TxQueue};
 use crate::gen::factory::{Factory, FlowState};
 use crate::gen::sizes::Sizes;
 use crate::gen::Rng;
+use mirrorcap_dpdk::{rdtsc, Mempool, TscClock, TxBurst, TxQueue};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Tries to hand one burst to a device that keeps refusing before its rest is dropped.

@@ -5,8 +5,8 @@
 //! reads them at scrape time and renders Prometheus histograms.
 #![forbid(unsafe_code)]
 use super::Latency;
-use crate::dpdk::rdtsc;
 use hdrhistogram::Histogram;
+use mirrorcap_dpdk::rdtsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (`le`) of the exported buckets, in nanoseconds; a last bucket takes the rest

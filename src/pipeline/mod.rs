@@ -25,10 +25,10 @@ pub use stats::{
 };
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
-use crate::capture::{RecordMeta, RingError, RingWriter};
 use crate::config::sessions::Action;
-use crate::decap::{decap, DecapConfig, DropReason, InnerKind};
-use crate::dpdk::{rdtsc, Burst, RxQueue, TscClock};
+use mirrorcap_decap::{decap, DecapConfig, DropReason, InnerKind};
+use mirrorcap_dpdk::{rdtsc, Burst, RxQueue, TscClock};
+use mirrorcap_ring::{RecordMeta, RingError, RingWriter};
 use sessions::Refused;
 use stats::{DUPLICATE, FILTERED, OVERSIZE, RING_ERROR, RING_FULL, SAMPLED_OUT, SESSION_DROP};
 use std::sync::atomic::{AtomicBool, Ordering};

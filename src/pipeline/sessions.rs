@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 use super::dedup::{frame_hash, DedupTable};
 use crate::config::sessions::{Action, Cidr, Policy, SessionSet, MAX_SNAPLEN};
-use crate::dpdk::filter::{Filter, LinkType};
-use crate::dpdk::{Burst, Eal};
+use mirrorcap_dpdk::filter::{Filter, LinkType};
+use mirrorcap_dpdk::{Burst, Eal};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 use super::latency_slot::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS};
 use super::session_stats::{SlotRows, SESSION_SLOTS};
-use crate::gen::stamp::read_stamp;
+use mirrorcap_stamp::read_stamp;
 
 /// Flow-table entries per worker (a power of two); flows beyond it share entries, and a
 /// collision restarts the entry's tracking rather than counting a false gap.
@@ -163,7 +163,7 @@ pub type StampSlots = SlotRows<COUNTERS>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gen::stamp::{write_stamp, Stamp};
+    use mirrorcap_stamp::{write_stamp, Stamp};
 
     fn udp_frame(seq: u64, flow: u32, run: u32, tx_ns: u64) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 20 + 8 + 28];

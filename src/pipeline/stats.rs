@@ -1,8 +1,8 @@
 //! A worker's counters: plain integers it owns ([`WorkerStats`]), the cache-line-aligned copy
 //! it publishes for the collector ([`StatSlot`]), and the labels of every drop reason.
 use super::LatencySlot;
-use crate::capture::RingStats;
-use crate::decap::DropReason;
+use mirrorcap_decap::DropReason;
+use mirrorcap_ring::RingStats;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Drop reasons of the session and capture stages, after the decap reasons.

@@ -1,0 +1,115 @@
+//! The L3 step: an IPv4 or IPv6 header (IPv6 extension headers walked) that must carry an
+//! unfragmented UDP datagram, giving the addresses and the datagram bounded by the IP length.
+
+use super::{reason, DropReason};
+use mirrorcap_wire::{ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
+use std::net::IpAddr;
+
+/// The IP header the addresses are read from, kept as a view: building `IpAddr`s (17 bytes,
+/// byte-aligned) only once, at the end, keeps them out of the intermediate results.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum IpHeader<'a> {
+    V4(Ipv4Packet<'a>),
+    V6(Ipv6Packet<'a>),
+}
+
+impl IpHeader<'_> {
+    /// Source address.
+    #[inline(always)]
+    pub fn src(&self) -> IpAddr {
+        match self {
+            IpHeader::V4(ip) => IpAddr::V4(ip.src_addr()),
+            IpHeader::V6(ip) => IpAddr::V6(ip.src_addr()),
+        }
+    }
+
+    /// Destination address.
+    #[inline(always)]
+    pub fn dst(&self) -> IpAddr {
+        match self {
+            IpHeader::V4(ip) => IpAddr::V4(ip.dst_addr()),
+            IpHeader::V6(ip) => IpAddr::V6(ip.dst_addr()),
+        }
+    }
+}
+
+/// Most IPv6 extension headers (hop-by-hop, routing, destination options) walked before UDP.
+pub(super) const MAX_IPV6_EXT_HEADERS: u8 = 8;
+
+/// An IP header carrying UDP.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct L3<'a> {
+    /// The header, for the addresses.
+    pub ip: IpHeader<'a>,
+    /// Bytes of IP header, options and extension headers before the UDP header.
+    pub header_len: usize,
+    /// The UDP datagram: the IP payload after extension headers, excluding Ethernet padding.
+    pub payload: &'a [u8],
+}
+
+/// Reads the IP header that `ethertype` announces at the start of `buf`.
+///
+/// `NotMirror` for other EtherTypes, other upper layers, or too many extension headers;
+/// `TruncatedHeader` / `BadIpHeader` for a short / inconsistent header; `OuterFragment` for an
+/// IPv4 fragment or any IPv6 fragment header.
+#[inline(always)]
+pub(super) fn parse(ethertype: u16, buf: &[u8]) -> Result<L3<'_>, DropReason> {
+    match ethertype {
+        ethernet::ETHERTYPE_IPV4 => parse_ipv4(buf),
+        ethernet::ETHERTYPE_IPV6 => parse_ipv6(buf),
+        _ => Err(DropReason::NotMirror),
+    }
+}
+
+#[inline(always)]
+fn parse_ipv4(buf: &[u8]) -> Result<L3<'_>, DropReason> {
+    let ip = Ipv4Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    if ip.is_fragment() {
+        return Err(DropReason::OuterFragment);
+    }
+    if ip.protocol() != ipv4::PROTO_UDP {
+        return Err(DropReason::NotMirror);
+    }
+    Ok(L3 {
+        header_len: ip.header_len(),
+        payload: ip.payload(),
+        ip: IpHeader::V4(ip),
+    })
+}
+
+#[inline]
+fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
+    let ip = Ipv6Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    if ip.payload_len() == 0 {
+        // A jumbogram, or a BIG TCP / GSO frame captured before segmentation.
+        return Err(DropReason::BadIpHeader);
+    }
+    let mut next = ip.next_header();
+    let mut rest = ip.payload();
+    let mut header_len = ipv6::HEADER_LEN;
+    let mut walked = 0u8;
+    loop {
+        match next {
+            ipv6::NH_UDP => {
+                return Ok(L3 {
+                    ip: IpHeader::V6(ip),
+                    header_len,
+                    payload: rest,
+                })
+            }
+            ipv6::NH_FRAGMENT => return Err(DropReason::OuterFragment),
+            ipv6::NH_HOP_BY_HOP | ipv6::NH_ROUTING | ipv6::NH_DEST_OPTS => {
+                if walked == MAX_IPV6_EXT_HEADERS {
+                    return Err(DropReason::NotMirror);
+                }
+                walked += 1;
+                let ext =
+                    Ipv6ExtHeader::new_checked(rest).map_err(|_| DropReason::TruncatedHeader)?;
+                next = ext.next_header();
+                rest = ext.payload();
+                header_len += ext.header_len();
+            }
+            _ => return Err(DropReason::NotMirror),
+        }
+    }
+}

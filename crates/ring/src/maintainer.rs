@@ -1,0 +1,580 @@
+//! The ring's helper thread (`mc-ring-NN`): the file work of rotation, off the worker.
+//!
+//! Each segment (its file, its mapping, and what was last done to the file: [`Prep`]) lives in
+//! a [`HandOff`] cell. Whoever takes it out owns it: the worker holds the live segment; the
+//! helper takes one only for one file operation (a trim, an extend) and puts it back. So the
+//! worker never writes a segment whose file the helper is changing, and the helper never
+//! trims one the worker writes.
+//!
+//! * Start (helper): pre-faults the free part of the live segment the worker opened with.
+//! * Seal (worker): commit, control state Sealed, `Prep::Sealed { seq, len }` (the file keeps
+//!   its full size), segment put back, `sealed_seq` published. No syscall.
+//! * Trim (helper): for each seq up to `sealed_seq`, the segment that held it is trimmed to
+//!   `len` and its tail re-reserved, if it is still `Sealed` with that seq; otherwise it was
+//!   reused (or prepared) since, and the request is stale: skipped.
+//! * Prepare (helper): once the live segment is half full, the next one is extended to full
+//!   size (held for that `ftruncate`), then the part of its mapping the trim released is
+//!   pre-faulted with `madvise(MADV_POPULATE_WRITE)` through a [`Populator`], without holding
+//!   it (the advice touches no byte), and it is marked ready: `Prep::Extended { faulted:
+//!   size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
+//!   (a store, so holding the segment, 64 KiB at a time).
+//! * Activate (worker): takes the next segment, waiting only while the helper holds it for one
+//!   file operation. Ready: no syscall. Still full size (sealed and not trimmed yet, or
+//!   extended but not all pre-faulted): no syscall either. Trimmed: the worker extends the
+//!   file itself. Both of the latter count in `RingStats::rotations_unprepared`.
+//! * Close (writer): stops and joins the helper, then seals the live segment and trims every
+//!   segment back to its records itself ([`Segment::settle`]).
+//!
+//! The control file is the worker's alone: the helper only reads it (to see how full the live
+//! segment is). A kill at any point leaves at most sealed segments longer than their records
+//! (zeros, or bytes of an earlier lap, after `committed`), which `RingWriter::open` trims.
+use super::layout::{Entry, Geometry, E_COMMITTED, E_SEQ};
+use super::mmap::{reserve, ControlView, HandOff, Populator, Prefault, SegmentMap};
+use super::RingError;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Bytes pre-faulted per `madvise` call (between calls the helper checks it should go on).
+const POPULATE_STEP: u64 = 1 << 20;
+/// Bytes pre-faulted per hold of the segment where the kernel lacks MADV_POPULATE_WRITE and
+/// pages are touched instead: the worker waits at most this long for a segment it needs.
+const TOUCH_STEP: u64 = 64 << 10;
+/// How long the helper sleeps when it found nothing to do.
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// How often the helper tries again to prepare a segment the worker failed to activate.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// What a segment's file holds, as known to whoever holds the segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Prep {
+    /// Being written by the worker (full size).
+    Live,
+    /// Sealed by the worker with `seq`; the file still has its full size; trimming it to
+    /// `len` (its records) is pending.
+    Sealed { seq: u64, len: u64 },
+    /// The file is `len` bytes (its records, or the bare file header); `reserved`: the disk
+    /// blocks of the rest of the segment are reserved.
+    Trimmed { len: u64, reserved: bool },
+    /// The file has its full size (writable without a syscall) and the mapping is
+    /// pre-faulted below `faulted` (ready once that is the whole segment); `len` is what it
+    /// is trimmed back to if it is never written.
+    Extended { len: u64, faulted: u64 },
+}
+
+/// One segment file and its mapping, kept for the writer's lifetime.
+pub(super) struct Segment {
+    pub path: PathBuf,
+    pub file: File,
+    pub map: SegmentMap,
+    pub prep: Prep,
+}
+
+fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
+    RingError::Io {
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// What [`Segment::extend_ahead`] left to do.
+enum Ahead {
+    /// Ready (or it was already): nothing to pre-fault.
+    Ready,
+    /// Full size; pre-fault from this byte on.
+    Prefault(u64),
+    /// The worker writes it.
+    Live,
+}
+
+impl Segment {
+    fn size(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Cuts the file to `len` (its records) so pcap tools read it whole, and reserves the disk
+    /// blocks of the rest again (only that tail: reserving the whole segment made each
+    /// rotation take ~4 ms for 64 MiB on tmpfs, walking every page).
+    pub fn trim(&mut self, len: u64) -> Result<(), RingError> {
+        self.file
+            .set_len(len)
+            .map_err(|e| io_err("trim", &self.path, e))?;
+        self.prep = Prep::Trimmed {
+            len,
+            reserved: false,
+        };
+        reserve(&self.file, len, self.size()).map_err(|e| io_err("reserve", &self.path, e))?;
+        self.prep = Prep::Trimmed {
+            len,
+            reserved: true,
+        };
+        Ok(())
+    }
+
+    /// Makes the whole segment writable for the worker. Returns whether it was prepared
+    /// ahead (extended and pre-faulted): then this did no syscall. A segment still at its
+    /// full size needs none either; a trimmed one is extended here.
+    pub fn make_writable(&mut self) -> Result<bool, RingError> {
+        match self.prep {
+            Prep::Extended { faulted, .. } => Ok(faulted >= self.size()),
+            Prep::Sealed { .. } | Prep::Live => Ok(false),
+            Prep::Trimmed { len, reserved } => {
+                if !reserved {
+                    reserve(&self.file, len, self.size())
+                        .map_err(|e| io_err("reserve", &self.path, e))?;
+                }
+                self.file
+                    .set_len(self.size())
+                    .map_err(|e| io_err("extend", &self.path, e))?;
+                self.prep = Prep::Extended { len, faulted: 0 };
+                Ok(false)
+            }
+        }
+    }
+
+    /// Brings an idle segment back to its records (close): a trim still pending, or a
+    /// segment extended ahead of need and never written, is trimmed to its length. Only the
+    /// trim can fail: reserving the tail again is for the next lap, and the next `open`
+    /// reserves every segment anyway (and says so if the disk is full), so a full disk does
+    /// not fail a clean stop.
+    pub fn settle(&mut self) -> Result<(), RingError> {
+        let len = match self.prep {
+            Prep::Sealed { len, .. } | Prep::Extended { len, .. } => len,
+            Prep::Trimmed {
+                len,
+                reserved: false,
+            } => len,
+            Prep::Trimmed { reserved: true, .. } | Prep::Live => return Ok(()),
+        };
+        match self.trim(len) {
+            Err(_)
+                if self.prep
+                    == (Prep::Trimmed {
+                        len,
+                        reserved: false,
+                    }) =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Gives the file its full size again ahead of reuse (the helper, holding the segment
+    /// for this one `ftruncate`); says what is left to pre-fault.
+    fn extend_ahead(&mut self) -> Result<Ahead, RingError> {
+        let size = self.size();
+        match self.prep {
+            Prep::Live => Ok(Ahead::Live),
+            // Never trimmed: full size, and its pages stayed mapped since the worker wrote
+            // them.
+            Prep::Sealed { len, .. } => {
+                self.prep = Prep::Extended { len, faulted: size };
+                Ok(Ahead::Ready)
+            }
+            Prep::Trimmed { len, reserved } => {
+                if !reserved {
+                    reserve(&self.file, len, size).map_err(|e| io_err("reserve", &self.path, e))?;
+                    self.prep = Prep::Trimmed {
+                        len,
+                        reserved: true,
+                    };
+                }
+                self.file
+                    .set_len(size)
+                    .map_err(|e| io_err("extend", &self.path, e))?;
+                // The trim unmapped the pages from `len` on (those below keep theirs).
+                self.prep = Prep::Extended { len, faulted: len };
+                Ok(Ahead::Prefault(len))
+            }
+            Prep::Extended { faulted, .. } if faulted < size => Ok(Ahead::Prefault(faulted)),
+            Prep::Extended { .. } => Ok(Ahead::Ready),
+        }
+    }
+}
+
+/// What the worker and the helper share: the segments, and where the worker is.
+pub(super) struct Shared {
+    pub cells: Box<[HandOff<Segment>]>,
+    /// Pre-faults each segment's mapping without holding it.
+    populators: Box<[Populator]>,
+    /// Seq of the last segment the worker sealed (trims up to it are due).
+    pub sealed_seq: AtomicU64,
+    /// Seq of the live segment, 0 while none is live.
+    pub live_seq: AtomicU64,
+    /// The ring stops when full: a segment already written is never prepared for reuse.
+    pub stop_policy: AtomicBool,
+    /// Index + 1 of the segment the worker failed to activate (0: none): the helper tries to
+    /// prepare it again every [`RETRY_EVERY`].
+    pub failed_next: AtomicU64,
+    /// Set by the helper once that segment is prepared; the worker then activates it.
+    pub retry_ready: AtomicBool,
+    /// CPU the helper moves itself to (+1; 0: stay), set once the EAL has placed the control
+    /// thread: the helper is started before, so it would otherwise be allowed on the workers'.
+    pub pin_to: AtomicU64,
+    stop: AtomicBool,
+    trimmed: AtomicU64,
+    prepared: AtomicU64,
+    stale: AtomicU64,
+    errors: AtomicU64,
+    prefault: AtomicU8,
+}
+
+impl Shared {
+    pub fn new(segments: Vec<Segment>) -> Self {
+        Shared {
+            populators: segments.iter().map(|s| s.map.populator()).collect(),
+            cells: segments
+                .into_iter()
+                .map(|s| HandOff::new(Box::new(s)))
+                .collect(),
+            sealed_seq: AtomicU64::new(0),
+            live_seq: AtomicU64::new(0),
+            stop_policy: AtomicBool::new(false),
+            failed_next: AtomicU64::new(0),
+            retry_ready: AtomicBool::new(false),
+            pin_to: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            trimmed: AtomicU64::new(0),
+            prepared: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            prefault: AtomicU8::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> BackgroundStats {
+        BackgroundStats {
+            trimmed: self.trimmed.load(Ordering::Relaxed),
+            prepared: self.prepared.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            prefault: match self.prefault.load(Ordering::Relaxed) {
+                1 => Some(Prefault::Populated),
+                2 => Some(Prefault::Touched),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Counters of a ring's helper thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackgroundStats {
+    /// Sealed segments trimmed to their records.
+    pub trimmed: u64,
+    /// Segments extended and pre-faulted ahead of need.
+    pub prepared: u64,
+    /// Trims skipped because the segment was reused or prepared since it was sealed.
+    pub stale: u64,
+    /// File operations that failed (the worker or `close` does that work instead).
+    pub errors: u64,
+    /// How pages were last pre-faulted (None: nothing pre-faulted yet).
+    pub prefault: Option<Prefault>,
+}
+
+/// A segment taken out of its cell by the helper; put back when dropped (also if the
+/// helper panics, so the worker never waits for a segment nobody holds).
+struct Held<'a> {
+    cell: &'a HandOff<Segment>,
+    seg: Option<Box<Segment>>,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Segment;
+    fn deref(&self) -> &Segment {
+        self.seg.as_ref().expect("held")
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Segment {
+        self.seg.as_mut().expect("held")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.seg.take() {
+            // The cell was emptied by our take; only we put into it.
+            let _ = self.cell.put(s);
+        }
+    }
+}
+
+/// The helper's view of the ring.
+struct Helper {
+    shared: Arc<Shared>,
+    control: ControlView,
+    segments: usize,
+    size: u64,
+    /// The live segment at start and its seq: seq `s` is in segment
+    /// `(base_index + s - base_seq) % segments` (each rotation moves on by one).
+    base_index: usize,
+    base_seq: u64,
+    prepare_ahead: bool,
+}
+
+impl Helper {
+    fn index_of(&self, seq: u64) -> usize {
+        ((self.base_index as u64 + (seq - self.base_seq)) % self.segments as u64) as usize
+    }
+
+    fn take(&self, i: usize) -> Option<Held<'_>> {
+        let cell = &self.shared.cells[i];
+        cell.take().map(|s| Held { cell, seg: Some(s) })
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    fn count(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn run(self, base_off: u64) {
+        // The live segment at start was extended by the worker at open, nothing pre-faulted:
+        // pre-fault its free part while the worker writes it (the advice touches no byte).
+        if self.prepare_ahead {
+            let _ = self.populate(self.base_index, self.base_seq, base_off, false);
+        }
+        let mut next_trim = self.base_seq;
+        // Seq of the live segment whose successor was prepared (or given up on).
+        let mut prepared_for = 0u64;
+        let mut last_retry = std::time::Instant::now();
+        while !self.stopping() {
+            let mut worked = false;
+            let pin = self.shared.pin_to.swap(0, Ordering::Relaxed);
+            if pin != 0 {
+                core_affinity::set_for_current(core_affinity::CoreId {
+                    id: pin as usize - 1,
+                });
+            }
+            if last_retry.elapsed() >= RETRY_EVERY {
+                last_retry = std::time::Instant::now();
+                self.retry_failed();
+            }
+            let sealed = self.shared.sealed_seq.load(Ordering::Acquire);
+            // Seqs older than the last `segments` seals are in reused segments.
+            next_trim = next_trim.max((sealed + 1).saturating_sub(self.segments as u64));
+            while next_trim <= sealed && !self.stopping() {
+                self.trim(next_trim);
+                next_trim += 1;
+                worked = true;
+            }
+            let live = self.shared.live_seq.load(Ordering::Acquire);
+            if self.prepare_ahead && live != 0 && live != prepared_for && self.half_full(live) {
+                self.prepare_after(live);
+                prepared_for = live;
+                worked = true;
+            }
+            if !worked {
+                std::thread::sleep(IDLE_SLEEP);
+            }
+        }
+    }
+
+    /// After a failed rotation (see `RingWriter::retry_rotation`): extends the segment the
+    /// worker could not activate, which reserves its blocks again; once that succeeds it is
+    /// marked ready for the worker (its pages fault in as the worker writes them).
+    fn retry_failed(&self) {
+        let next = self.shared.failed_next.load(Ordering::Acquire);
+        if next == 0 || self.shared.retry_ready.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(mut seg) = self.take(next as usize - 1) else {
+            return;
+        };
+        match seg.extend_ahead() {
+            Ok(Ahead::Live) => {}
+            Ok(_) => self.shared.retry_ready.store(true, Ordering::Release),
+            Err(_) => self.count(&self.shared.errors),
+        }
+    }
+
+    /// Trims the segment sealed with `seq`, unless it changed since.
+    fn trim(&self, seq: u64) {
+        let Some(mut seg) = self.take(self.index_of(seq)) else {
+            // The worker writes it again.
+            self.count(&self.shared.stale);
+            return;
+        };
+        match seg.prep {
+            Prep::Sealed { seq: s, len } if s == seq => match seg.trim(len) {
+                Ok(()) => self.count(&self.shared.trimmed),
+                Err(_) => self.count(&self.shared.errors),
+            },
+            _ => self.count(&self.shared.stale),
+        }
+    }
+
+    /// Whether the live segment `live` holds half its size in committed records.
+    fn half_full(&self, live: u64) -> bool {
+        let e = Entry::of(self.control.words(), self.index_of(live)).expect("index in range");
+        e.load(E_SEQ, Ordering::Acquire) == live
+            && e.load(E_COMMITTED, Ordering::Acquire) >= self.size / 2
+    }
+
+    /// Prepares the segment after the live one `live`: extends its file (holding it for
+    /// that one syscall), pre-faults the part of its mapping the trim released (without
+    /// holding it: `madvise` touches no byte, and the file cannot shrink meanwhile since only
+    /// this thread trims), then marks it ready. The worker that needs it meanwhile takes it
+    /// as it is.
+    fn prepare_after(&self, live: u64) {
+        let next = (self.index_of(live) + 1) % self.segments;
+        if self.shared.stop_policy.load(Ordering::Relaxed) {
+            let e = Entry::of(self.control.words(), next).expect("index in range");
+            if e.load(E_SEQ, Ordering::Acquire) != 0 {
+                return; // a full Stop ring never reuses it
+            }
+        }
+        let from = {
+            let Some(mut seg) = self.take(next) else {
+                return; // the worker moved on to it already
+            };
+            match seg.extend_ahead() {
+                Ok(Ahead::Prefault(from)) => from,
+                Ok(Ahead::Ready) => return self.count(&self.shared.prepared),
+                Ok(Ahead::Live) => return,
+                Err(_) => return self.count(&self.shared.errors),
+            }
+        };
+        let how = match self.populate(next, live, from, true) {
+            Ok(Some(how)) => how,
+            Ok(None) => return, // stopping, or the worker moved on
+            Err(_) => return self.count(&self.shared.errors),
+        };
+        self.shared.prefault.store(
+            match how {
+                Prefault::Populated => 1,
+                Prefault::Touched => 2,
+            },
+            Ordering::Relaxed,
+        );
+        let Some(mut seg) = self.take(next) else {
+            return;
+        };
+        // Still as this thread left it (only the helper extends ahead; the worker turns it
+        // Live at once): ready now.
+        if let Prep::Extended { len, faulted } = seg.prep {
+            if faulted < self.size {
+                seg.prep = Prep::Extended {
+                    len,
+                    faulted: self.size,
+                };
+                self.count(&self.shared.prepared);
+            }
+        }
+    }
+
+    /// Pre-faults segment `i` from byte `from` to its end, in steps, while the live segment
+    /// is still `live`. None if it stopped early. `touch`: fall back to touching pages on
+    /// kernels without MADV_POPULATE_WRITE (never for the live segment: that stores).
+    fn populate(
+        &self,
+        i: usize,
+        live: u64,
+        from: u64,
+        touch: bool,
+    ) -> std::io::Result<Option<Prefault>> {
+        let go_on = || !self.stopping() && self.shared.live_seq.load(Ordering::Acquire) == live;
+        let mut at = from;
+        while at < self.size {
+            if !go_on() {
+                return Ok(None);
+            }
+            let to = (at + POPULATE_STEP).min(self.size);
+            if !self.shared.populators[i].populate(at as usize, to as usize)? {
+                return if touch {
+                    self.touch(i, live, at)
+                } else {
+                    Ok(None)
+                };
+            }
+            at = to;
+        }
+        Ok(Some(Prefault::Populated))
+    }
+
+    /// The fallback for kernels without MADV_POPULATE_WRITE: touch one byte per page, which
+    /// needs the segment held (it stores), so in small steps the worker can wait for.
+    fn touch(&self, i: usize, live: u64, from: u64) -> std::io::Result<Option<Prefault>> {
+        let mut at = from;
+        while at < self.size {
+            if self.stopping() || self.shared.live_seq.load(Ordering::Acquire) != live {
+                return Ok(None);
+            }
+            let Some(mut seg) = self.take(i) else {
+                return Ok(None);
+            };
+            if !matches!(seg.prep, Prep::Extended { .. }) {
+                return Ok(None); // not as this thread left it: the file may not be full size
+            }
+            let to = (at + TOUCH_STEP).min(self.size);
+            seg.map.prefault(at as usize, to as usize)?;
+            at = to;
+        }
+        Ok(Some(Prefault::Touched))
+    }
+}
+
+/// The running helper thread of one ring; stopped and joined on drop.
+pub(super) struct Maintainer {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Maintainer {
+    /// Starts `mc-ring-NN` for worker `worker`, whose live segment is `base_index` with
+    /// seq `base_seq`, written up to `base_off`.
+    pub fn start(
+        worker: usize,
+        geometry: Geometry,
+        control_path: &Path,
+        shared: Arc<Shared>,
+        (base_index, base_seq, base_off): (usize, u64, u64),
+        prepare_ahead: bool,
+    ) -> Result<Self, RingError> {
+        let f = File::open(control_path).map_err(|e| io_err("open", control_path, e))?;
+        let control = ControlView::map(&f).map_err(|e| io_err("mmap", control_path, e))?;
+        shared
+            .sealed_seq
+            .store(base_seq.saturating_sub(1), Ordering::Release);
+        let helper = Helper {
+            shared: shared.clone(),
+            control,
+            segments: geometry.segments as usize,
+            size: geometry.segment_size,
+            base_index,
+            base_seq,
+            prepare_ahead,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("mc-ring-{worker:02}"))
+            .spawn(move || helper.run(base_off))
+            .map_err(|e| io_err("start the ring helper thread for", control_path, e))?;
+        Ok(Maintainer {
+            shared,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the thread and waits for it: every segment is back in its cell after this.
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Maintainer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,227 @@
+//! Reading a ring: each worker's segments in the order they were written, each cut to its
+//! committed length, read whole and checked against its control entry so a segment rotated
+//! over while being read is discarded rather than returned torn.
+use super::layout::*;
+use super::meta::{decode_index, RecordMeta, META_LEN};
+use super::mmap::ControlView;
+use super::pcapfmt::{
+    parse_file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
+};
+use super::RingError;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, Ordering};
+
+/// One record read back: capture time, original length, the bytes kept and its metadata
+/// word from the segment's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub ts_ns: u64,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+    pub meta: RecordMeta,
+}
+
+/// Counters of a read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub segments: u64,
+    pub records: u64,
+    /// Segments overwritten by the writer while being read (skipped).
+    pub raced: u64,
+    /// Bytes after the last whole record of a segment (a torn tail, not returned).
+    pub torn_bytes: u64,
+}
+
+/// The `worker-NN` folders of a ring that hold a control file, in worker order (none when
+/// the ring has no worker yet).
+pub fn list_worker_dirs(ring: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ring)?
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("worker-"))
+                && control_path(p).is_file()
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The worker directories of a ring, in worker order; an error when there are none.
+pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
+    let dirs = list_worker_dirs(ring).map_err(|e| RingError::Io {
+        op: "read ring directory".into(),
+        path: ring.to_path_buf(),
+        source: e,
+    })?;
+    if dirs.is_empty() {
+        return Err(RingError::Config(format!(
+            "{} is not a mirrorcap ring (no worker-NN/control inside)",
+            ring.display()
+        )));
+    }
+    Ok(dirs)
+}
+
+/// One worker's ring, read segment by segment, oldest first.
+pub struct WorkerReader {
+    dir: PathBuf,
+    control: ControlView,
+    order: Vec<EntrySnapshot>,
+    next: usize,
+    pub stats: ReadStats,
+}
+
+impl WorkerReader {
+    pub fn open(dir: &Path) -> Result<Self, RingError> {
+        let cpath = control_path(dir);
+        let f = File::open(&cpath).map_err(|e| RingError::Io {
+            op: "open".into(),
+            path: cpath.clone(),
+            source: e,
+        })?;
+        let control = ControlView::map(&f).map_err(|e| RingError::Io {
+            op: "mmap".into(),
+            path: cpath.clone(),
+            source: e,
+        })?;
+        let g = read_header(control.words())
+            .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
+        let mut order: Vec<EntrySnapshot> = (0..g.segments as usize)
+            .filter_map(|i| Entry::of(control.words(), i).map(|e| e.snapshot(i)))
+            .filter(|s| s.seq > 0)
+            .collect();
+        order.sort_by_key(|s| s.seq);
+        Ok(WorkerReader {
+            dir: dir.to_path_buf(),
+            control,
+            order,
+            next: 0,
+            stats: ReadStats::default(),
+        })
+    }
+
+    /// Keeps only the segments `keep` accepts (before reading starts); returns how many
+    /// were dropped.
+    pub fn retain_segments(&mut self, keep: impl Fn(&EntrySnapshot) -> bool) -> u64 {
+        let before = self.order.len();
+        self.order.retain(|s| keep(s));
+        (before - self.order.len()) as u64
+    }
+
+    /// The segments this reader will visit, oldest first, as indexed at open.
+    pub fn segments(&self) -> &[EntrySnapshot] {
+        &self.order
+    }
+
+    /// The records of the next segment, or None when all were read.
+    pub fn next_segment(&mut self) -> Result<Option<Vec<Record>>, RingError> {
+        while self.next < self.order.len() {
+            let want = self.order[self.next];
+            self.next += 1;
+            if let Some(records) = self.read_segment(want)? {
+                return Ok(Some(records));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_segment(&mut self, want: EntrySnapshot) -> Result<Option<Vec<Record>>, RingError> {
+        let e = Entry::of(self.control.words(), want.index).expect("index from this control file");
+        let before = e.snapshot(want.index);
+        if before.seq != want.seq {
+            self.stats.raced += 1;
+            return Ok(None);
+        }
+        let path = segment_path(&self.dir, want.index);
+        let mut buf = Vec::new();
+        let f = File::open(&path).map_err(|e| RingError::Io {
+            op: "open".into(),
+            path: path.clone(),
+            source: e,
+        })?;
+        // Only committed bytes, sealed or live: a sealed segment can be resumed (extended with
+        // zeros, same seq) by a restarted writer while we read it.
+        let limit = before.committed;
+        f.take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| RingError::Io {
+                op: "read".into(),
+                path: path.clone(),
+                source: e,
+            })?;
+        let (mut records, torn) = parse_records(&buf);
+        // The index words of those records were stored before `committed` was published.
+        let index = read_index(&index_path(&self.dir, want.index), records.len())?;
+        fence(Ordering::Acquire);
+        if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
+            self.stats.raced += 1;
+            return Ok(None);
+        }
+        for (r, m) in records.iter_mut().zip(index) {
+            r.meta = m;
+        }
+        self.stats.segments += 1;
+        self.stats.records += records.len() as u64;
+        self.stats.torn_bytes += torn as u64;
+        Ok(Some(records))
+    }
+}
+
+/// Splits a pcap file's bytes into records; returns them and the count of trailing bytes that
+/// do not form a whole record.
+pub fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
+    let Some(res) = buf.get(..FILE_HEADER_LEN).and_then(parse_file_header) else {
+        return (Vec::new(), buf.len());
+    };
+    let mut out = Vec::new();
+    let mut off = FILE_HEADER_LEN;
+    while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
+        let Some(r) = RecordHeader::decode(h, res) else {
+            break;
+        };
+        let start = off + RECORD_HEADER_LEN;
+        let end = start + r.incl_len as usize;
+        if r.incl_len > SNAPLEN || end > buf.len() {
+            break;
+        }
+        out.push(Record {
+            ts_ns: r.ts_ns,
+            orig_len: r.orig_len,
+            data: buf[start..end].to_vec(),
+            meta: RecordMeta::UNTAGGED,
+        });
+        off = end;
+    }
+    (out, buf.len() - off)
+}
+
+/// The first `n` metadata words of an index file; a missing or short file leaves records
+/// untagged.
+pub fn read_index(path: &Path, n: usize) -> Result<Vec<RecordMeta>, RingError> {
+    let mut bytes = Vec::with_capacity(n * META_LEN);
+    match File::open(path) {
+        Ok(f) => {
+            f.take((n * META_LEN) as u64)
+                .read_to_end(&mut bytes)
+                .map_err(|e| RingError::Io {
+                    op: "read".into(),
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(RingError::Io {
+                op: "open".into(),
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    }
+    Ok(decode_index(&bytes, n))
+}

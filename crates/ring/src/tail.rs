@@ -1,0 +1,598 @@
+//! `mirrorcap tail`: follows the live ring and streams every worker's newly committed records,
+//! merged by timestamp, as one nanosecond pcap.
+//!
+//! Each worker is read through its control file only: a segment is read up to its `committed`
+//! word (acquire load) and the bytes are kept only if the segment's `seq` is unchanged after the
+//! read, so a torn or half-committed record is never returned. A worker's cursor is the `seq`
+//! of the segment it reads and an offset in it: a sealed segment read to its end moves the
+//! cursor to `seq + 1` (rotation); a sealed segment whose writer restarts and resumes it keeps
+//! its `seq` and grows (resume); a `seq` that changed under the cursor means the writer
+//! overwrote it (the reader fell behind), and the cursor moves to the oldest retained segment.
+//!
+//! Merging: a record stamped `T` is written once every worker has either read a record stamped
+//! `T` or later, or was caught up (nothing more committed) at a poll at least `window` after
+//! `T`: a worker that is idle holds the stream back by at most the window.
+use super::layout::*;
+use super::meta::{decode_index, RecordMeta, META_LEN};
+use super::mmap::ControlView;
+use super::pcapfmt::{
+    parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
+};
+use super::reader::{list_worker_dirs, worker_dirs, Record};
+use super::sink::{Format, SessionFilter, Sink};
+use super::RingError;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Most bytes read from one worker per poll.
+const READ_CHUNK: u64 = 4 << 20;
+/// A worker is not read further while this many bytes of its records wait to be merged.
+const PENDING_CAP: usize = 64 << 20;
+/// How often the ring directory is rescanned for workers that appear (or are recreated).
+const RESCAN: Duration = Duration::from_millis(100);
+
+/// How `tail` follows the ring.
+#[derive(Clone, Debug)]
+pub struct TailOptions {
+    /// Sessions to stream (all when empty).
+    pub sessions: SessionFilter,
+    /// Output format.
+    pub format: Format,
+    /// Emit every retained record first, instead of starting after the newest committed one.
+    pub from_start: bool,
+    /// Reorder window: how long an idle worker may hold back the others' records.
+    pub window: Duration,
+    /// Sleep between polls when nothing new was committed.
+    pub poll: Duration,
+}
+
+impl Default for TailOptions {
+    fn default() -> Self {
+        TailOptions {
+            sessions: SessionFilter::default(),
+            format: Format::Pcap,
+            from_start: false,
+            window: Duration::from_millis(200),
+            poll: Duration::from_millis(10),
+        }
+    }
+}
+
+/// What a tail wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TailStats {
+    pub workers: usize,
+    pub packets: u64,
+    /// Bytes of packet data written (record headers not included).
+    pub bytes: u64,
+    /// Segments read to their end (rotations followed).
+    pub segments: u64,
+    /// Segments overwritten by the writer before they were read to their end.
+    pub skipped_segments: u64,
+    /// Times the reader fell behind (one warning each).
+    pub skip_events: u64,
+    /// Records written with a timestamp before one already written (a worker that appeared
+    /// late or stalled for longer than the window).
+    pub late: u64,
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
+    RingError::Io {
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// (device, inode) of a file, to notice a ring removed and created again.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The segment a cursor reads.
+struct Open {
+    index: usize,
+    file: File,
+    path: PathBuf,
+    /// The segment's index file (records' metadata words); None if it cannot be opened.
+    index_file: Option<File>,
+}
+
+/// One worker's control file, cursor and records read but not yet written.
+struct Worker {
+    dir: PathBuf,
+    name: String,
+    control: ControlView,
+    ident: Option<(u64, u64)>,
+    segments: usize,
+    /// The seq of the segment being read (or awaited).
+    seq: u64,
+    /// The segment with that seq, once found.
+    open: Option<Open>,
+    /// Bytes of that segment consumed (0: the file header is still to be read).
+    off: u64,
+    /// Records of that segment consumed (the index word of the next one).
+    records: u64,
+    /// Records ending at or below this offset are consumed without being written (tail
+    /// starts after the newest committed record).
+    skip_below: u64,
+    res: Resolution,
+    pending: VecDeque<Record>,
+    pending_bytes: usize,
+    /// Newest timestamp read from this worker.
+    latest_ts: u64,
+    /// Whether the last poll read everything committed, and when (Unix ns) it started.
+    caught_up: bool,
+    polled_at: u64,
+}
+
+/// Outcome of one poll of one worker.
+#[derive(Default)]
+struct Polled {
+    read: bool,
+    /// More is committed than was read (a chunk limit was hit).
+    more: bool,
+}
+
+impl Worker {
+    fn open(dir: &Path, from_start: bool) -> Result<Self, RingError> {
+        let cpath = control_path(dir);
+        let f = File::open(&cpath).map_err(|e| io_err("open", &cpath, e))?;
+        let ident = f.metadata().ok().map(|m| (m.dev(), m.ino()));
+        let control = ControlView::map(&f).map_err(|e| io_err("mmap", &cpath, e))?;
+        let g = read_header(control.words())
+            .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut w = Worker {
+            dir: dir.to_path_buf(),
+            name,
+            control,
+            ident,
+            segments: g.segments as usize,
+            seq: 1,
+            open: None,
+            off: 0,
+            records: 0,
+            skip_below: 0,
+            res: Resolution::Nanos,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            latest_ts: 0,
+            caught_up: false,
+            polled_at: 0,
+        };
+        let seqs = w.seqs();
+        if from_start {
+            if let Some(&(_, oldest)) = seqs.iter().min_by_key(|(_, s)| *s) {
+                w.seq = oldest;
+            }
+        } else if let Some(&(index, newest)) = seqs.iter().max_by_key(|(_, s)| *s) {
+            // Start after the newest committed record.
+            let e = w.entry(index);
+            let committed = e.load(E_COMMITTED, Ordering::Acquire);
+            let same = e.load(E_SEQ, Ordering::Acquire) == newest;
+            w.seq = newest;
+            if same && committed >= FILE_HEADER_LEN as u64 {
+                // Read the segment from its start (to count its records, whose index words
+                // follow theirs) but write only what is committed after now.
+                w.open_segment(index)?;
+                w.skip_below = committed;
+            }
+        }
+        Ok(w)
+    }
+
+    fn entry(&self, index: usize) -> Entry<'_> {
+        Entry::of(self.control.words(), index).expect("index within the control file")
+    }
+
+    /// (index, seq) of every segment ever started.
+    fn seqs(&self) -> Vec<(usize, u64)> {
+        (0..self.segments)
+            .map(|i| (i, self.entry(i).load(E_SEQ, Ordering::Acquire)))
+            .filter(|&(_, s)| s > 0)
+            .collect()
+    }
+
+    fn open_segment(&mut self, index: usize) -> Result<(), RingError> {
+        let path = segment_path(&self.dir, index);
+        let file = File::open(&path).map_err(|e| io_err("open", &path, e))?;
+        let index_file = File::open(index_path(&self.dir, index)).ok();
+        self.open = Some(Open {
+            index,
+            file,
+            path,
+            index_file,
+        });
+        self.off = 0;
+        self.records = 0;
+        self.skip_below = 0;
+        Ok(())
+    }
+
+    /// The segment `self.seq` was overwritten before it was read to its end: continue at the
+    /// oldest retained segment.
+    fn fell_behind(&mut self, stats: &mut TailStats, warn: &mut dyn FnMut(String)) {
+        let oldest = self
+            .seqs()
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|&s| s > self.seq)
+            .min()
+            .unwrap_or(self.seq + 1);
+        let lost = oldest - self.seq;
+        stats.skipped_segments += lost;
+        stats.skip_events += 1;
+        warn(format!(
+            "tail fell behind {}: {lost} segment(s) overwritten before they were read; continuing at the oldest retained segment",
+            self.name
+        ));
+        self.seq = oldest;
+        self.open = None;
+        self.off = 0;
+    }
+
+    /// Reads what the worker committed since the last poll into `pending`.
+    fn poll(
+        &mut self,
+        sessions: &SessionFilter,
+        stats: &mut TailStats,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Polled, RingError> {
+        let mut out = Polled::default();
+        self.caught_up = false;
+        if self.pending_bytes >= PENDING_CAP {
+            // Merging is behind: read on once some of it is written.
+            return Ok(out);
+        }
+        let polled_at = wall_ns();
+        // A few steps at most: segment switches, then one chunk.
+        for _ in 0..self.segments + 4 {
+            let Some(index) = self.open.as_ref().map(|o| o.index) else {
+                let seqs = self.seqs();
+                if let Some(&(index, _)) = seqs.iter().find(|&&(_, s)| s == self.seq) {
+                    self.open_segment(index)?;
+                    self.off = 0;
+                    continue;
+                }
+                let newest = seqs.iter().map(|&(_, s)| s).max().unwrap_or(0);
+                if newest > self.seq {
+                    self.fell_behind(stats, warn);
+                    continue;
+                }
+                // Not started yet.
+                self.caught_up = true;
+                break;
+            };
+            let e = self.entry(index);
+            // seq, then state, then committed: a sealed state read first makes the committed
+            // length read after it final.
+            if e.load(E_SEQ, Ordering::Acquire) != self.seq {
+                self.fell_behind(stats, warn);
+                continue;
+            }
+            let state = SegState::from_word(e.load(E_STATE, Ordering::Acquire));
+            let committed = e.load(E_COMMITTED, Ordering::Acquire);
+            if committed > self.off {
+                let end = committed.min(self.off + READ_CHUNK);
+                let want = (end - self.off) as usize;
+                let mut buf = vec![0u8; want];
+                let open = self.open.as_ref().expect("segment open");
+                let n = read_full_at(&open.file, &mut buf, self.off)
+                    .map_err(|err| io_err("read", &open.path, err))?;
+                buf.truncate(n);
+                let mut start = 0;
+                let mut res = self.res;
+                if self.off == 0 {
+                    if buf.len() < FILE_HEADER_LEN {
+                        break;
+                    }
+                    res = parse_file_header(&buf[..FILE_HEADER_LEN]).unwrap_or(Resolution::Nanos);
+                    start = FILE_HEADER_LEN;
+                }
+                let (mut records, consumed, bad) = parse_chunk(&buf[start..], res);
+                // Their index words were stored before `committed` was published.
+                let metas = read_index_at(open.index_file.as_ref(), self.records, records.len());
+                fence(Ordering::Acquire);
+                if e.load(E_SEQ, Ordering::Relaxed) != self.seq {
+                    self.fell_behind(stats, warn);
+                    continue;
+                }
+                self.res = res;
+                for (r, m) in records.iter_mut().zip(metas) {
+                    r.meta = m;
+                }
+                self.take_records(records, start as u64, sessions);
+                self.off += (start + consumed) as u64;
+                out.read |= start + consumed > 0;
+                if bad {
+                    // Not a record where one must start: give the segment up.
+                    warn(format!(
+                        "{}: unreadable record at byte {} of {}; skipping the rest of that segment",
+                        self.name,
+                        self.off,
+                        segment_path(&self.dir, index).display()
+                    ));
+                    stats.skipped_segments += 1;
+                    self.seq += 1;
+                    self.open = None;
+                    self.off = 0;
+                    continue;
+                }
+                if self.pending_bytes >= PENDING_CAP || n < want {
+                    break;
+                }
+                if end < committed {
+                    out.more = true;
+                    break;
+                }
+                continue;
+            }
+            if state == SegState::Sealed {
+                // Read to its end: follow the rotation once the next segment has started.
+                let next = self.seq + 1;
+                if self.seqs().iter().any(|&(_, s)| s == next) {
+                    stats.segments += 1;
+                    self.seq = next;
+                    self.open = None;
+                    self.off = 0;
+                    continue;
+                }
+            }
+            self.caught_up = true;
+            break;
+        }
+        if self.caught_up {
+            self.polled_at = polled_at;
+        }
+        Ok(out)
+    }
+
+    /// Consumes records parsed from the chunk read at `self.off` (`header` bytes of file
+    /// header first): those the session filter keeps and that end past `skip_below` wait in
+    /// `pending`.
+    fn take_records(&mut self, records: Vec<Record>, header: u64, sessions: &SessionFilter) {
+        let mut end = self.off + header;
+        for r in records {
+            end += (RECORD_HEADER_LEN + r.data.len()) as u64;
+            self.records += 1;
+            self.latest_ts = self.latest_ts.max(r.ts_ns);
+            if end <= self.skip_below || !sessions.keeps(r.meta) {
+                continue;
+            }
+            self.pending_bytes += r.data.len();
+            self.pending.push_back(r);
+        }
+    }
+
+    /// Records of other workers stamped up to this are safe to write as far as this worker
+    /// is concerned.
+    fn horizon(&self, window: Duration) -> u64 {
+        if self.caught_up {
+            self.latest_ts
+                .max(self.polled_at.saturating_sub(window.as_nanos() as u64))
+        } else {
+            self.latest_ts
+        }
+    }
+}
+
+/// The whole records at the start of `buf`, the bytes they take and whether a malformed
+/// record header stopped the parse. Records come untagged.
+fn parse_chunk(buf: &[u8], res: Resolution) -> (Vec<Record>, usize, bool) {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
+        let Some(r) = RecordHeader::decode(h, res) else {
+            return (out, off, true);
+        };
+        if r.incl_len > SNAPLEN {
+            return (out, off, true);
+        }
+        let start = off + RECORD_HEADER_LEN;
+        let end = start + r.incl_len as usize;
+        let Some(data) = buf.get(start..end) else {
+            break;
+        };
+        out.push(Record {
+            ts_ns: r.ts_ns,
+            orig_len: r.orig_len,
+            data: data.to_vec(),
+            meta: RecordMeta::UNTAGGED,
+        });
+        off = end;
+    }
+    (out, off, false)
+}
+
+/// Index words `first..first + n` of a segment (untagged where the file is missing or short).
+fn read_index_at(f: Option<&File>, first: u64, n: usize) -> Vec<RecordMeta> {
+    let mut bytes = vec![0u8; n * META_LEN];
+    let got = f
+        .and_then(|f| read_full_at(f, &mut bytes, first * META_LEN as u64).ok())
+        .unwrap_or(0);
+    bytes.truncate(got);
+    decode_index(&bytes, n)
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], off + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The workers of the ring at `ring`, skipping any that cannot be opened yet.
+fn discover(ring: &Path, workers: &mut Vec<Worker>, from_start: bool) -> Result<(), RingError> {
+    let Ok(dirs) = list_worker_dirs(ring) else {
+        return Ok(());
+    };
+    for d in dirs {
+        let ident = identity(&control_path(&d));
+        match workers.iter().position(|w| w.dir == d) {
+            Some(i) if workers[i].ident == ident || ident.is_none() => {}
+            Some(i) => {
+                // The ring was created again: every record in it is new.
+                if let Ok(mut w) = Worker::open(&d, true) {
+                    w.pending = std::mem::take(&mut workers[i].pending);
+                    w.pending_bytes = workers[i].pending_bytes;
+                    w.latest_ts = workers[i].latest_ts;
+                    workers[i] = w;
+                }
+            }
+            None => {
+                if let Ok(w) = Worker::open(&d, from_start) {
+                    workers.push(w);
+                }
+            }
+        }
+    }
+    workers.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(())
+}
+
+/// Writes the pending records that every worker has let through, oldest first.
+fn emit(
+    workers: &mut [Worker],
+    window: Duration,
+    out: &mut dyn Write,
+    sink: &mut Sink,
+    stats: &mut TailStats,
+    last_ts: &mut u64,
+) -> Result<u64, RingError> {
+    let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
+    let horizon = workers.iter().map(|w| w.horizon(window)).min().unwrap_or(0);
+    let mut n = 0;
+    // The oldest pending record (ties: lowest worker), while the horizon lets it through.
+    while let Some((i, _)) = workers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.pending.front().map(|r| (i, r.ts_ns)))
+        .min_by_key(|&(i, ts)| (ts, i))
+        .filter(|&(_, ts)| ts <= horizon)
+    {
+        let w = &mut workers[i];
+        let r = w.pending.pop_front().expect("peeked");
+        w.pending_bytes -= r.data.len();
+        sink.write(out, &r).map_err(werr)?;
+        if r.ts_ns < *last_ts {
+            stats.late += 1;
+        }
+        *last_ts = (*last_ts).max(r.ts_ns);
+        stats.packets += 1;
+        stats.bytes += r.data.len() as u64;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Follows the ring at `ring`, writing a nanosecond pcap to `out` (flushed after each batch)
+/// until `stop` is set. Warnings (the reader fell behind) go to `warn`, one line each.
+/// A write error ends the tail with that error (`BrokenPipe` when the reader went away).
+pub fn tail_pcap(
+    ring: &Path,
+    opts: &TailOptions,
+    out: &mut dyn Write,
+    stop: &AtomicBool,
+    warn: &mut dyn FnMut(String),
+) -> Result<TailStats, RingError> {
+    // A ring has at least one worker with a valid control file when tail starts.
+    let dirs = worker_dirs(ring)?;
+    let mut workers = Vec::with_capacity(dirs.len());
+    let mut first_err = None;
+    for d in &dirs {
+        match Worker::open(d, opts.from_start) {
+            Ok(w) => workers.push(w),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if workers.is_empty() {
+        return Err(first_err.expect("at least one worker directory"));
+    }
+    let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
+    // Session names are read when a session first appears (a reload may add some).
+    let names = |slot: u8| {
+        super::session_names::SessionNames::read(ring)
+            .name(slot)
+            .map(str::to_string)
+    };
+    let mut sink = Sink::new(opts.format).with_names(&names);
+    sink.begin(out).map_err(werr)?;
+    out.flush().map_err(werr)?;
+
+    let mut stats = TailStats::default();
+    let mut last_ts = 0u64;
+    let mut rescanned = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if rescanned.elapsed() >= RESCAN {
+            // Workers that appear after the start are new: read them from their start.
+            discover(ring, &mut workers, true)?;
+            rescanned = Instant::now();
+        }
+        let (mut read, mut more) = (false, false);
+        for w in workers.iter_mut() {
+            let p = w.poll(&opts.sessions, &mut stats, warn)?;
+            read |= p.read;
+            more |= p.more;
+        }
+        if emit(
+            &mut workers,
+            opts.window,
+            out,
+            &mut sink,
+            &mut stats,
+            &mut last_ts,
+        )? > 0
+        {
+            out.flush().map_err(werr)?;
+        }
+        if !more {
+            // Nothing new: wait the poll interval; a trickle: batch it a little.
+            std::thread::sleep(if read {
+                Duration::from_millis(1).min(opts.poll)
+            } else {
+                opts.poll
+            });
+        }
+    }
+    // Stopping: what was read is written, however recent.
+    for w in workers.iter_mut() {
+        w.caught_up = true;
+        w.latest_ts = u64::MAX;
+    }
+    emit(
+        &mut workers,
+        opts.window,
+        out,
+        &mut sink,
+        &mut stats,
+        &mut last_ts,
+    )?;
+    out.flush().map_err(werr)?;
+    stats.workers = workers.len();
+    Ok(stats)
+}
