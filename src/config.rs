@@ -2,8 +2,10 @@
 //! the run options, each error naming the flag and the fix. Pure: no I/O, no DPDK.
 #![forbid(unsafe_code)]
 pub mod file;
-pub mod merge;
+pub mod run_config;
 pub mod sessions;
+
+pub use run_config::RunConfig;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! frames into memory-mapped pcap rings, and a control lcore serves Prometheus metrics.
 //! See README.md for the map of modules.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -10,6 +11,5 @@ pub mod gen;
 pub mod gentx;
 pub mod metrics;
 pub mod pipeline;
-pub mod run;
 pub mod sizing;
 pub mod status;

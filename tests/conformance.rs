@@ -1053,7 +1053,7 @@ const OVERSIZE_FRAME: &str = "oversize_frame";
 
 /// The largest frame one mbuf holds: run.rs sizes the pools' data room as MAX_FRAME plus
 /// headroom, and net_pcap chains mbufs for a larger record.
-const ONE_MBUF: usize = mirrorcap::run::MAX_FRAME as usize;
+const ONE_MBUF: usize = mirrorcap::app::MAX_FRAME as usize;
 
 /// The ports and depth `mirrorcap run` uses, from the same flags (CLI defaults otherwise).
 #[derive(Clone, Debug)]

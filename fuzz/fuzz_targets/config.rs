@@ -2,20 +2,14 @@
 //! panic), and a file that validates prints an effective configuration that validates again
 //! to the same text (the `check-config` fixed point).
 #![no_main]
-use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use mirrorcap::cli::{Cli, Command};
-use mirrorcap::config::{file::Loaded, merge, sessions};
+use mirrorcap::cli::{merge, RunArgs};
+use mirrorcap::config::{file::Loaded, sessions};
 use std::path::Path;
 
 fn effective(text: &str) -> Option<String> {
     let l = Loaded::parse(Path::new("f.toml"), text.to_string()).ok()?;
-    let Ok(Cli {
-        command: Command::Run(mut args),
-    }) = Cli::try_parse_from(["mirrorcap", "run"])
-    else {
-        unreachable!()
-    };
+    let mut args = RunArgs::default();
     merge::apply_run(&l, &mut args, &|_| false).ok()?;
     // Filters are checked by libpcap in the real program; any expression passes here.
     args.sessions = sessions::sessions(&l, &|_, _| Ok(())).ok()?;

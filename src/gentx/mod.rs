@@ -7,13 +7,12 @@ pub mod plan;
 pub mod report;
 pub mod worker;
 
+use crate::app::startup::{self, AppError, EalPlan, PortSource};
 use crate::cli::GenArgs;
 use crate::gen::factory::Factory;
 use crate::gen::Rng;
-use crate::run::{eal_has, enough_lcores, lcore_map, one_port, RunError};
 use mirrorcap_dpdk::{
-    hugepages_available, launch_workers, pktmbuf_headroom, tsc_hz, EalBuilder, Mempool,
-    PortBuilder, TscClock, WorkerLcore,
+    launch_workers, pktmbuf_headroom, tsc_hz, PortBuilder, TscClock, WorkerLcore,
 };
 use plan::{Limit, Plan, Rate};
 use report::TxReport;
@@ -40,9 +39,9 @@ pub fn new_run_id() -> u32 {
 
 /// Checks `a`, transmits, and returns the report (also printed on stderr, and written as JSON
 /// with `--report-json`).
-pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
+pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, AppError> {
     let run_id = new_run_id();
-    let plan = plan::plan(a, run_id).map_err(RunError::Usage)?;
+    let plan = plan::plan(a, run_id).map_err(AppError::Usage)?;
     if let Some(p) = &a.report_json {
         // Refuse an unwritable report path before sending anything.
         std::fs::OpenOptions::new()
@@ -50,7 +49,7 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
             .truncate(false)
             .write(true)
             .open(p)
-            .map_err(|e| RunError::Usage(format!("--report-json {}: {e}", p.display())))?;
+            .map_err(|e| AppError::Usage(format!("--report-json {}: {e}", p.display())))?;
     }
     let factory = Factory::new(&plan.factory);
     let nq = plan.tx_queues as usize;
@@ -58,65 +57,30 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     let headroom = u32::from(pktmbuf_headroom());
     let data_room = (max_frame as u32 + headroom).max(2048 + headroom);
     let data_room = u16::try_from(data_room)
-        .map_err(|_| RunError::Usage("frames too large for an mbuf".into()))?;
+        .map_err(|_| AppError::Usage("frames too large for an mbuf".into()))?;
 
-    let mut eb = EalBuilder::new()
-        .log_level("5")
-        .extra(["--log-level=lib.eal:4"]);
-    if !eal_has(&a.eal_args, &["-l", "-c", "--lcores"]) {
-        eb = eb.lcores(lcore_map(nq));
-    }
-    let no_huge = eal_has(&a.eal_args, &["--no-huge"]) || !hugepages_available();
-    if no_huge && !eal_has(&a.eal_args, &["--no-huge"]) {
-        let per_queue = (POOL_MBUFS as u64 * (data_room as u64 + 512)) >> 20;
-        eb = eb
-            .no_huge(true)
-            .memory_mb((256 + per_queue * nq as u64) as u32);
-    }
-    if !eal_has(
-        &a.eal_args,
-        &["--file-prefix", "--proc-type", "--in-memory", "--no-shconf"],
-    ) {
-        eb = if no_huge {
-            eb.extra(["--no-shconf"])
-        } else {
-            eb.in_memory(true)
-        };
-    }
-    for d in &a.devices {
-        eb = eb.allow(d.clone());
-    }
-    for v in &a.vdevs {
-        eb = eb.vdev(v.clone());
-    }
-    let eal = eb
-        .extra(a.eal_args.iter().cloned())
-        .init()
-        .map_err(|e| RunError::Environment(format!("DPDK EAL: {e}")))?;
-    let port_id = one_port(&eal, &a.vdevs, &a.devices, "gen transmits on one")?;
-    let lcores = eal.worker_lcores();
-    enough_lcores(lcores.len(), nq, "--tx-queues")?;
-    let mut pools = Vec::with_capacity(nq);
-    for (q, &lcore) in lcores.iter().take(nq).enumerate() {
-        pools.push(
-            Mempool::new(
-                &eal,
-                &format!("mc_tx{q}"),
-                POOL_MBUFS,
-                POOL_CACHE,
-                data_room,
-                eal.lcore_socket(lcore),
-            )
-            .map_err(|e| RunError::Environment(format!("mempool: {e}")))?,
-        );
-    }
+    let source = PortSource {
+        devices: &a.devices,
+        vdevs: &a.vdevs,
+        eal_args: &a.eal_args,
+    };
+    let eal = startup::bring_up_eal(&EalPlan {
+        source,
+        lcores: nq,
+        no_huge_mb_per_lcore: (POOL_MBUFS as u64 * (data_room as u64 + 512)) >> 20,
+        announce_no_huge: false,
+    })?;
+    let port_id = startup::one_port(&eal, &source, "gen transmits on one")?;
+    let lcores = startup::worker_lcores(&eal, nq, "--tx-queues")?;
+    let pools = startup::pools(&eal, &lcores, "mc_tx", POOL_MBUFS, POOL_CACHE, data_room)
+        .map_err(|e| AppError::Environment(format!("mempool: {e}")))?;
     let port = PortBuilder::new(port_id, Vec::new())
         .tx_queues(nq as u16, TX_DESC)
         // The L3 MTU the largest outer frame needs (the port caps it to what it allows).
         .mtu((max_frame.saturating_sub(14)).clamp(1500, 9216) as u16)
         .build()
         .map_err(|e| {
-            RunError::Environment(format!(
+            AppError::Environment(format!(
                 "port: {e} (net_pcap has one TX queue per tx_pcap= argument)"
             ))
         })?;
@@ -194,7 +158,7 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
         go.store(true, Ordering::Release);
         control(&plan, &live, stop, started)
     })
-    .map_err(|e| RunError::Runtime(format!("launching TX lcores: {e}")))?;
+    .map_err(|e| AppError::Runtime(format!("launching TX lcores: {e}")))?;
     let mut queues: Vec<worker::QueueResult> = rx.try_iter().collect();
     queues.sort_by_key(|q| q.queue);
     let report = TxReport {
@@ -216,12 +180,12 @@ pub fn gen_tx(a: &GenArgs, stop: &AtomicBool) -> Result<TxReport, RunError> {
     drop(pools);
     drop(eal);
     if codes.iter().any(|&c| c < 0) || report.queues.len() != nq {
-        return Err(RunError::Runtime("a TX lcore panicked".into()));
+        return Err(AppError::Runtime("a TX lcore panicked".into()));
     }
     eprintln!("{}", report.human());
     if let Some(p) = &a.report_json {
         std::fs::write(p, report.json())
-            .map_err(|e| RunError::Runtime(format!("--report-json {}: {e}", p.display())))?;
+            .map_err(|e| AppError::Runtime(format!("--report-json {}: {e}", p.display())))?;
     }
     Ok(report)
 }

@@ -1,6 +1,8 @@
 //! The command line (clap): `run`, `export`, `tail`, `gen`. Bad usage exits with code 2 and
 //! one line.
-use clap::{Args, Parser, Subcommand};
+pub mod merge;
+
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -109,6 +111,16 @@ pub struct RunArgs {
     /// The mirror sessions (from the configuration file).
     #[arg(skip)]
     pub sessions: crate::config::sessions::SessionSet,
+}
+
+impl Default for RunArgs {
+    /// Every flag at its default, as `run` with no argument has them (`check-config` starts
+    /// from these); the defaults live once, in the attributes above.
+    fn default() -> Self {
+        let cmd = Self::augment_args(clap::Command::new("run").no_binary_name(true));
+        let m = cmd.get_matches_from(std::iter::empty::<String>());
+        Self::from_arg_matches(&m).expect("run's flags all have defaults")
+    }
 }
 
 #[derive(Args, Debug, Clone)]

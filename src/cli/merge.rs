@@ -1,12 +1,14 @@
 //! The effective `run` configuration: the file's `[run]` values under the command line's
 //! (a flag given on the command line wins), each file value checked and reported with its
-//! line; and the effective configuration printed back as TOML (`check-config`).
+//! line; the merged flags checked once into a typed [`RunConfig`]; and the effective
+//! configuration printed back as TOML (`check-config`).
 #![forbid(unsafe_code)]
-use super::file::{ConfigError, Loaded};
-use super::sessions::SessionSet;
-use super::{parse_duration, parse_size};
-use crate::cli::RunArgs;
-use mirrorcap_ring::Geometry;
+use super::RunArgs;
+use crate::config::file::{ConfigError, Loaded};
+use crate::config::sessions::SessionSet;
+use crate::config::{parse_duration, parse_size, RunConfig};
+use mirrorcap_decap::DecapConfig;
+use mirrorcap_ring::{Geometry, RingPolicy};
 use serde::Serialize;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -186,4 +188,58 @@ pub fn effective_toml(a: &RunArgs) -> String {
         sessions: &a.sessions,
     };
     toml::to_string(&e).unwrap_or_else(|err| format!("# cannot print the configuration: {err}\n"))
+}
+
+impl RunArgs {
+    /// The merged flags, checked and typed: each error names the flag and the fix.
+    pub fn to_config(&self) -> Result<RunConfig, String> {
+        let geometry = Geometry {
+            segments: self.segments,
+            segment_size: parse_size(&self.segment_size)
+                .map_err(|e| format!("--segment-size: {e}"))?,
+        };
+        geometry.validate()?;
+        let log_interval = parse_duration(&self.log_interval)
+            .ok()
+            .filter(|d| *d >= std::time::Duration::from_secs(1))
+            .ok_or_else(|| {
+                format!(
+                    "--log-interval {}: give a duration of at least 1s, e.g. 30s, 5m",
+                    self.log_interval
+                )
+            })?;
+        let exit_when_idle = match &self.exit_when_idle {
+            Some(s) => Some(parse_duration(s).map_err(|e| format!("--exit-when-idle: {e}"))?),
+            None => None,
+        };
+        let c = RunConfig {
+            config_file: self.config.clone(),
+            devices: self.devices.clone(),
+            vdevs: self.vdevs.clone(),
+            eal_args: self.eal_args.clone(),
+            workers: self.workers.into(),
+            ring_dir: self.ring_dir.clone(),
+            geometry,
+            ring_policy: match self.ring_policy.as_str() {
+                "stop" => RingPolicy::Stop,
+                _ => RingPolicy::Overwrite,
+            },
+            ring_group: self.ring_group.clone(),
+            mbufs: self.mbufs,
+            metrics_addr: self.metrics_addr.clone(),
+            metrics_max_connections: self.metrics_max_connections as usize,
+            decap: DecapConfig {
+                vxlan_ports: self.vxlan_ports.clone(),
+                geneve_ports: self.geneve_ports.clone(),
+                max_depth: self.max_depth,
+            },
+            keep_unencapsulated: self.keep_unencapsulated,
+            stamps: self.stamps,
+            exit_when_idle,
+            log_interval,
+            sessions: self.sessions.clone(),
+        };
+        c.validate()?;
+        Ok(c)
+    }
 }

@@ -1,0 +1,16 @@
+//! The top of the appliance: one start-up path shared by `run` and `gen` (`startup`), then
+//! `run`'s parts in files named for them: the orchestration (`run`), the control core's loop
+//! (`control`), session compilation and SIGHUP reloads (`reload`), the final summary
+//! (`summary`) and the panic policy with its one test fault (`fault`).
+pub mod fault;
+pub mod startup;
+
+mod control;
+mod reload;
+mod run;
+mod summary;
+
+pub use reload::check_filter;
+pub use run::{run, MAX_FRAME};
+pub use startup::AppError;
+pub use summary::RunSummary;

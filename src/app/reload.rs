@@ -1,0 +1,119 @@
+//! Sessions at run time on the control core: assigning their slots (kept in the ring's
+//! `sessions` file), compiling their filters, and SIGHUP's reload, which re-reads the
+//! configuration file and hands every worker the new set at a burst boundary.
+#![forbid(unsafe_code)]
+use crate::config::sessions::SessionSet;
+use crate::config::RunConfig;
+use crate::pipeline::{Reload, SessionSlots, SharedSet, StampSlots, WorkerSessions};
+use mirrorcap_ring::session_names::{self, SessionNames};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Checks a session filter the way the workers will compile it: for Ethernet inner frames and
+/// for bare IP ones (Geneve carrying IP). Only the Ethernet form must compile: link-layer
+/// expressions (`ether host …`) match no bare-IP frame.
+pub fn check_filter(expr: &str, snaplen: u32) -> Result<(), String> {
+    mirrorcap_dpdk::filter::check(expr, mirrorcap_dpdk::filter::LinkType::Ethernet, snaplen)
+}
+
+/// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
+pub(super) fn compile_sessions(
+    eal: &mirrorcap_dpdk::Eal,
+    set: &SessionSet,
+    names: &mut SessionNames,
+    ring: &std::path::Path,
+) -> Result<Arc<SharedSet>, String> {
+    let wanted: Vec<&str> = set.sessions.iter().map(|s| s.name.as_str()).collect();
+    let slots = names.assign(&wanted)?;
+    let shared = SharedSet::compile(eal, set, &slots)?;
+    if !wanted.is_empty() {
+        names.write(ring).map_err(|e| {
+            format!(
+                "cannot write {}: {e}",
+                session_names::sessions_path(ring).display()
+            )
+        })?;
+    }
+    Ok(Arc::new(shared))
+}
+
+pub(super) fn describe_jit(s: &SharedSet) -> String {
+    let filters = s
+        .sessions
+        .iter()
+        .map(|x| &x.policy)
+        .chain(std::iter::once(&s.default))
+        .filter_map(|p| p.filter.as_ref())
+        .collect::<Vec<_>>();
+    if filters.is_empty() {
+        String::new()
+    } else {
+        let jit = filters.iter().filter(|f| f.0.jitted()).count();
+        format!(", {} filter(s), {jit} JIT-compiled", filters.len())
+    }
+}
+
+/// SIGHUP: re-reads the configuration file's sessions and hands them to the workers.
+pub(super) struct Reloader<'a, 'e> {
+    pub(super) eal: &'e mirrorcap_dpdk::Eal,
+    pub cfg: &'a RunConfig,
+    pub(super) reload: &'a Reload,
+    pub(super) hup: &'a AtomicBool,
+    pub(super) names: std::cell::RefCell<SessionNames>,
+    pub(super) workers: usize,
+    pub(super) session_slots: &'a [SessionSlots],
+    pub(super) stamp_slots: Option<&'a [StampSlots]>,
+    pub(super) current: std::cell::RefCell<Arc<SharedSet>>,
+}
+
+impl Reloader<'_, '_> {
+    /// Called by the control loop: reloads if SIGHUP arrived; frees sets workers gave back.
+    /// Some(whether it succeeded) when a reload was tried.
+    pub(super) fn tick(&self) -> Option<bool> {
+        self.reload.collect(u64::MAX);
+        if !self.hup.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        match self.try_reload() {
+            Ok((n, g)) => {
+                eprintln!("mirrorcap: reloaded {n} session(s) (generation {g})");
+                Some(true)
+            }
+            Err(e) => {
+                eprintln!("mirrorcap: reload failed, keeping the running sessions: {e}");
+                Some(false)
+            }
+        }
+    }
+
+    fn try_reload(&self) -> Result<(usize, u64), String> {
+        let Some(path) = &self.cfg.config_file else {
+            return Err("run was started without --config".into());
+        };
+        let loaded = crate::config::file::Loaded::read(path).map_err(|e| e.to_string())?;
+        let set =
+            crate::config::sessions::sessions(&loaded, &check_filter).map_err(|e| e.to_string())?;
+        let shared = compile_sessions(
+            self.eal,
+            &set,
+            &mut self.names.borrow_mut(),
+            &self.cfg.ring_dir,
+        )?;
+        let n = shared.sessions.len();
+        let g = self.reload.publish(
+            (0..self.workers)
+                .map(|_| WorkerSessions::new(Arc::clone(&shared)))
+                .collect(),
+        );
+        *self.current.borrow_mut() = shared;
+        Ok((n, g))
+    }
+
+    /// (slot, name) of every session counted so far, the default first.
+    pub(super) fn named_slots(&self) -> Vec<(u8, String)> {
+        let names = self.names.borrow();
+        std::iter::once((0u8, "default".to_string()))
+            .chain((1..=254u8).filter_map(|s| names.name(s).map(|n| (s, n.to_string()))))
+            .collect()
+    }
+}
