@@ -16,6 +16,9 @@ echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings -D clippy::undocumented_unsafe_blocks
+# The reading build (no DPDK) is linted too: code behind the `dpdk` feature must not be all
+# it compiles cleanly with.
+cargo clippy --locked --no-default-features --lib --bin mirrorcap --target-dir target/no-dpdk -- -D warnings
 echo "== doc tests"
 cargo test --workspace --doc --locked
 if [[ ${FUZZ_SECONDS:-15} -gt 0 ]]; then

@@ -1,6 +1,7 @@
 //! The `mirrorcap` command: parses the command line and maps every failure to one clear line
 //! on stderr and an exit code (2: usage, configuration or environment; 1: failure at run time).
 use clap::{CommandFactory, FromArgMatches};
+#[cfg(feature = "dpdk")]
 use mirrorcap::app::startup::{self, AppError};
 use mirrorcap::cli::{Cli, Command, RunArgs};
 use mirrorcap::config::file::ConfigError;
@@ -42,6 +43,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        #[cfg(not(feature = "dpdk"))]
+        Command::Run(_) => no_dpdk("run"),
+        #[cfg(feature = "dpdk")]
         Command::Run(mut args) => {
             if let Err(e) = load_config(&mut args, &|id| on_cli("run", id)) {
                 eprintln!("mirrorcap: error: {e}");
@@ -60,13 +64,25 @@ fn main() -> ExitCode {
             if a.out.is_some() {
                 return report(cmd::gen_file::gen_file(&a, &|id| on_cli("gen", id)));
             }
-            let gen = || {
-                let stop = startup::stop_on_signals()?;
-                mirrorcap::gentx::gen_tx(&a, &stop).map(|_| ())
-            };
-            AppError::exit(gen())
+            #[cfg(feature = "dpdk")]
+            {
+                let gen = || {
+                    let stop = startup::stop_on_signals()?;
+                    mirrorcap::gentx::gen_tx(&a, &stop).map(|_| ())
+                };
+                AppError::exit(gen())
+            }
+            #[cfg(not(feature = "dpdk"))]
+            no_dpdk("gen --vdev/--device")
         }
     }
+}
+
+/// The reading build (`--no-default-features`) has no DPDK: one line, exit 2.
+#[cfg(not(feature = "dpdk"))]
+fn no_dpdk(what: &str) -> ExitCode {
+    eprintln!("mirrorcap: error: {what} needs DPDK, and this mirrorcap was built without it (--no-default-features: export, tail, check-config and gen -w only)");
+    ExitCode::from(2)
 }
 
 fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
@@ -75,7 +91,8 @@ fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), 
     };
     let loaded = mirrorcap::config::file::Loaded::read(&path)?;
     mirrorcap::cli::merge::apply_run(&loaded, args, on_cli)?;
-    args.sessions = mirrorcap::config::sessions::sessions(&loaded, &mirrorcap::app::check_filter)?;
+    args.sessions =
+        mirrorcap::config::sessions::sessions(&loaded, &mirrorcap::config::sessions::check_filter)?;
     Ok(())
 }
 

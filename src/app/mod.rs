@@ -10,7 +10,6 @@ mod reload;
 mod run;
 mod summary;
 
-pub use reload::check_filter;
 pub use run::{run, MAX_FRAME};
 pub use startup::AppError;
 pub use summary::RunSummary;

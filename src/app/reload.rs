@@ -9,13 +9,6 @@ use mirrorcap_ring::session_names::{self, SessionNames};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Checks a session filter the way the workers will compile it: for Ethernet inner frames and
-/// for bare IP ones (Geneve carrying IP). Only the Ethernet form must compile: link-layer
-/// expressions (`ether host …`) match no bare-IP frame.
-pub fn check_filter(expr: &str, snaplen: u32) -> Result<(), String> {
-    mirrorcap_dpdk::filter::check(expr, mirrorcap_dpdk::filter::LinkType::Ethernet, snaplen)
-}
-
 /// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
 pub(super) fn compile_sessions(
     eal: &mirrorcap_dpdk::Eal,
@@ -92,7 +85,8 @@ impl Reloader<'_, '_> {
         };
         let loaded = crate::config::file::Loaded::read(path).map_err(|e| e.to_string())?;
         let set =
-            crate::config::sessions::sessions(&loaded, &check_filter).map_err(|e| e.to_string())?;
+            crate::config::sessions::sessions(&loaded, &crate::config::sessions::check_filter)
+                .map_err(|e| e.to_string())?;
         let shared = compile_sessions(
             self.eal,
             &set,

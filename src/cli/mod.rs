@@ -254,3 +254,20 @@ pub struct GenArgs {
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,
 }
+
+/// Options that only mean something when transmitting (refused with -w): (GenArgs field, flag).
+pub const GEN_DPDK_ONLY: &[(&str, &str)] = &[
+    ("duration", "--duration"),
+    ("vxlan_port", "--vxlan-port"),
+    ("outer_src_mac", "--outer-src-mac"),
+    ("outer_dst_mac", "--outer-dst-mac"),
+    ("outer_src_ip", "--outer-src-ip"),
+    ("outer_dst_ip", "--outer-dst-ip"),
+    ("proto", "--proto"),
+    ("tcp_share", "--tcp-share"),
+    ("rate", "--rate"),
+    ("tx_queues", "--tx-queues"),
+    ("burst", "--burst"),
+    ("report_json", "--report-json"),
+    ("eal_args", "EAL arguments after --"),
+];

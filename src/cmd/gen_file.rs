@@ -8,7 +8,7 @@ pub fn gen_file(a: &mirrorcap::cli::GenArgs, on_cli: &dyn Fn(&str) -> bool) -> a
     if !a.vdevs.is_empty() || !a.devices.is_empty() {
         anyhow::bail!("give -w OUT or --vdev/--device, not both (to write a capture through DPDK: --vdev net_pcap0,tx_pcap=FILE)");
     }
-    if let Some((_, flag)) = mirrorcap::gentx::plan::DPDK_ONLY
+    if let Some((_, flag)) = mirrorcap::cli::GEN_DPDK_ONLY
         .iter()
         .find(|(id, _)| on_cli(id))
     {

@@ -129,6 +129,13 @@ pub struct SessionSet {
 /// Checks a filter expression (libpcap compiles it) for a snaplen.
 pub type FilterCheck<'a> = &'a dyn Fn(&str, u32) -> Result<(), String>;
 
+/// Checks a session filter the way the workers will compile it, with libpcap alone (no DPDK,
+/// so `check-config` works anywhere): for Ethernet inner frames. Only the Ethernet form must
+/// compile: link-layer expressions (`ether host …`) match no bare-IP frame.
+pub fn check_filter(expr: &str, _snaplen: u32) -> Result<(), String> {
+    mirrorcap_filter::check(expr, mirrorcap_filter::LinkType::Ethernet)
+}
+
 struct PolicyFields<'a> {
     action: &'a Option<Spanned<String>>,
     snaplen: &'a Option<Spanned<u32>>,

@@ -89,22 +89,7 @@ pub struct Plan {
     pub progress: Option<Duration>,
 }
 
-/// Options that only mean something when transmitting (refused with -w).
-pub const DPDK_ONLY: &[(&str, &str)] = &[
-    ("duration", "--duration"),
-    ("vxlan_port", "--vxlan-port"),
-    ("outer_src_mac", "--outer-src-mac"),
-    ("outer_dst_mac", "--outer-dst-mac"),
-    ("outer_src_ip", "--outer-src-ip"),
-    ("outer_dst_ip", "--outer-dst-ip"),
-    ("proto", "--proto"),
-    ("tcp_share", "--tcp-share"),
-    ("rate", "--rate"),
-    ("tx_queues", "--tx-queues"),
-    ("burst", "--burst"),
-    ("report_json", "--report-json"),
-    ("eal_args", "EAL arguments after --"),
-];
+pub use crate::cli::GEN_DPDK_ONLY as DPDK_ONLY;
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(flag: &str, s: &str) -> Result<[u8; 6], String> {
