@@ -240,4 +240,50 @@ mod tests {
             serde_json::json!({"kind": "max", "value": null})
         );
     }
+
+    /// The keys of a JSON value, nested ones as "outer.inner" (an array's from its elements).
+    fn key_paths(
+        v: &serde_json::Value,
+        prefix: &str,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{prefix}{k}");
+                    out.insert(p.clone());
+                    key_paths(x, &format!("{p}."), out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| key_paths(x, prefix, out)),
+            _ => {}
+        }
+    }
+
+    /// The load test's accounting is tested (scripts/test_loadtest_trials.py) on a report gen
+    /// wrote; that file must keep exactly the keys gen writes, or the test proves nothing.
+    #[test]
+    fn the_load_test_fixture_has_exactly_the_keys_gen_writes() {
+        let r = TxReport {
+            target: Some(Rate::Pps(1.0)),
+            queues: vec![QueueResult {
+                per_vni: vec![0],
+                ..QueueResult::default()
+            }],
+            vnis: vec![100],
+            ..TxReport::default()
+        };
+        let written: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/loadtest/gen-report.json"))
+                .expect("the fixture is JSON");
+        let (mut a, mut b) = (Default::default(), Default::default());
+        key_paths(&written, "", &mut a);
+        key_paths(&fixture, "", &mut b);
+        assert_eq!(
+            a, b,
+            "regenerate tests/data/loadtest/ (its README.md says how)"
+        );
+        assert!(a.contains("sent_packets") && a.contains("queues.no_mbuf"));
+    }
 }
