@@ -6,6 +6,10 @@
 # raw and summary CSV, a markdown table, a PNG chart, the appliance's metrics). docs/loadtest.md
 # explains the method, the columns and the remote (EC2) procedure.
 #
+# This script is the plumbing: namespaces, veth, SSH, starting and stopping processes, copying
+# files. The numbers (Prometheus parsing, gen's JSON report, the trials.csv rows, the binary
+# search) are scripts/loadtest_trials.py's, run once per step, so they are unit-tested there.
+#
 # Local mode (root): two network namespaces joined by a veth pair; gen sends over
 # net_af_packet on one end; on the other end the appliance (net_af_packet), tcpdump -w on the
 # raw veth, tcpdump -w on a kernel VXLAN interface (external mode, so the kernel decapsulates)
@@ -181,6 +185,8 @@ else
 fi
 PY=python3
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null && PY=/usr/bin/python3
+# acct ARGS...: one accounting step (scripts/loadtest_trials.py; standard library only).
+acct() { "$PY" scripts/loadtest_trials.py "$@"; }
 
 # ---- where commands run ----------------------------------------------------------------------
 ID=$$
@@ -370,28 +376,6 @@ if [[ $DRY == 0 ]]; then
 fi
 
 # ---- one trial -------------------------------------------------------------------------------
-# Counter values in a /metrics text: "name value" lines for the totals the trial needs.
-counters() {
-  awk '
-    /^mirrorcap_rx_packets_total/ { rx += $NF }
-    /^mirrorcap_captured_packets_total/ { cap += $NF }
-    /^mirrorcap_captured_bytes_total/ { capb += $NF }
-    /^mirrorcap_nic_rx_packets_total/ { nic += $NF }
-    /^mirrorcap_nic_rx_missed_packets_total/ { miss += $NF }
-    /^mirrorcap_stamp_gaps_total/ { gaps += $NF }
-    /^mirrorcap_stamp_late_total/ { late += $NF }
-    /^mirrorcap_stamp_latency_seconds_sum/ { lsum += $NF }
-    /^mirrorcap_stamp_latency_seconds_count/ { lcount += $NF }
-    /^mirrorcap_dropped_packets_total/ {
-      if (match($0, /reason="[a-z_]+"/)) { r = substr($0, RSTART + 8, RLENGTH - 9); d[r] += $NF }
-    }
-    END {
-      printf "rx %.0f\ncaptured %.0f\ncaptured_bytes %.0f\nnic_rx %.0f\nnic_missed %.0f\n", rx, cap, capb, nic, miss
-      printf "stamp_gaps %.0f\nstamp_late %.0f\nstamp_lat_ns %.0f\nstamp_lat_count %.0f\n", gaps, late, lsum * 1e9, lcount
-      for (r in d) printf "drop_%s %.0f\n", r, d[r]
-    }' "$1" | sort
-}
-
 # The veth pair's kernel drop counters (gen side TX, appliance side RX): backlog overruns.
 veth_drops() {
   if [[ $REMOTE == 1 ]]; then echo 0; return; fi
@@ -401,34 +385,11 @@ veth_drops() {
   echo $((a + b))
 }
 
-# The appliance's worker threads' scheduler totals (local mode): "run_ns wait_ns" summed over
-# its rte-worker-* threads, from /proc/PID/task/*/schedstat (time on CPU, time runnable but
-# waiting for it). Their deltas over a trial say whether the workers had their CPU.
+# The appliance's worker threads' scheduler totals, "run_ns wait_ns" (local mode; their deltas
+# over a trial say whether the workers had their CPU).
 worker_sched() {
   if [[ $REMOTE == 1 || -z $APP_PID ]]; then echo "0 0"; return; fi
-  local t run=0 wait=0 r w _
-  for t in /proc/"$APP_PID"/task/*; do
-    [[ $(cat "$t/comm" 2>/dev/null) == rte-worker-* ]] || continue
-    read -r r w _ <"$t/schedstat" || continue
-    run=$((run + r)) wait=$((wait + w))
-  done
-  echo "$run $wait"
-}
-
-# A number out of the generator's JSON report: the first of the given keys present.
-report_get() {
-  "$PY" - "$@" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    v = r
-    for part in k.split("."):
-        v = v.get(part) if isinstance(v, dict) else None
-    if isinstance(v, (int, float)):
-        print(int(v) if float(v).is_integer() else v)
-        sys.exit(0)
-sys.exit("loadtest: the generator's report %s has none of %s" % (sys.argv[1], sys.argv[2:]))
-EOF
+  acct sched "$APP_PID"
 }
 
 start_peers() {
@@ -458,26 +419,25 @@ start_peers() {
   [[ $ok == 1 ]] || die "peers not ready after 5 s"
 }
 
-# stop_peers: prints "peer count" per peer and deletes the captures.
+# stop_peers: leaves each peer's `capinfos -c` output in $WORK/peers/PEER.capinfos (empty when
+# it wrote nothing: counted as 0) and deletes the captures.
 stop_peers() {
-  local p n
+  local p
   for p in "${!PEER_PID[@]}"; do
     kill -INT "${PEER_PID[$p]}" 2>/dev/null || true
     wait "${PEER_PID[$p]}" 2>/dev/null || true
   done
+  rm -rf "$WORK/peers"
+  mkdir -p "$WORK/peers"
   for p in "${!PEER_PID[@]}"; do
-    n=$(capinfos -c -M "$WORK/$p.pcap" 2>/dev/null | awk '/Number of packets/ { print $NF }')
-    echo "$p ${n:-0}"
+    capinfos -c -M "$WORK/$p.pcap" >"$WORK/peers/$p.capinfos" 2>/dev/null || true
     rm -f "$WORK/$p.pcap"
   done
   PEER_PID=()
 }
 
 TRIAL=0
-HEADER_DONE=0
-REASONS=()
-# trial SIZE RATE PHASE: one trial; sets T_OFFERED (pps the generator achieved), T_PASS (0/1),
-# and appends a row to trials.csv.
+# trial SIZE RATE PHASE: one trial; its row goes to trials.csv (loadtest_trials.py trial).
 trial() {
   local size=$1 rate=$2 phase=$3
   TRIAL=$((TRIAL + 1))
@@ -512,102 +472,47 @@ trial() {
   for ((i = 0; i < 20; i++)); do
     sleep 0.5
     scrape >"$WORK/after.prom" || die "scrape after trial $n failed"
-    cur=$(awk '/^mirrorcap_rx_packets_total/ { s += $NF } END { printf "%.0f", s }' "$WORK/after.prom")
+    cur=$(acct total "$WORK/after.prom" mirrorcap_rx_packets_total) || die "trial $n: unreadable /metrics"
     [[ $cur == "$prev" ]] && break
     prev=$cur
   done
   cp "$WORK/after.prom" "$OUT/metrics/trial-$n.prom"
-  local peers=""
-  [[ $REMOTE == 1 ]] || peers=$(stop_peers)
+  local peers=()
+  if [[ $REMOTE == 0 ]]; then
+    stop_peers
+    peers=(--peers "$WORK/peers")
+  fi
   local vd1 s1 t1
   vd1=$(veth_drops)
   s1=$(worker_sched)
   t1=$(date +%s%N)
-
-  local f=$OUT/gen/trial-$n.json sent sent_bytes dur_ns pps bps
-  sent=$(report_get "$f" sent_packets packets sent.packets tx_packets)
-  sent_bytes=$(report_get "$f" sent_bytes bytes sent.bytes tx_bytes)
-  dur_ns=$(report_get "$f" duration_ns)
-  pps=$(report_get "$f" achieved_pps pps achieved.pps)
-  bps=$(report_get "$f" achieved_bps bps achieved.bps)
-
-  declare -A c0=() c1=()
-  local k v
-  while read -r k v; do c0[$k]=$v; done < <(counters "$WORK/before.prom")
-  while read -r k v; do c1[$k]=$v; done < <(counters "$WORK/after.prom")
-  d() { echo $((${c1[$1]:-0} - ${c0[$1]:-0})); }
-  if [[ $HEADER_DONE == 0 ]]; then
-    mapfile -t REASONS < <(printf '%s\n' "${!c1[@]}" | sed -n 's/^drop_//p' | sort)
-    local h="trial,size,phase,target_rate,offered_pps,offered_bps,duration_s,sent,sent_bytes,app_rx,captured,captured_bytes,loss,loss_ratio,pass,not_delivered,veth_dropped,socket_dropped"
-    for k in "${REASONS[@]}"; do h+=",drop_$k"; done
-    h+=",tcpdump_veth,tcpdump_vxlan,netsniff_ng,worker_cpu_share,worker_wait_share,loadavg_1m"
-    h+=",stamp_gaps,stamp_late,latency_mean_us"
-    echo "$h" >"$OUT/trials.csv"
-    HEADER_DONE=1
-  fi
-  local rx captured cbytes loss ratio pass notdel vd sockd
-  rx=$(d rx); captured=$(d captured); cbytes=$(d captured_bytes)
-  loss=$((sent - captured))
-  ratio=$(awk -v l="$loss" -v s="$sent" 'BEGIN { printf "%.6f", (s > 0) ? l / s : 0 }')
-  pass=$(awk -v r="$ratio" -v t="$TOLERANCE" -v s="$sent" 'BEGIN { print (s > 0 && r <= t) ? 1 : 0 }')
-  # Frames sent that the appliance never received: dropped by the kernel on the way (veth backlog)
-  # or in the AF_PACKET socket's ring (the rest).
-  notdel=$((sent - rx)); vd=$((vd1 - vd0)); sockd=$((notdel - vd))
-  ((sockd >= 0)) || sockd=0
-  local row secs
-  secs=$(awk -v n="$dur_ns" 'BEGIN { printf "%.3f", n / 1e9 }')
-  row="$TRIAL,$size,$phase,$rate,$pps,$bps,$secs,$sent,$sent_bytes,$rx,$captured,$cbytes,$loss,$ratio,$pass,$notdel,$vd,$sockd"
-  for k in "${REASONS[@]}"; do row+=",$(d "drop_$k")"; done
-  local p
-  for p in tcpdump-veth tcpdump-vxlan netsniff-ng; do
-    row+=",$(awk -v p="$p" '$1 == p { print $2 }' <<<"$peers")"
-  done
-  # Share of the trial's wall time the workers ran / waited for a CPU; the host's load.
-  row+=",$(awk -v a="$s0" -v b="$s1" -v dt=$((t1 - t0)) -v n="$WORKERS" 'BEGIN {
-    split(a, x, " "); split(b, y, " "); d = dt * n
-    if (d > 0 && y[1] > 0) printf "%.3f,%.3f", (y[1] - x[1]) / d, (y[2] - x[2]) / d; else printf ","
-  }'),$(cut -d' ' -f1 /proc/loadavg)"
-  # The appliance's own view from gen's stamps (run --stamps): sequence gaps (frames that never
-  # reached it, the AF_PACKET socket's drops included, which net_af_packet does not count),
-  # late frames, and the mean one-way latency (one clock in local mode; frames of 66 bytes up).
-  row+=",$(d stamp_gaps),$(d stamp_late),$(awk -v s="$(d stamp_lat_ns)" -v n="$(d stamp_lat_count)" 'BEGIN { if (n > 0) printf "%.1f", s / n / 1000 }')"
-  echo "$row" >>"$OUT/trials.csv"
-  log "trial $n: $size B at $rate: sent $sent ($(awk -v p="$pps" 'BEGIN { printf "%.0f", p }') pps), captured $captured, loss $loss -> $([[ $pass == 1 ]] && echo pass || echo fail)${peers:+; peers: $(tr '\n' ' ' <<<"$peers")}"
-  T_OFFERED=$pps T_PASS=$pass
+  # shellcheck disable=SC2086 # s0 and s1 are two numbers each, on purpose
+  acct trial "$OUT" --trial "$TRIAL" --size "$size" --phase "$phase" --rate "$rate" \
+    --tolerance "$TOLERANCE" --workers "$WORKERS" --report "$OUT/gen/trial-$n.json" \
+    --before "$WORK/before.prom" --after "$WORK/after.prom" --veth-drops "$vd0" "$vd1" \
+    --sched-before $s0 --sched-after $s1 --wall-ns $((t1 - t0)) "${peers[@]}" ||
+    die "the accounting of trial $n failed (scripts/loadtest_trials.py)"
 }
 
 # ---- the search ------------------------------------------------------------------------------
+# loadtest_trials.py next names each size's next trial from trials.csv so far (docs/loadtest.md,
+# "The search"); a dry run shows the first two.
 for size in $SIZES; do
   log "size $size: trial at the generator's maximum rate"
-  trial "$size" max max
-  [[ $DRY == 1 ]] && { trial "$size" RATEpps search; continue; }
-  max=$(awk -v p="$T_OFFERED" 'BEGIN { printf "%.0f", p }')
-  if [[ $T_PASS == 1 ]]; then
-    log "size $size: no loss at the generator's maximum ($max pps): the generator is the limit"
+  if [[ $DRY == 1 ]]; then
+    trial "$size" max max
+    trial "$size" RATEpps search
     continue
   fi
-  lo=${FLOOR:-$(((max / 100) > 1000 ? max / 100 : 1000))}
-  hi=$max
-  for ((it = 1; it <= ITERATIONS; it++)); do
-    mid=$(((lo + hi) / 2))
-    trial "$size" "${mid}pps" search
-    # The bounds move to the rate the generator achieved, which a busy CPU can hold below the
-    # target: a pass proves that rate, a loss disproves anything above it.
-    got=$(awk -v p="$T_OFFERED" 'BEGIN { printf "%.0f", p }')
-    if awk -v g="$got" -v m="$mid" 'BEGIN { exit !(g < 0.95 * m) }'; then
-      log "warning: gen achieved $got pps of $mid asked (CPU contention); the search uses $got"
-    fi
-    if [[ $T_PASS == 1 ]]; then
-      if ((got > lo)); then lo=$got; fi
-    elif ((got < hi)); then
-      hi=$got
-    fi
-    ((lo < hi)) || break
+  floor=()
+  [[ -z $FLOOR ]] || floor=(--floor "$FLOOR")
+  while true; do
+    step=$(acct next "$OUT" "$size" --iterations "$ITERATIONS" "${floor[@]}") ||
+      die "the search for size $size failed (scripts/loadtest_trials.py next)"
+    [[ -n $step ]] || break
+    read -r rate phase <<<"$step"
+    trial "$size" "$rate" "$phase"
   done
-  # No search trial passed: measure the floor itself so the summary says whether anything did.
-  if ! awk -F, -v s="$size" 'NR > 1 && $2 == s && $15 == 1 { f = 1 } END { exit !f }' "$OUT/trials.csv"; then
-    trial "$size" "${lo}pps" floor
-  fi
 done
 [[ $DRY == 1 ]] && exit 0
 

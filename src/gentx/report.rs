@@ -1,7 +1,7 @@
 //! The transmitter's report: the live progress line, the final human line and the JSON file.
 use super::plan::Rate;
 use super::worker::QueueResult;
-use std::fmt::Write as _;
+use serde::Serialize;
 
 /// The outcome of a run over DPDK.
 #[derive(Clone, Debug, Default)]
@@ -76,63 +76,114 @@ impl TxReport {
         )
     }
 
-    /// The JSON report (`--report-json`).
+    /// The JSON report (`--report-json`): [`JsonReport`] as pretty JSON, newline-terminated.
     pub fn json(&self) -> String {
-        let (kind, value) = match self.target {
-            None | Some(Rate::Max) => ("max", "null".to_string()),
-            Some(Rate::Pps(v)) => ("pps", format!("{v}")),
-            Some(Rate::Bps(v)) => ("bps", format!("{v}")),
-        };
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "{{\n  \"run_id\": {},\n  \"port\": \"{}\",\n  \"driver\": \"{}\",\n  \"encap\": \"{}\",\n  \"flows\": {},\n  \"target\": {{\"kind\": \"{kind}\", \"value\": {value}}},\n  \"sent_packets\": {},\n  \"noise_packets\": {},\n  \"bytes\": {},\n  \"wire_bits\": {},\n  \"duration_ns\": {},\n  \"achieved_pps\": {:.3},\n  \"achieved_bps\": {:.3},\n  \"tx_retries\": {},\n  \"tx_dropped\": {},\n",
-            self.run_id,
-            esc(&self.port),
-            esc(&self.driver),
-            esc(&self.encap),
-            self.flows,
-            self.packets(),
-            self.noise(),
-            self.bytes(),
-            self.wire_bits(),
-            self.duration_ns,
-            self.pps(),
-            self.bps(),
-            self.retries(),
-            self.dropped(),
-        );
-        s.push_str("  \"queues\": [");
-        for (i, q) in self.queues.iter().enumerate() {
-            let _ = write!(
-                s,
-                "{}\n    {{\"queue\": {}, \"packets\": {}, \"bytes\": {}, \"wire_bits\": {}, \"tx_retries\": {}, \"tx_dropped\": {}, \"no_mbuf\": {}}}",
-                if i > 0 { "," } else { "" },
-                q.queue, q.packets, q.bytes, q.wire_bits, q.retries, q.dropped, q.no_mbuf
-            );
-        }
-        s.push_str("\n  ],\n  \"vnis\": [");
-        for (i, (v, n)) in self.per_vni().into_iter().enumerate() {
-            let _ = write!(
-                s,
-                "{}\n    {{\"vni\": {v}, \"packets\": {n}}}",
-                if i > 0 { "," } else { "" }
-            );
-        }
-        s.push_str("\n  ]\n}\n");
+        // Serialising plain numbers and strings cannot fail; a panic here is a bug.
+        let mut s = serde_json::to_string_pretty(&self.json_report()).expect("report serialises");
+        s.push('\n');
         s
+    }
+
+    /// What `--report-json` writes, borrowed from this report.
+    pub fn json_report(&self) -> JsonReport<'_> {
+        let (kind, value) = match self.target {
+            None | Some(Rate::Max) => ("max", None),
+            Some(Rate::Pps(v)) => ("pps", Some(v)),
+            Some(Rate::Bps(v)) => ("bps", Some(v)),
+        };
+        JsonReport {
+            run_id: self.run_id,
+            port: &self.port,
+            driver: &self.driver,
+            encap: &self.encap,
+            flows: self.flows,
+            target: JsonTarget { kind, value },
+            sent_packets: self.packets(),
+            noise_packets: self.noise(),
+            bytes: self.bytes(),
+            wire_bits: self.wire_bits(),
+            duration_ns: self.duration_ns,
+            achieved_pps: self.pps(),
+            achieved_bps: self.bps(),
+            tx_retries: self.retries(),
+            tx_dropped: self.dropped(),
+            queues: self
+                .queues
+                .iter()
+                .map(|q| JsonQueue {
+                    queue: q.queue,
+                    packets: q.packets,
+                    bytes: q.bytes,
+                    wire_bits: q.wire_bits,
+                    tx_retries: q.retries,
+                    tx_dropped: q.dropped,
+                    no_mbuf: q.no_mbuf,
+                })
+                .collect(),
+            vnis: self
+                .per_vni()
+                .into_iter()
+                .map(|(vni, packets)| JsonVni { vni, packets })
+                .collect(),
+        }
     }
 }
 
-fn esc(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '"' => vec!['\\', '"'],
-            '\\' => vec!['\\', '\\'],
-            c if (c as u32) < 0x20 => format!("\\u{:04x}", c as u32).chars().collect(),
-            c => vec![c],
-        })
-        .collect()
+/// The `--report-json` file, key for key (docs/loadtest.md, "Report", lists them; the load
+/// test's scripts/loadtest_trials.py reads `sent_packets`, `bytes`, `duration_ns`,
+/// `achieved_pps` and `achieved_bps`). Field names are the JSON keys: renaming one breaks
+/// every reader of the file.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    /// The stamps' run id (the stderr line prints it in hex).
+    pub run_id: u32,
+    pub port: &'a str,
+    pub driver: &'a str,
+    pub encap: &'a str,
+    pub flows: u32,
+    pub target: JsonTarget,
+    /// Every frame sent, noise included.
+    pub sent_packets: u64,
+    pub noise_packets: u64,
+    /// Frame bytes without FCS.
+    pub bytes: u64,
+    /// Bits on the wire: frame + FCS, preamble and inter-frame gap.
+    pub wire_bits: u64,
+    /// The longest queue's time from its start to its last burst.
+    pub duration_ns: u64,
+    pub achieved_pps: f64,
+    /// Wire bits per second.
+    pub achieved_bps: f64,
+    pub tx_retries: u64,
+    pub tx_dropped: u64,
+    pub queues: Vec<JsonQueue>,
+    pub vnis: Vec<JsonVni>,
+}
+
+/// The rate asked for: `kind` "max" (then `value` is null), "pps" or "bps".
+#[derive(Debug, Serialize)]
+pub struct JsonTarget {
+    pub kind: &'static str,
+    pub value: Option<f64>,
+}
+
+/// One TX queue's counts.
+#[derive(Debug, Serialize)]
+pub struct JsonQueue {
+    pub queue: u16,
+    pub packets: u64,
+    pub bytes: u64,
+    pub wire_bits: u64,
+    pub tx_retries: u64,
+    pub tx_dropped: u64,
+    pub no_mbuf: u64,
+}
+
+/// Mirrored packets sent with one VNI (noise frames carry none).
+#[derive(Debug, Serialize)]
+pub struct JsonVni {
+    pub vni: u32,
+    pub packets: u64,
 }
 
 /// The live line: elapsed time, packets, and the rates since the previous line.
@@ -178,5 +229,61 @@ mod tests {
         assert_eq!(v["queues"][1]["packets"], 20);
         assert_eq!(v["vnis"][0]["packets"], 15);
         assert!(r.human().contains("sent 30 packets"));
+        assert_eq!(v["target"]["value"], 1000.0);
+        let max = TxReport {
+            target: Some(Rate::Max),
+            ..r.clone()
+        };
+        let v: serde_json::Value = serde_json::from_str(&max.json()).unwrap();
+        assert_eq!(
+            v["target"],
+            serde_json::json!({"kind": "max", "value": null})
+        );
+    }
+
+    /// The keys of a JSON value, nested ones as "outer.inner" (an array's from its elements).
+    fn key_paths(
+        v: &serde_json::Value,
+        prefix: &str,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{prefix}{k}");
+                    out.insert(p.clone());
+                    key_paths(x, &format!("{p}."), out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| key_paths(x, prefix, out)),
+            _ => {}
+        }
+    }
+
+    /// The load test's accounting is tested (scripts/test_loadtest_trials.py) on a report gen
+    /// wrote; that file must keep exactly the keys gen writes, or the test proves nothing.
+    #[test]
+    fn the_load_test_fixture_has_exactly_the_keys_gen_writes() {
+        let r = TxReport {
+            target: Some(Rate::Pps(1.0)),
+            queues: vec![QueueResult {
+                per_vni: vec![0],
+                ..QueueResult::default()
+            }],
+            vnis: vec![100],
+            ..TxReport::default()
+        };
+        let written: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/loadtest/gen-report.json"))
+                .expect("the fixture is JSON");
+        let (mut a, mut b) = (Default::default(), Default::default());
+        key_paths(&written, "", &mut a);
+        key_paths(&fixture, "", &mut b);
+        assert_eq!(
+            a, b,
+            "regenerate tests/data/loadtest/ (its README.md says how)"
+        );
+        assert!(a.contains("sent_packets") && a.contains("queues.no_mbuf"));
     }
 }
