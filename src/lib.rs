@@ -2,7 +2,8 @@
 //! receives the mirrored VXLAN traffic, pinned workers decapsulate it and write the original
 //! frames into memory-mapped pcap rings, and a control lcore serves Prometheus metrics.
 //! See README.md for the map of modules. Without the `dpdk` feature only the pure parts are
-//! built (the CLI, the configuration and the generator's bytes), for the reading commands.
+//! built (the CLI, the configuration, the per-packet pipeline and the generator's bytes), for
+//! the reading commands and for tests and benches of the pipeline without an EAL.
 
 #[cfg(feature = "dpdk")]
 pub mod app;
@@ -15,7 +16,6 @@ pub mod gen;
 pub mod gentx;
 #[cfg(feature = "dpdk")]
 pub mod metrics;
-#[cfg(feature = "dpdk")]
 pub mod pipeline;
 pub mod sizing;
 #[cfg(feature = "dpdk")]

@@ -1,7 +1,8 @@
 //! The top of the appliance: one start-up path shared by `run` and `gen` (`startup`), then
 //! `run`'s parts in files named for them: the orchestration (`run`), the control core's loop
 //! (`control`), session compilation and SIGHUP reloads (`reload`), the final summary
-//! (`summary`) and the panic policy with its one test fault (`fault`).
+//! (`summary`), the DPDK worker loop (`worker`) and the panic policy with its one test fault
+//! (`fault`).
 pub mod fault;
 pub mod startup;
 
@@ -9,6 +10,7 @@ mod control;
 mod reload;
 mod run;
 mod summary;
+pub mod worker;
 
 pub use run::{run, MAX_FRAME};
 pub use startup::AppError;

@@ -4,21 +4,34 @@
 #![forbid(unsafe_code)]
 use crate::config::sessions::SessionSet;
 use crate::config::RunConfig;
-use crate::pipeline::{Reload, SessionSlots, SharedSet, StampSlots, WorkerSessions};
+use crate::pipeline::{Reload, SessionSlots, StampSlots};
+use mirrorcap_dpdk::filter::{Filter, LinkType};
+use mirrorcap_dpdk::Eal;
+
+/// The appliance's sessions: filters loaded into rte_bpf.
+pub(super) type SharedSet = crate::pipeline::SharedSet<Filter>;
+type WorkerSessions = crate::pipeline::WorkerSessions<Filter>;
 use mirrorcap_ring::session_names::{self, SessionNames};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
 pub(super) fn compile_sessions(
-    eal: &mirrorcap_dpdk::Eal,
+    eal: &Eal,
     set: &SessionSet,
     names: &mut SessionNames,
     ring: &std::path::Path,
 ) -> Result<Arc<SharedSet>, String> {
     let wanted: Vec<&str> = set.sessions.iter().map(|s| s.name.as_str()).collect();
     let slots = names.assign(&wanted)?;
-    let shared = SharedSet::compile(eal, set, &slots)?;
+    let mut jit = |expr: &str, link: mirrorcap_filter::LinkType, snaplen: u32| {
+        let link = match link {
+            mirrorcap_filter::LinkType::Ethernet => LinkType::Ethernet,
+            mirrorcap_filter::LinkType::Raw => LinkType::Raw,
+        };
+        Filter::new(eal, expr, link, snaplen, true)
+    };
+    let shared = SharedSet::compile(set, &slots, &mut jit)?;
     if !wanted.is_empty() {
         names.write(ring).map_err(|e| {
             format!(
@@ -48,9 +61,9 @@ pub(super) fn describe_jit(s: &SharedSet) -> String {
 
 /// SIGHUP: re-reads the configuration file's sessions and hands them to the workers.
 pub(super) struct Reloader<'a, 'e> {
-    pub(super) eal: &'e mirrorcap_dpdk::Eal,
+    pub(super) eal: &'e Eal,
     pub cfg: &'a RunConfig,
-    pub(super) reload: &'a Reload,
+    pub(super) reload: &'a Reload<WorkerSessions>,
     pub(super) hup: &'a AtomicBool,
     pub(super) names: std::cell::RefCell<SessionNames>,
     pub(super) workers: usize,

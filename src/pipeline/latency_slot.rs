@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 use super::Latency;
 use hdrhistogram::Histogram;
-use mirrorcap_dpdk::rdtsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (`le`) of the exported buckets, in nanoseconds; a last bucket takes the rest
@@ -121,20 +120,21 @@ impl Latency {
     /// Called by the worker once per poll: every [`CHECK_EVERY`] polls it looks at the TSC
     /// and, when `slot.interval_ticks` have passed and something new was recorded, copies its
     /// histograms into `slot` (a walk of the recorded hdrhistogram slots; no allocation).
+    /// `tsc` reads the clock that `slot.interval_ticks` counts in (the TSC on a worker).
     #[inline(always)]
-    pub fn publish_when_due(&mut self, slot: &LatencySlot) {
+    pub fn publish_when_due(&mut self, slot: &LatencySlot, tsc: fn() -> u64) {
         self.polls = self.polls.wrapping_add(1);
         if self.polls.is_multiple_of(CHECK_EVERY) {
-            self.publish_if_new(slot);
+            self.publish_if_new(slot, tsc);
         }
     }
 
     #[inline(never)]
-    fn publish_if_new(&mut self, slot: &LatencySlot) {
+    fn publish_if_new(&mut self, slot: &LatencySlot, tsc: fn() -> u64) {
         if self.burst.len() == self.published {
             return;
         }
-        let now = rdtsc();
+        let now = tsc();
         if now.wrapping_sub(self.last_publish_tsc) < slot.interval_ticks.load(Ordering::Relaxed) {
             return;
         }
@@ -179,24 +179,30 @@ mod tests {
         assert_eq!(b.count(), 4);
     }
 
+    /// A clock that moves a millisecond's worth of ticks per reading.
+    fn test_clock() -> u64 {
+        static NOW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NOW.fetch_add(1_000_000, Ordering::Relaxed)
+    }
+
     #[test]
     fn publishes_only_when_new_values_arrived() {
         let slot = LatencySlot::default();
         let mut l = Latency::default();
         for _ in 0..CHECK_EVERY {
-            l.publish_when_due(&slot);
+            l.publish_when_due(&slot, test_clock);
         }
         assert_eq!(slot.packet.read().count(), 0);
         l.record(1_000, 32);
         for _ in 0..CHECK_EVERY {
-            l.publish_when_due(&slot);
+            l.publish_when_due(&slot, test_clock);
         }
         assert_eq!(slot.packet.read().count(), 32);
         // A long interval holds the next publication back.
         slot.interval_ticks.store(u64::MAX, Ordering::Relaxed);
         l.record(1_000, 32);
         for _ in 0..CHECK_EVERY {
-            l.publish_when_due(&slot);
+            l.publish_when_due(&slot, test_clock);
         }
         assert_eq!(slot.packet.read().count(), 32);
     }

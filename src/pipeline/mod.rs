@@ -1,21 +1,27 @@
-//! The worker loop: rx_burst → decap → capture → bulk free, run to completion on one lcore.
-//! Counters are plain integers owned by the worker; every [`PUBLISH_EVERY`] bursts (and when
-//! idle or stopping) it stores copies into its own cache-line-aligned [`StatSlot`], which the
-//! control core reads at scrape time. No allocation, lock, syscall or log line per packet.
+//! The worker's per-packet decision, without DPDK: decap → session → filter → de-dup →
+//! sampling → ring, over any [`Packet`] with any [`FrameFilter`] (the seam in `packet.rs`).
+//! The DPDK worker loop around it (rx_burst, bulk free, publication) is `app/worker.rs`.
+//! Counters are plain integers owned by the worker; it stores copies into its own
+//! cache-line-aligned [`StatSlot`], which the control core reads at scrape time. No
+//! allocation, lock, syscall or log line per packet.
 pub mod dedup;
 mod latency;
 mod latency_slot;
+pub mod packet;
 mod reload;
 pub mod session_stats;
 pub mod sessions;
 pub mod stamps;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod vni_table;
 
 pub use latency::Latency;
 pub use latency_slot::{
     bucketize, HistSlot, HistSnapshot, LatencySlot, LATENCY_BOUNDS_NS, LATENCY_BUCKETS,
 };
+pub use packet::{Frame, FrameFilter, Packet};
 pub use reload::Reload;
 pub use session_stats::{SessionCounts, SessionSlots};
 pub use sessions::{SharedSet, WorkerSessions};
@@ -27,16 +33,9 @@ pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::config::sessions::Action;
 use mirrorcap_decap::{decap, DecapConfig, DropReason, InnerKind};
-use mirrorcap_dpdk::{rdtsc, Burst, RxQueue, TscClock};
-use mirrorcap_ring::{RecordMeta, RingError, RingWriter};
+use mirrorcap_ring::{RecordMeta, RingWriter};
 use sessions::Refused;
 use stats::{DUPLICATE, FILTERED, OVERSIZE, RING_ERROR, RING_FULL, SAMPLED_OUT, SESSION_DROP};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Bursts between two publications of the worker's counters.
-pub const PUBLISH_EVERY: u64 = 64;
-/// Empty polls between two publications while idle.
-const IDLE_PUBLISH_EVERY: u64 = 1 << 14;
 
 /// The synthetic Ethernet header written in front of a mirrored frame that is a bare IPv4
 /// packet (Geneve protocol 0x0800), so the pcap stays LINKTYPE_ETHERNET: destination
@@ -56,20 +55,20 @@ pub struct PipelineConfig {
     pub keep_unencapsulated: bool,
 }
 
-/// A worker's mutable state: its ring, counters and session set.
-pub struct WorkerState<'a> {
+/// A worker's mutable state: its ring, counters and session set (filters of type `F`).
+pub struct WorkerState<'a, F> {
     pub ring: RingWriter,
     pub vnis: &'a VniTable,
     pub batch: VniBatch,
     pub st: WorkerStats,
-    pub sessions: Box<WorkerSessions>,
+    pub sessions: Box<WorkerSessions<F>>,
     pub counts: SessionCounts,
     /// Loss and latency from generator stamps (`run --stamps`).
     pub stamps: Option<Box<StampTracker>>,
 }
 
-impl<'a> WorkerState<'a> {
-    pub fn new(ring: RingWriter, vnis: &'a VniTable, sessions: WorkerSessions) -> Self {
+impl<'a, F> WorkerState<'a, F> {
+    pub fn new(ring: RingWriter, vnis: &'a VniTable, sessions: WorkerSessions<F>) -> Self {
         WorkerState {
             ring,
             vnis,
@@ -91,21 +90,19 @@ impl<'a> WorkerState<'a> {
     }
 }
 
-/// Processes packet `i` of `burst`: decap, the session's policy, capture; or count the drop
-/// reason.
+/// Processes one packet: decap, the session's policy, capture; or count the drop reason.
 #[inline(always)]
-pub fn process_packet(
-    burst: &Burst,
-    i: usize,
+pub fn process_packet<P: Packet, F: FrameFilter<P>>(
+    pkt: &P,
     ts_ns: u64,
     cfg: &PipelineConfig,
-    w: &mut WorkerState,
+    w: &mut WorkerState<F>,
 ) {
-    let p = burst.packet(i);
-    let frame = p.data;
+    let frame = pkt.data();
+    let wire_len = pkt.wire_len();
     w.st.rx_packets += 1;
-    w.st.rx_bytes += p.pkt_len as u64;
-    if p.nb_segs > 1 {
+    w.st.rx_bytes += wire_len as u64;
+    if pkt.segments() > 1 {
         w.st.drops[OVERSIZE] += 1;
         return;
     }
@@ -141,7 +138,7 @@ pub fn process_packet(
                     return;
                 }
                 let off = inner.as_ptr() as usize - frame.as_ptr() as usize;
-                if !policy.filter_keeps(burst, i, off, inner.len(), ethernet) {
+                if !policy.filter_keeps(pkt, off, inner.len(), ethernet) {
                     c[session_stats::FILTERED] += 1;
                     w.st.drops[FILTERED] += 1;
                     return;
@@ -181,7 +178,7 @@ pub fn process_packet(
             }
         }
         Err(DropReason::NotMirror) if cfg.keep_unencapsulated => {
-            if w.ring.write(ts_ns, frame, p.pkt_len) {
+            if w.ring.write(ts_ns, frame, wire_len) {
                 w.st.captured_packets += 1;
                 w.st.captured_bytes += frame.len() as u64;
                 w.st.unencapsulated += 1;
@@ -190,91 +187,5 @@ pub fn process_packet(
             }
         }
         Err(r) => w.st.drops[r.index()] += 1,
-    }
-}
-
-/// One worker: its queue, its state, its published slots. `run` polls until `stop` is set.
-pub struct Worker<'a> {
-    pub index: usize,
-    pub rxq: RxQueue<'a>,
-    pub state: WorkerState<'a>,
-    pub cfg: PipelineConfig,
-    pub slot: &'a StatSlot,
-    pub session_slots: &'a SessionSlots,
-    pub stamp_slots: &'a StampSlots,
-    pub reload: &'a Reload,
-    pub stop: &'a AtomicBool,
-    /// Test hook (`MIRRORCAP_FAULT=worker-panic:N`, see `run/fault.rs`): panic after
-    /// [`PUBLISH_EVERY`] bursts.
-    pub inject_panic: bool,
-}
-
-impl Worker<'_> {
-    fn publish(&mut self) {
-        let w = &mut self.state;
-        w.st.ring = w.ring.stats;
-        self.slot.publish(&w.st);
-        let set = &w.sessions.shared;
-        let slots = || std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot));
-        self.session_slots.publish(&w.counts.0, slots());
-        if let Some(t) = w.stamps.as_deref() {
-            self.stamp_slots.publish(t.all_counts(), slots());
-        }
-    }
-
-    /// The loop. Returns the final counters and latencies after sealing the ring's live
-    /// segment.
-    pub fn run(mut self) -> (WorkerStats, Latency, Result<(), RingError>) {
-        let clock = TscClock::calibrate();
-        let mut latency = Latency::default();
-        let mut burst = Burst::new();
-        let mut idle: u64 = 0;
-        let mut generation = self.reload.adopt(self.index, &mut self.state.sessions);
-        while !self.stop.load(Ordering::Relaxed) {
-            if self.reload.generation() != generation {
-                // A reload: counters of the old set first, then the new set from this burst on.
-                self.publish();
-                generation = self.reload.adopt(self.index, &mut self.state.sessions);
-            }
-            let n = self.rxq.rx(&mut burst);
-            latency.publish_when_due(&self.slot.latency);
-            if n == 0 {
-                idle += 1;
-                if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {
-                    self.publish();
-                }
-                continue;
-            }
-            let t0 = rdtsc();
-            let ts = clock.ns(t0);
-            burst.prefetch(0);
-            for i in 0..n {
-                burst.prefetch(i + 1);
-                process_packet(&burst, i, ts, &self.cfg, &mut self.state);
-            }
-            let w = &mut self.state;
-            w.batch.flush(w.vnis);
-            w.ring.commit();
-            latency.record(clock.ticks_ns(rdtsc().wrapping_sub(t0)), n as u64);
-            burst.free_all();
-            w.st.bursts += 1;
-            if w.st.bursts.is_multiple_of(PUBLISH_EVERY) {
-                self.publish();
-                if self.inject_panic {
-                    panic!(
-                        "injected fault (MIRRORCAP_FAULT=worker-panic:{})",
-                        self.index
-                    );
-                }
-            }
-        }
-        let WorkerState { ring, mut st, .. } = self.state;
-        let closed = ring.close();
-        if let Ok(r) = &closed {
-            st.ring = *r;
-        }
-        self.slot.publish(&st);
-        self.slot.finished.store(true, Ordering::Release);
-        (st, latency, closed.map(|_| ()))
     }
 }

@@ -1,29 +1,37 @@
 //! Handing a new session set to running workers without stopping them (SIGHUP). The control
-//! core builds each worker's [`WorkerSessions`] (all allocation happens there), puts it in the
+//! core builds each worker's set (a `WorkerSessions`; all allocation happens there), puts it in the
 //! worker's mailbox and bumps the generation; each worker compares the generation with its own
 //! once per burst (one relaxed load) and, when it moved, swaps the new set in at that burst
 //! boundary and leaves the old one in the mailbox for the control core to free. The mailbox
 //! lock is taken only on those two occasions, never per packet or per burst.
 #![forbid(unsafe_code)]
-use super::sessions::WorkerSessions;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-#[derive(Default)]
-struct Mailbox {
-    next: Option<Box<WorkerSessions>>,
-    retired: Option<Box<WorkerSessions>>,
+struct Mailbox<T> {
+    next: Option<Box<T>>,
+    retired: Option<Box<T>>,
     /// The generation the worker runs.
     adopted: u64,
 }
 
-/// Every worker's mailbox and the generation of the newest set.
-pub struct Reload {
-    generation: AtomicU64,
-    boxes: Vec<Mutex<Mailbox>>,
+impl<T> Default for Mailbox<T> {
+    fn default() -> Self {
+        Mailbox {
+            next: None,
+            retired: None,
+            adopted: 0,
+        }
+    }
 }
 
-impl Reload {
+/// Every worker's mailbox and the generation of the newest set.
+pub struct Reload<T> {
+    generation: AtomicU64,
+    boxes: Vec<Mutex<Mailbox<T>>>,
+}
+
+impl<T> Reload<T> {
     pub fn new(workers: usize) -> Self {
         Reload {
             generation: AtomicU64::new(0),
@@ -41,7 +49,7 @@ impl Reload {
 
     /// Control core: hands one new set per worker (in worker order) and returns the new
     /// generation. Sets not yet taken from an earlier reload are replaced (freed here).
-    pub fn publish(&self, sets: Vec<WorkerSessions>) -> u64 {
+    pub fn publish(&self, sets: Vec<T>) -> u64 {
         assert_eq!(sets.len(), self.boxes.len(), "one set per worker");
         for (b, s) in self.boxes.iter().zip(sets) {
             let mut m = b.lock().unwrap_or_else(|p| p.into_inner());
@@ -51,7 +59,7 @@ impl Reload {
     }
 
     /// Worker `w`: swaps in the newest set if there is one; returns the generation it runs.
-    pub fn adopt(&self, w: usize, current: &mut Box<WorkerSessions>) -> u64 {
+    pub fn adopt(&self, w: usize, current: &mut Box<T>) -> u64 {
         let g = self.generation.load(Ordering::Acquire);
         let mut m = self.boxes[w].lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mut next) = m.next.take() {

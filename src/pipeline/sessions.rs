@@ -1,31 +1,35 @@
-//! Mirror sessions at run time: the configured [`SessionSet`] compiled once (filters loaded
-//! into rte_bpf, a VNI index) and shared read-only by the workers ([`SharedSet`]), plus each
-//! worker's own mutable part (sampling counters, de-duplication tables: [`WorkerSessions`]).
+//! Mirror sessions at run time: the configured [`SessionSet`] compiled once (filters compiled
+//! by the caller's compiler: rte_bpf in the appliance, libpcap in tests; a VNI index) and
+//! shared read-only by the workers ([`SharedSet`]), plus each worker's own mutable part
+//! (sampling counters, de-duplication tables: [`WorkerSessions`]).
 //! A packet's session is the first one, in file order, that names its VNI and (if the session
 //! lists sources) whose source prefixes hold the outer source address; otherwise the default.
 #![forbid(unsafe_code)]
 use super::dedup::{frame_hash, DedupTable};
+use super::packet::FrameFilter;
 use crate::config::sessions::{Action, Cidr, Policy, SessionSet, MAX_SNAPLEN};
-use mirrorcap_dpdk::filter::{Filter, LinkType};
-use mirrorcap_dpdk::{Burst, Eal};
+use mirrorcap_filter::LinkType;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// Compiles one filter expression for a link type and snaplen into the filter type `F`.
+pub type FilterCompiler<'c, F> = &'c mut dyn FnMut(&str, LinkType, u32) -> Result<F, String>;
+
 /// What a session keeps, ready to run.
-pub struct CompiledPolicy {
+pub struct CompiledPolicy<F> {
     pub action: Action,
     /// Bytes kept per frame (`u32::MAX` keeps whole frames).
     pub snaplen: u32,
     pub sample: u64,
     /// The filter for Ethernet inner frames and for bare IP ones; a session with a filter
     /// whose expression has no meaning for bare IP (`ether host …`) keeps no bare-IP frame.
-    pub filter: Option<(Filter, Option<Filter>)>,
+    pub filter: Option<(F, Option<F>)>,
     pub dedup_ns: u64,
 }
 
-impl CompiledPolicy {
-    fn compile(eal: &Eal, p: &Policy) -> Result<Self, String> {
+impl<F> CompiledPolicy<F> {
+    fn compile(p: &Policy, make: FilterCompiler<F>) -> Result<Self, String> {
         let snap = if p.snaplen == 0 {
             MAX_SNAPLEN
         } else {
@@ -33,9 +37,9 @@ impl CompiledPolicy {
         };
         let filter = match &p.filter {
             Some(expr) => {
-                let eth = Filter::new(eal, expr, LinkType::Ethernet, snap, true)
+                let eth = make(expr, LinkType::Ethernet, snap)
                     .map_err(|e| format!("filter {expr:?}: {e}"))?;
-                let raw = Filter::new(eal, expr, LinkType::Raw, snap, true).ok();
+                let raw = make(expr, LinkType::Raw, snap).ok();
                 Some((eth, raw))
             }
             None => None,
@@ -58,43 +62,39 @@ impl CompiledPolicy {
             && self.dedup_ns == 0
     }
 
-    /// Whether the filter keeps bytes `off..off + len` of packet `i` (`ethernet`: the window
+    /// Whether the filter keeps bytes `off..off + len` of `pkt` (`ethernet`: the window
     /// starts with an Ethernet header, else with an IP header).
     #[inline]
-    pub fn filter_keeps(
-        &self,
-        burst: &Burst,
-        i: usize,
-        off: usize,
-        len: usize,
-        ethernet: bool,
-    ) -> bool {
+    pub fn filter_keeps<P: ?Sized>(&self, pkt: &P, off: usize, len: usize, ethernet: bool) -> bool
+    where
+        F: FrameFilter<P>,
+    {
         match &self.filter {
             None => true,
             Some((eth, raw)) => {
                 if ethernet {
-                    eth.matches(burst, i, off, len)
+                    eth.keeps(pkt, off, len)
                 } else {
-                    raw.as_ref().is_some_and(|r| r.matches(burst, i, off, len))
+                    raw.as_ref().is_some_and(|r| r.keeps(pkt, off, len))
                 }
             }
         }
     }
 }
 
-pub struct CompiledSession {
+pub struct CompiledSession<F> {
     pub name: String,
     /// The slot stored with each record and used for the session's counters (1..=254).
     pub slot: u8,
     pub sources: Vec<Cidr>,
-    pub policy: CompiledPolicy,
+    pub policy: CompiledPolicy<F>,
 }
 
 /// The compiled sessions, shared by every worker.
-pub struct SharedSet {
+pub struct SharedSet<F> {
     by_vni: HashMap<u32, Vec<u16>>,
-    pub sessions: Vec<CompiledSession>,
-    pub default: CompiledPolicy,
+    pub sessions: Vec<CompiledSession<F>>,
+    pub default: CompiledPolicy<F>,
     /// No sessions and a default that keeps everything: the pipeline skips session work.
     pub plain: bool,
 }
@@ -102,9 +102,13 @@ pub struct SharedSet {
 /// Index of the default policy in per-worker arrays (after the sessions).
 pub const DEFAULT_SLOT: u8 = 0;
 
-impl SharedSet {
-    /// Compiles `set`; `slots[i]` is session `i`'s slot.
-    pub fn compile(eal: &Eal, set: &SessionSet, slots: &[u8]) -> Result<SharedSet, String> {
+impl<F> SharedSet<F> {
+    /// Compiles `set` with `make` for each filter; `slots[i]` is session `i`'s slot.
+    pub fn compile(
+        set: &SessionSet,
+        slots: &[u8],
+        make: FilterCompiler<F>,
+    ) -> Result<SharedSet<F>, String> {
         let mut by_vni: HashMap<u32, Vec<u16>> = HashMap::new();
         let mut sessions = Vec::with_capacity(set.sessions.len());
         for (i, s) in set.sessions.iter().enumerate() {
@@ -118,12 +122,12 @@ impl SharedSet {
                 name: s.name.clone(),
                 slot: slots[i],
                 sources: s.source.clone(),
-                policy: CompiledPolicy::compile(eal, &s.policy)
+                policy: CompiledPolicy::compile(&s.policy, &mut *make)
                     .map_err(|e| format!("session {:?}: {e}", s.name))?,
             });
         }
         let default =
-            CompiledPolicy::compile(eal, &set.default).map_err(|e| format!("default: {e}"))?;
+            CompiledPolicy::compile(&set.default, make).map_err(|e| format!("default: {e}"))?;
         let plain = sessions.is_empty() && default.is_plain();
         Ok(SharedSet {
             by_vni,
@@ -146,8 +150,8 @@ impl SharedSet {
 
 /// A worker's view of a session set: the shared part and its own mutable state, built by
 /// the control core (allocations happen there) and handed to the worker whole.
-pub struct WorkerSessions {
-    pub shared: Arc<SharedSet>,
+pub struct WorkerSessions<F> {
+    pub shared: Arc<SharedSet<F>>,
     /// Per session index, then the default last.
     dedup: Vec<Option<DedupTable>>,
     sample: Vec<u64>,
@@ -162,8 +166,8 @@ pub enum Refused {
     SampledOut,
 }
 
-impl WorkerSessions {
-    pub fn new(shared: Arc<SharedSet>) -> Self {
+impl<F> WorkerSessions<F> {
+    pub fn new(shared: Arc<SharedSet<F>>) -> Self {
         let n = shared.sessions.len() + 1;
         let policies = shared
             .sessions
@@ -182,7 +186,7 @@ impl WorkerSessions {
 
     /// The policy and counter slot of session `idx` (None: the default).
     #[inline]
-    pub fn policy(&self, idx: Option<usize>) -> (&CompiledPolicy, u8) {
+    pub fn policy(&self, idx: Option<usize>) -> (&CompiledPolicy<F>, u8) {
         match idx {
             Some(i) => {
                 let s = &self.shared.sessions[i];
