@@ -3,7 +3,7 @@
 //! systemd-analyze verify on the units, and mirrorcap check-config on the shipped
 //! configuration. A tool missing after scripts/setup.sh skips its test with the reason printed;
 //! any finding fails it.
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -172,7 +172,7 @@ fn systemd_analyze_verifies_the_units() {
         let text = std::fs::read_to_string(root().join("ami/systemd").join(u)).unwrap();
         let text = text
             .replace("/usr/lib/mirrorcap/", &format!("{}/ami/", root().display()))
-            .replace("/usr/bin/mirrorcap ", &format!("{} ", common::bin()));
+            .replace("/usr/bin/mirrorcap ", &format!("{} ", support::bin()));
         let p = tmp.path().join(u);
         std::fs::write(&p, text).unwrap();
         paths.push(p.display().to_string());
@@ -198,7 +198,7 @@ fn systemd_analyze_verifies_the_units() {
 
 #[test]
 fn the_shipped_config_passes_check_config() {
-    let (status, err) = common::mirrorcap(&["check-config", "ami/mirrorcap.toml"]);
+    let (status, err) = support::mirrorcap(&["check-config", "ami/mirrorcap.toml"]);
     assert!(status.success(), "{err}");
 }
 

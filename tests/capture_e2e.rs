@@ -3,8 +3,8 @@
 //! vdev, and the exported ring must hold exactly the inner frames, byte for byte and in order,
 //! with the noise counted under its reason in /metrics. The expected frames and reasons come
 //! from etherparse, independently of mirrorcap's decapsulator.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -28,8 +28,8 @@
 //!
 //! `cargo nextest run --test conformance`; the table in docs/conformance.md comes from
 //! `cargo nextest run --test conformance --run-ignored ignored-only --no-capture conformance_table`.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use mirrorcap::pipeline::{drop_reason_label, DROP_REASONS};
 use mirrorcap_decap::{decap, DecapConfig, GeneveAws, InnerKind, TunnelKind};
 use std::collections::BTreeMap;

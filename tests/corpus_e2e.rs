@@ -2,8 +2,8 @@
 //! exported frames must be the inner frames as tshark dissects them from the input (inner
 //! Ethernet addresses and type, inner IPv4 addresses, lengths) and byte-identical to the
 //! input's bytes after the VXLAN header.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::path::Path;
 
 /// tshark's fields of each frame of `pcap`, occurrences of repeated fields joined by ','.

@@ -7,8 +7,8 @@
 //! read cleanly in capinfos, tshark and tcpdump. A last run, stopped with SIGTERM, must
 //! recover the last crash (`mirrorcap_ring_segments_recovered_total`) and leave every segment
 //! readable by the tools.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use mirrorcap::gen::Rng;
 use mirrorcap_ring::layout::{segment_path, EntrySnapshot, SegState};
 use mirrorcap_ring::reader::WorkerReader;

@@ -4,8 +4,8 @@
 //! configured VXLAN port, and --keep-unencapsulated. The expected inner frames come from
 //! tshark's dissection of the input: the mirrored frame is the tail of the packet after the
 //! last UDP header and the 8-byte VXLAN header.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::path::Path;
 
 /// Per input packet that tshark dissects as VXLAN: (the mirrored frame's bytes, its original

@@ -2,8 +2,8 @@
 //! SIGTERM in the middle of constant rotation, a worker panicking (then the restart), and a
 //! bad configuration reloaded under load. Each test states the outcome it holds the appliance
 //! to. SIGKILL with recovery is `crash_e2e.rs`; a busy metrics port is `capture_e2e.rs`.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;

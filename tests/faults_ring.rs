@@ -1,8 +1,8 @@
 //! Faults of the ring's file system while the appliance runs (docs/reliability.md): the ring
 //! directory removed, made read-only, or filled by another process. Each test states the
 //! outcome it holds the appliance to. They mount their own tmpfs (tests run as root).
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,9 +2,9 @@
 //! a capture is fed to it at a steady pace; Prometheus's `rate()` of captured packets and of a
 //! drop reason match the appliance's own counts, its final values equal them exactly, and
 //! every expression of the Grafana dashboard evaluates against the real data.
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 use std::time::{Duration, Instant};
 
 const MIRRORED: u32 = 54_000;

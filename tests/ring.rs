@@ -10,8 +10,8 @@
 //! the newest segment after its committed records). Files are checked with independent readers:
 //! the `pcap-file` crate, and capinfos, tshark and tcpdump.
 
-mod common;
-use common::{mix, seq_frame};
+mod support;
+use support::{mix, seq_frame};
 use mirrorcap_ring::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
 use mirrorcap_ring::pcapfmt::{
     FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,

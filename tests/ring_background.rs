@@ -7,8 +7,8 @@
 //! of `n` bytes takes `16 + n`; a segment starts with the 24-byte file header and rotates when
 //! the next record does not fit); records are read back with the `pcap-file` crate and the
 //! reference tools (capinfos, tshark, tcpdump).
-mod common;
-use common::{assert_readable_by_tools, mix, seq_frame};
+mod support;
+use support::{assert_readable_by_tools, mix, seq_frame};
 use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
 use mirrorcap_ring::reader::WorkerReader;
 use mirrorcap_ring::{export_pcap, Geometry, RingOptions, RingWriter};
@@ -38,7 +38,7 @@ fn ts_for(seq: u64) -> u64 {
     BASE_TS + seq * 1_000_003
 }
 
-/// Frame `seq` of its size (`common::seq_frame`).
+/// Frame `seq` of its size (`support::seq_frame`).
 fn frame(seq: u64) -> Vec<u8> {
     seq_frame(seq, size_for(seq))
 }

@@ -2,9 +2,9 @@
 //! of the ring (worker directories, segments, record indexes, control files, the sessions
 //! file) belongs to the group, directories 0750 and files 0640; a user in the group reads a
 //! segment, the same user outside it cannot.
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;

@@ -3,8 +3,8 @@
 //! of an unfiltered capture (computed independently), with its VNI, snaplen and 1-in-N
 //! sampling applied; per-session counters and drop reasons account for every packet;
 //! de-duplication drops exactly the copies mirrored twice; session names reach pcapng.
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::path::Path;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! index) and selects what `export --vni` returns; `export --format pcapng` shows each session
 //! as its own interface. Checked against the generator's own assignment of VNIs (frame `seq`
 //! goes to VNI `[100, 200, 300][seq % 3]`), after a real DPDK replay.
-mod common;
-use common::*;
+mod support;
+use support::*;
 
 const VNIS: [u32; 3] = [100, 200, 300];
 

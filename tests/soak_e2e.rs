@@ -6,8 +6,8 @@
 //!
 //! MIRRORCAP_SOAK_SECS sets the length: 60 in CI; `scripts/soak.sh` runs 1800 and keeps the
 //! report (`MIRRORCAP_SOAK_REPORT=FILE`).
-mod common;
-use common::*;
+mod support;
+use support::*;
 use std::time::{Duration, Instant};
 
 fn secs() -> u64 {

@@ -7,8 +7,8 @@
 //!
 //! MIRRORCAP_TAIL_SECS sets how long the appliance test streams (default 30, the soak the
 //! ring's acceptance asks for; set it lower for a quick run).
-mod common;
-use common::*;
+mod support;
+use support::*;
 use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
