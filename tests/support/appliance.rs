@@ -174,14 +174,22 @@ impl Appliance {
         http_get(&self.metrics, path)
     }
 
-    /// Polls /metrics until `done` holds for the scrape or `timeout` passes; returns the last
-    /// scrape.
+    /// Polls /metrics until `done` holds for a scrape, and returns that scrape. Fails the test
+    /// when `timeout` passes first, showing the last scrape and the stderr: a condition that
+    /// never came true must not let the test go on as if it had.
     pub fn scrape_until(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            let (_, body) = self.get("/metrics");
-            if done(&body) || Instant::now() > deadline {
+            let (code, body) = self.get("/metrics");
+            if done(&body) {
                 return body;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "/metrics did not reach the awaited state within {timeout:?}; last scrape \
+                     (HTTP {code}):\n{body}\nstderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
