@@ -44,11 +44,9 @@ fn inner(v: &str, outer_too: bool) -> String {
 }
 
 fn check_corpus_file(name: &str, expect_vni: &str) {
-    let input = corpus(name);
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip(name) else {
         return;
-    }
+    };
     let r = replay(&input, &[]);
     let out = &r.export;
     let fields = [

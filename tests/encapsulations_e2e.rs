@@ -193,11 +193,9 @@ fn truncated_copies_are_captured_with_their_original_length() {
 
 #[test]
 fn vxlan_port_8472_only_when_configured() {
-    let input = corpus("tcpdump__vxlan_port_8472.pcap");
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip("tcpdump__vxlan_port_8472.pcap") else {
         return;
-    }
+    };
     let Replay {
         metrics: m,
         records: got,
@@ -230,11 +228,9 @@ fn vxlan_port_8472_only_when_configured() {
 
 #[test]
 fn keep_unencapsulated_captures_plain_traffic_as_is() {
-    let input = corpus("tcpdump__802.1ad_QinQ.pcap");
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip("tcpdump__802.1ad_QinQ.pcap") else {
         return;
-    }
+    };
     let frames = read_pcap(&input);
     let Replay {
         metrics: m,
