@@ -4,9 +4,9 @@
 //! with the noise counted under its reason in /metrics. The expected frames and reasons come
 //! from etherparse, independently of mirrorcap's decapsulator.
 mod support;
-use support::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use support::*;
 
 /// What an independent parser says a frame should become.
 #[derive(Debug, PartialEq)]

@@ -29,7 +29,6 @@
 //! `cargo nextest run --test conformance`; the table in docs/conformance.md comes from
 //! `cargo nextest run --test conformance --run-ignored ignored-only --no-capture conformance_table`.
 mod support;
-use support::*;
 use mirrorcap::pipeline::{drop_reason_label, DROP_REASONS};
 use mirrorcap_decap::{decap, DecapConfig, GeneveAws, InnerKind, TunnelKind};
 use std::collections::BTreeMap;
@@ -37,6 +36,7 @@ use std::fmt::Debug;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::*;
 
 // ------------------------------------------------------------------------------------------
 // The table: one row per corpus file (and run flags) or generated capture, with a person's

@@ -3,8 +3,8 @@
 //! Ethernet addresses and type, inner IPv4 addresses, lengths) and byte-identical to the
 //! input's bytes after the VXLAN header.
 mod support;
-use support::*;
 use std::path::Path;
+use support::*;
 
 /// tshark's fields of each frame of `pcap`, occurrences of repeated fields joined by ','.
 fn tshark_fields(pcap: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {

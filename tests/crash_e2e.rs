@@ -8,13 +8,13 @@
 //! recover the last crash (`mirrorcap_ring_segments_recovered_total`) and leave every segment
 //! readable by the tools.
 mod support;
-use support::*;
 use mirrorcap::gen::Rng;
 use mirrorcap_ring::layout::{segment_path, EntrySnapshot, SegState};
 use mirrorcap_ring::reader::WorkerReader;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::*;
 
 /// Mirrored frames in the generated capture (sequence numbers 0..COUNT, replayed in a loop).
 const COUNT: u64 = 4000;

@@ -5,8 +5,8 @@
 //! tshark's dissection of the input: the mirrored frame is the tail of the packet after the
 //! last UDP header and the 8-byte VXLAN header.
 mod support;
-use support::*;
 use std::path::Path;
+use support::*;
 
 /// Per input packet that tshark dissects as VXLAN: (the mirrored frame's bytes, its original
 /// length from the inner IP header, its VNI).

@@ -2,8 +2,8 @@
 //! time, whatever form the times take, and segments outside the range are skipped by their
 //! index without being read.
 mod support;
-use support::*;
 use mirrorcap_ring::{Geometry, RingWriter};
+use support::*;
 
 const BASE: u64 = 1_795_599_000_000_000_000; // 2026-11-25T09:30:00Z
 

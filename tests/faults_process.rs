@@ -3,11 +3,11 @@
 //! bad configuration reloaded under load. Each test states the outcome it holds the appliance
 //! to. SIGKILL with recovery is `crash_e2e.rs`; a busy metrics port is `capture_e2e.rs`.
 mod support;
-use support::*;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::*;
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()

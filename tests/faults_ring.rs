@@ -2,13 +2,13 @@
 //! directory removed, made read-only, or filled by another process. Each test states the
 //! outcome it holds the appliance to. They mount their own tmpfs (tests run as root).
 mod support;
-use support::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::*;
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted (lazily) when dropped.
 struct Tmpfs {

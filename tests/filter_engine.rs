@@ -4,9 +4,9 @@
 //! (LINKTYPE_RAW, the inner frames of Geneve IP payloads) select like the Ethernet frames they
 //! came from. One test function: the EAL initialises once per process.
 mod support;
-use support::*;
 use mirrorcap_dpdk::filter::{check, Filter, LinkType};
 use mirrorcap_dpdk::{Burst, EalBuilder, Mempool, MAX_BURST};
+use support::*;
 
 const FILES: &[&str] = &[
     "zeek__http-vlan-0.pcap",

@@ -4,10 +4,10 @@
 //! unhealthy; the status line's interval off a terminal.
 mod support;
 
-use support::*;
 use mirrorcap::metrics::{Kind, Presence, CATALOGUE};
 use std::io::{Read, Write};
 use std::time::Duration;
+use support::*;
 
 fn kind_name(k: Kind) -> &'static str {
     match k {

@@ -6,10 +6,10 @@
 //! listener counters are exact. The listener's thread shares the control thread's CPU.
 mod support;
 
-use support::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+use support::*;
 
 /// An appliance replaying a small capture once (then idle, still healthy).
 fn appliance(dir: &std::path::Path, extra: &[&str]) -> Appliance {

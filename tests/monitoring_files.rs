@@ -6,9 +6,9 @@
 //! every metric and alert and show the rendered dashboard.
 mod support;
 
-use support::tool;
 use mirrorcap::metrics::{is_exported, CATALOGUE};
 use std::path::{Path, PathBuf};
+use support::tool;
 
 fn path(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)

@@ -4,8 +4,8 @@
 //! every expression of the Grafana dashboard evaluates against the real data.
 mod support;
 
-use support::*;
 use std::time::{Duration, Instant};
+use support::*;
 
 const MIRRORED: u32 = 54_000;
 const PPS: u32 = 4_000;

@@ -11,7 +11,6 @@
 //! the `pcap-file` crate, and capinfos, tshark and tcpdump.
 
 mod support;
-use support::{mix, seq_frame};
 use mirrorcap_ring::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
 use mirrorcap_ring::pcapfmt::{
     FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,
@@ -28,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use support::{mix, seq_frame};
 
 const MIB: u64 = 1 << 20;
 const BASE_TS: u64 = 1_700_000_000_000_000_000;

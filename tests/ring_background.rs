@@ -8,7 +8,6 @@
 //! the next record does not fit); records are read back with the `pcap-file` crate and the
 //! reference tools (capinfos, tshark, tcpdump).
 mod support;
-use support::{assert_readable_by_tools, mix, seq_frame};
 use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
 use mirrorcap_ring::reader::WorkerReader;
 use mirrorcap_ring::{export_pcap, Geometry, RingOptions, RingWriter};
@@ -16,6 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{assert_readable_by_tools, mix, seq_frame};
 
 const MIB: u64 = 1 << 20;
 const HDR: u64 = 24;

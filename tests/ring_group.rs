@@ -4,11 +4,11 @@
 //! segment, the same user outside it cannot.
 mod support;
 
-use support::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::*;
 
 fn gid_of(group: &str) -> u32 {
     let out = Command::new("getent")

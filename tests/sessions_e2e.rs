@@ -4,9 +4,9 @@
 //! sampling applied; per-session counters and drop reasons account for every packet;
 //! de-duplication drops exactly the copies mirrored twice; session names reach pcapng.
 mod support;
-use support::*;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const VNIS: [u32; 3] = [100, 200, 300];
 const WEB: &str = "src host 192.0.2.5 or len > 1200";

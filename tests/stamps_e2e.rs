@@ -4,10 +4,10 @@
 //! the test did, frame for frame; sampling and filters must not read as loss. The stamps are
 //! read here with etherparse, independently of the appliance's parser.
 mod support;
-use support::*;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const FLOWS: usize = 12;
 

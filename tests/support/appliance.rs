@@ -1,8 +1,8 @@
 //! The real `mirrorcap run` as a child process: a builder for its long argument lists, its
 //! stderr collected as it runs, its metrics endpoint found from the line it prints, and the
 //! replay of a capture through it end to end.
-use super::{bin, export_ring, http_get, metric, read_pcap, read_pcap_records};
 use super::tools::assert_readable_by_tools;
+use super::{bin, export_ring, http_get, metric, read_pcap, read_pcap_records};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
