@@ -3,34 +3,7 @@
 //! Ethernet addresses and type, inner IPv4 addresses, lengths) and byte-identical to the
 //! input's bytes after the VXLAN header.
 mod support;
-use std::path::Path;
 use support::*;
-
-/// tshark's fields of each frame of `pcap`, occurrences of repeated fields joined by ','.
-fn tshark_fields(pcap: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec![
-        "-n",
-        "-r",
-        pcap.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "separator=|",
-    ];
-    if let Some(f) = filter {
-        args.extend(["-Y", f]);
-    }
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    let (ok, out, err) = tool("tshark", &args);
-    assert!(ok, "tshark failed: {err}");
-    out.lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
-}
 
 /// The occurrence after the outer one ("a,b" → "b"); the field itself when it occurs once
 /// only in the inner frame.

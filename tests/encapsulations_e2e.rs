@@ -12,38 +12,18 @@ use support::*;
 /// length from the inner IP header, its VNI).
 fn tshark_mirrored(input: &Path) -> Vec<(Vec<u8>, u32, String)> {
     let filter = "vxlan && !(ip.flags.mf == 1) && !ipv6.fragment && vxlan.flag_i == 1 && vxlan.vni";
-    let (ok, out, err) = tool(
-        "tshark",
-        &[
-            "-n",
-            "-r",
-            input.to_str().unwrap(),
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "separator=|",
-            "-e",
-            "frame.number",
-            "-e",
-            "udp.dstport",
-            "-e",
-            "udp.length",
-            "-e",
-            "ip.len",
-            "-e",
-            "vxlan.vni",
-        ],
-    );
-    assert!(ok, "{err}");
+    let fields = [
+        "frame.number",
+        "udp.dstport",
+        "udp.length",
+        "ip.len",
+        "vxlan.vni",
+    ];
+    let rows = tshark_fields(input, Some(filter), &fields);
     let frames = read_pcap(input);
     let last = |v: &str| v.rsplit(',').next().unwrap().to_string();
-    out.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('|').collect();
+    rows.iter()
+        .map(|f| {
             let frame = &frames[f[0].parse::<usize>().unwrap() - 1];
             // The UDP header in front of VXLAN is the first one to port 4789.
             let ports: Vec<&str> = f[1].split(',').collect();
@@ -61,8 +41,8 @@ fn tshark_mirrored(input: &Path) -> Vec<(Vec<u8>, u32, String)> {
             } else {
                 14
             };
-            let orig = (l2 + last(f[3]).parse::<usize>().unwrap()).max(inner.len()) as u32;
-            (inner, orig, last(f[4]))
+            let orig = (l2 + last(&f[3]).parse::<usize>().unwrap()).max(inner.len()) as u32;
+            (inner, orig, last(&f[4]))
         })
         .collect()
 }
