@@ -61,17 +61,12 @@ fn prometheus_scrapes_rates_and_totals_that_match_the_appliance() {
     );
     let total = read_pcap(&input).len();
     let fifo = PacedFifo::new(dir.path(), &input, PPS);
-    let vdev = format!("net_pcap0,rx_pcap={}", fifo.path.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--ring-dir",
-        dir.path().join("ring").to_str().unwrap(),
-        "--segment-size",
-        "4MiB",
-        "--segments",
-        "8",
-    ]);
+    let app = Appliance::builder()
+        .pcap_vdev(&[&fifo.path], false)
+        .ring_dir(&dir.path().join("ring"))
+        .segment_size("4MiB")
+        .segments(8)
+        .start();
     let prom = Prometheus::start(&app.metrics);
     // Prometheus has the appliance's zero before the traffic starts.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -79,6 +79,15 @@ impl Builder {
         self
     }
 
+    /// Runs `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` to completion, for the runs that
+    /// must refuse to start: (status, stderr).
+    pub fn run_to_exit(self) -> (ExitStatus, String) {
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend(self.args.iter().map(String::as_str));
+        args.extend(["--metrics-addr", "127.0.0.1:0"]);
+        super::mirrorcap(&args)
+    }
+
     /// Starts `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` and waits for its metrics line.
     pub fn start(self) -> Appliance {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
