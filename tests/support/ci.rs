@@ -9,7 +9,7 @@ pub fn in_ci() -> bool {
 }
 
 /// A prerequisite is missing: panics under CI, else prints a note the caller follows by
-/// skipping. Printed on both streams because nextest shows stdout and cargo test stderr.
+/// skipping. Printed on both streams so the note shows whichever one a runner displays.
 pub fn skip_or_fail(what: &str) {
     if in_ci() {
         panic!("{what}; CI=true, so a missing prerequisite fails the test instead of skipping it");

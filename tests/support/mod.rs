@@ -5,7 +5,8 @@
 //! - `tools`: capinfos, tshark and tcpdump, and the check that a pcap reads cleanly in each;
 //! - `ci`: external prerequisites, skipped with a note locally and failing under `CI=true`;
 //! - `metrics`, `prometheus`, `feed`: the appliance's endpoints, a real Prometheus, inputs.
-// Each test binary compiles the whole module and uses a part of it.
+// Each test binary compiles the whole module and uses a part of it: unused helpers and
+// re-exports are expected, not dead.
 #![allow(dead_code, unused_imports)]
 pub mod appliance;
 pub mod ci;
