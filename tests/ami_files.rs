@@ -1,40 +1,16 @@
 //! The AMI's files pass their tools: shellcheck on every shell script of the repo, packer
 //! validate (and fmt) on the template, cfn-lint on the CloudFormation stack,
 //! systemd-analyze verify on the units, and mirrorcap check-config on the shipped
-//! configuration. A tool missing after scripts/setup.sh skips its test with the reason printed;
-//! any finding fails it.
-mod common;
+//! configuration. A tool missing after scripts/setup.sh skips its test with the reason printed,
+//! or fails it under `CI=true` (`support::require_tool`); any finding fails it.
+mod support;
+use support::require_tool;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The tool's path, from PATH or the places scripts/setup.sh and pyenv put it.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let extra = [
-        format!("/opt/{name}/bin"),
-        "/usr/local/bin".to_string(),
-        "/root/.pyenv/shims".to_string(),
-    ];
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(str::to_string)
-        .chain(extra)
-        .map(|d| Path::new(&d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn tool_or_skip(name: &str) -> Option<PathBuf> {
-    let t = find_tool(name);
-    if t.is_none() {
-        println!("SKIPPED: {name} is not installed (scripts/setup.sh installs it)");
-        eprintln!("SKIPPED: {name} is not installed (scripts/setup.sh installs it)");
-    }
-    t
 }
 
 fn run(cmd: &Path, args: &[&str], dir: &Path) -> (bool, String) {
@@ -74,7 +50,7 @@ fn shell_scripts() -> Vec<String> {
 
 #[test]
 fn shellcheck_passes_every_script() {
-    let Some(sc) = tool_or_skip("shellcheck") else {
+    let Some(sc) = require_tool("shellcheck") else {
         return;
     };
     let scripts = shell_scripts();
@@ -97,7 +73,7 @@ fn shellcheck_passes_every_script() {
 
 #[test]
 fn packer_validates_the_template() {
-    let Some(packer) = tool_or_skip("packer") else {
+    let Some(packer) = require_tool("packer") else {
         return;
     };
     let ami = root().join("ami");
@@ -134,7 +110,7 @@ fn packer_validates_the_template() {
 
 #[test]
 fn cfn_lint_passes_the_stack() {
-    let Some(lint) = tool_or_skip("cfn-lint") else {
+    let Some(lint) = require_tool("cfn-lint") else {
         return;
     };
     let (ok, out) = run(&lint, &["ami/cloudformation.yaml"], root());
@@ -158,7 +134,7 @@ fn cfn_lint_passes_the_stack() {
 /// this checkout (so "is not executable" reports a real problem, not an uninstalled file).
 #[test]
 fn systemd_analyze_verifies_the_units() {
-    let Some(sa) = tool_or_skip("systemd-analyze") else {
+    let Some(sa) = require_tool("systemd-analyze") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -172,7 +148,7 @@ fn systemd_analyze_verifies_the_units() {
         let text = std::fs::read_to_string(root().join("ami/systemd").join(u)).unwrap();
         let text = text
             .replace("/usr/lib/mirrorcap/", &format!("{}/ami/", root().display()))
-            .replace("/usr/bin/mirrorcap ", &format!("{} ", common::bin()));
+            .replace("/usr/bin/mirrorcap ", &format!("{} ", support::bin()));
         let p = tmp.path().join(u);
         std::fs::write(&p, text).unwrap();
         paths.push(p.display().to_string());
@@ -198,7 +174,7 @@ fn systemd_analyze_verifies_the_units() {
 
 #[test]
 fn the_shipped_config_passes_check_config() {
-    let (status, err) = common::mirrorcap(&["check-config", "ami/mirrorcap.toml"]);
+    let (status, err) = support::mirrorcap(&["check-config", "ami/mirrorcap.toml"]);
     assert!(status.success(), "{err}");
 }
 

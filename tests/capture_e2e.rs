@@ -3,10 +3,10 @@
 //! vdev, and the exported ring must hold exactly the inner frames, byte for byte and in order,
 //! with the noise counted under its reason in /metrics. The expected frames and reasons come
 //! from etherparse, independently of mirrorcap's decapsulator.
-mod common;
-use common::*;
+mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use support::*;
 
 /// What an independent parser says a frame should become.
 #[derive(Debug, PartialEq)]
@@ -352,21 +352,14 @@ fn two_workers_on_two_queues_each_keep_their_own_ring() {
         assert!(st.success(), "{err}");
     }
     // net_pcap gives one RX queue per rx_pcap file: queue 0 replays a, queue 1 replays b.
-    let vdev = format!("net_pcap0,rx_pcap={},rx_pcap={}", a.display(), b.display());
-    let app = Appliance::start(&[
-        "--vdev",
-        &vdev,
-        "--workers",
-        "2",
-        "--ring-dir",
-        ring.to_str().unwrap(),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "4",
-        "--exit-when-idle",
-        "2s",
-    ]);
+    let app = Appliance::builder()
+        .pcap_vdev(&[&a, &b], false)
+        .workers(2)
+        .ring_dir(&ring)
+        .segment_size("1MiB")
+        .segments(4)
+        .args(&["--exit-when-idle", "2s"])
+        .start();
     let m = app.scrape_until(Duration::from_secs(30), |m| {
         metric(m, "mirrorcap_rx_packets_total", &[]) == Some(520.0)
     });

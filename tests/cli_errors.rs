@@ -1,8 +1,8 @@
 //! Every command-line and configuration mistake gives exactly one line on stderr, starting
 //! `mirrorcap: error:` and naming what is wrong, and exit code 2 — before DPDK starts where the
 //! mistake can be seen without it. Table-driven.
-mod common;
-use common::*;
+mod support;
+use support::*;
 
 #[test]
 fn every_misuse_is_one_line_and_exit_code_2() {

@@ -2,35 +2,8 @@
 //! exported frames must be the inner frames as tshark dissects them from the input (inner
 //! Ethernet addresses and type, inner IPv4 addresses, lengths) and byte-identical to the
 //! input's bytes after the VXLAN header.
-mod common;
-use common::*;
-use std::path::Path;
-
-/// tshark's fields of each frame of `pcap`, occurrences of repeated fields joined by ','.
-fn tshark_fields(pcap: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec![
-        "-n",
-        "-r",
-        pcap.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "separator=|",
-    ];
-    if let Some(f) = filter {
-        args.extend(["-Y", f]);
-    }
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    let (ok, out, err) = tool("tshark", &args);
-    assert!(ok, "tshark failed: {err}");
-    out.lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
-}
+mod support;
+use support::*;
 
 /// The occurrence after the outer one ("a,b" → "b"); the field itself when it occurs once
 /// only in the inner frame.
@@ -44,11 +17,9 @@ fn inner(v: &str, outer_too: bool) -> String {
 }
 
 fn check_corpus_file(name: &str, expect_vni: &str) {
-    let input = corpus(name);
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip(name) else {
         return;
-    }
+    };
     let r = replay(&input, &[]);
     let out = &r.export;
     let fields = [

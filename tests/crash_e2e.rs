@@ -7,14 +7,14 @@
 //! read cleanly in capinfos, tshark and tcpdump. A last run, stopped with SIGTERM, must
 //! recover the last crash (`mirrorcap_ring_segments_recovered_total`) and leave every segment
 //! readable by the tools.
-mod common;
-use common::*;
+mod support;
 use mirrorcap::gen::Rng;
 use mirrorcap_ring::layout::{segment_path, EntrySnapshot, SegState};
 use mirrorcap_ring::reader::WorkerReader;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::*;
 
 /// Mirrored frames in the generated capture (sequence numbers 0..COUNT, replayed in a loop).
 const COUNT: u64 = 4000;
@@ -46,33 +46,6 @@ struct Window {
     end: u64,
 }
 
-/// One record read back with an independent pcap reader.
-struct Rec {
-    ts: u64,
-    orig_len: u32,
-    data: Vec<u8>,
-}
-
-fn read_recs(path: &Path) -> Vec<Rec> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    read_recs_from(f, &path.display().to_string())
-}
-
-fn read_recs_from(r: impl std::io::Read, what: &str) -> Vec<Rec> {
-    let mut rd = pcap_file::pcap::PcapReader::new(r)
-        .unwrap_or_else(|e| panic!("{what}: bad pcap header: {e}"));
-    let mut out = Vec::new();
-    while let Some(p) = rd.next_packet() {
-        let p = p.unwrap_or_else(|e| panic!("{what}: record {}: {e}", out.len()));
-        out.push(Rec {
-            ts: p.timestamp.as_nanos() as u64,
-            orig_len: p.orig_len,
-            data: p.data.into_owned(),
-        });
-    }
-    out
-}
-
 /// What one export held.
 #[derive(Debug)]
 struct ExportSummary {
@@ -95,7 +68,7 @@ fn check_export(
     what: &str,
 ) -> ExportSummary {
     export_ring(ring, out, &[]);
-    let recs = read_recs(out);
+    let recs = read_records_file(out);
     assert!(!recs.is_empty(), "{what}: export is empty");
     let proc_of = |ts: u64| windows.iter().position(|w| w.start <= ts && ts <= w.end);
     let mut summary = ExportSummary {
@@ -106,7 +79,11 @@ fn check_export(
     let mut prev: Option<(u64, u64, usize)> = None; // (ts, seq, process run)
     for (i, r) in recs.iter().enumerate() {
         let d = &r.data;
-        let at = format!("{what}: export record {i} of {} (ts {})", recs.len(), r.ts);
+        let at = format!(
+            "{what}: export record {i} of {} (ts {})",
+            recs.len(),
+            r.ts_ns
+        );
         assert!(
             d.len() >= SEQ_OFF + 12,
             "{at}: {} bytes, too short for a generated inner frame",
@@ -134,7 +111,7 @@ fn check_export(
             d.iter().zip(want.iter()).position(|(a, b)| a != b)
         );
         assert_eq!(r.orig_len as usize, d.len(), "{at}: orig_len");
-        let Some(p) = proc_of(r.ts) else {
+        let Some(p) = proc_of(r.ts_ns) else {
             panic!("{at}: timestamp outside every process run's window {windows:?}");
         };
         match prev {
@@ -144,9 +121,9 @@ fn check_export(
             }
             Some((pts, pseq, pp)) => {
                 assert!(
-                    r.ts >= pts,
+                    r.ts_ns >= pts,
                     "{at}: timestamp goes back by {} ns",
-                    pts - r.ts
+                    pts - r.ts_ns
                 );
                 assert!(
                     p >= pp,
@@ -165,7 +142,7 @@ fn check_export(
                 }
             }
         }
-        prev = Some((r.ts, seq, p));
+        prev = Some((r.ts_ns, seq, p));
     }
     let last = prev.unwrap().2;
     assert_eq!(
@@ -255,7 +232,7 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
                     );
                     continue;
                 }
-                let recs = read_recs_from(
+                let recs = read_records(
                     &bytes[..s.committed as usize],
                     &format!("{what}: committed part of live {}", path.display()),
                 );
@@ -277,7 +254,7 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
                         s.committed
                     );
                 }
-                let n = read_recs(&path).len();
+                let n = read_records_file(&path).len();
                 assert_eq!(
                     n as u64,
                     s.packets,

@@ -4,46 +4,26 @@
 //! configured VXLAN port, and --keep-unencapsulated. The expected inner frames come from
 //! tshark's dissection of the input: the mirrored frame is the tail of the packet after the
 //! last UDP header and the 8-byte VXLAN header.
-mod common;
-use common::*;
+mod support;
 use std::path::Path;
+use support::*;
 
 /// Per input packet that tshark dissects as VXLAN: (the mirrored frame's bytes, its original
 /// length from the inner IP header, its VNI).
 fn tshark_mirrored(input: &Path) -> Vec<(Vec<u8>, u32, String)> {
     let filter = "vxlan && !(ip.flags.mf == 1) && !ipv6.fragment && vxlan.flag_i == 1 && vxlan.vni";
-    let (ok, out, err) = tool(
-        "tshark",
-        &[
-            "-n",
-            "-r",
-            input.to_str().unwrap(),
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "separator=|",
-            "-e",
-            "frame.number",
-            "-e",
-            "udp.dstport",
-            "-e",
-            "udp.length",
-            "-e",
-            "ip.len",
-            "-e",
-            "vxlan.vni",
-        ],
-    );
-    assert!(ok, "{err}");
+    let fields = [
+        "frame.number",
+        "udp.dstport",
+        "udp.length",
+        "ip.len",
+        "vxlan.vni",
+    ];
+    let rows = tshark_fields(input, Some(filter), &fields);
     let frames = read_pcap(input);
     let last = |v: &str| v.rsplit(',').next().unwrap().to_string();
-    out.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('|').collect();
+    rows.iter()
+        .map(|f| {
             let frame = &frames[f[0].parse::<usize>().unwrap() - 1];
             // The UDP header in front of VXLAN is the first one to port 4789.
             let ports: Vec<&str> = f[1].split(',').collect();
@@ -61,8 +41,8 @@ fn tshark_mirrored(input: &Path) -> Vec<(Vec<u8>, u32, String)> {
             } else {
                 14
             };
-            let orig = (l2 + last(f[3]).parse::<usize>().unwrap()).max(inner.len()) as u32;
-            (inner, orig, last(f[4]))
+            let orig = (l2 + last(&f[3]).parse::<usize>().unwrap()).max(inner.len()) as u32;
+            (inner, orig, last(&f[4]))
         })
         .collect()
 }
@@ -193,11 +173,9 @@ fn truncated_copies_are_captured_with_their_original_length() {
 
 #[test]
 fn vxlan_port_8472_only_when_configured() {
-    let input = corpus("tcpdump__vxlan_port_8472.pcap");
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip("tcpdump__vxlan_port_8472.pcap") else {
         return;
-    }
+    };
     let Replay {
         metrics: m,
         records: got,
@@ -230,11 +208,9 @@ fn vxlan_port_8472_only_when_configured() {
 
 #[test]
 fn keep_unencapsulated_captures_plain_traffic_as_is() {
-    let input = corpus("tcpdump__802.1ad_QinQ.pcap");
-    if !input.exists() {
-        eprintln!("skipping: {} is absent", input.display());
+    let Some(input) = corpus_or_skip("tcpdump__802.1ad_QinQ.pcap") else {
         return;
-    }
+    };
     let frames = read_pcap(&input);
     let Replay {
         metrics: m,

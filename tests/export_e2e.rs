@@ -1,9 +1,9 @@
 //! `mirrorcap export --from/--to`: the selection equals the full export filtered by capture
 //! time, whatever form the times take, and segments outside the range are skipped by their
 //! index without being read.
-mod common;
-use common::*;
+mod support;
 use mirrorcap_ring::{Geometry, RingWriter};
+use support::*;
 
 const BASE: u64 = 1_795_599_000_000_000_000; // 2026-11-25T09:30:00Z
 

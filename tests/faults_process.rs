@@ -2,12 +2,12 @@
 //! SIGTERM in the middle of constant rotation, a worker panicking (then the restart), and a
 //! bad configuration reloaded under load. Each test states the outcome it holds the appliance
 //! to. SIGKILL with recovery is `crash_e2e.rs`; a busy metrics port is `capture_e2e.rs`.
-mod common;
-use common::*;
+mod support;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::*;
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -61,19 +61,12 @@ fn port_start_failure_exits_2_with_one_line_and_leaves_the_ring_as_it_was() {
         ),
     ];
     for (extra, needle) in cases {
-        let mut args = vec![
-            "run",
-            "--ring-dir",
-            p(&ring),
-            "--segment-size",
-            "1MiB",
-            "--segments",
-            "4",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ];
-        args.extend_from_slice(&extra);
-        let (st, err) = mirrorcap(&args);
+        let (st, err) = Appliance::builder()
+            .ring_dir(&ring)
+            .segment_size("1MiB")
+            .segments(4)
+            .args(&extra)
+            .run_to_exit();
         assert_eq!(st.signal(), None, "{extra:?} crashed: {err}");
         assert_eq!(st.code(), Some(2), "{extra:?}: {err}");
         let ours: Vec<&str> = err

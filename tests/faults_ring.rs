@@ -1,14 +1,14 @@
 //! Faults of the ring's file system while the appliance runs (docs/reliability.md): the ring
 //! directory removed, made read-only, or filled by another process. Each test states the
 //! outcome it holds the appliance to. They mount their own tmpfs (tests run as root).
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::*;
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted (lazily) when dropped.
 struct Tmpfs {
@@ -78,21 +78,11 @@ fn captured(m: &str) -> f64 {
 
 /// Every segment file of every worker is read by capinfos, tshark and tcpdump with no error.
 fn assert_segments_readable(ring: &Path) {
-    let mut n = 0;
-    for w in std::fs::read_dir(ring).unwrap() {
-        let w = w.unwrap().path();
-        if !w.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&w).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().is_some_and(|e| e == "pcap") {
-                assert_readable_by_tools(&f);
-                n += 1;
-            }
-        }
+    let segments = segment_files(ring);
+    assert!(!segments.is_empty(), "no segment under {}", ring.display());
+    for f in &segments {
+        assert_readable_by_tools(f);
     }
-    assert!(n > 0, "no segment under {}", ring.display());
 }
 
 /// Jumbo inner frames: a 1 MiB segment holds ~120 records, so rotations are constant and each
@@ -246,19 +236,12 @@ fn ring_made_read_only_keeps_capturing_fails_healthz_and_a_restart_exits_2() {
     assert_eq!((rx, drops), (cap, 0), "{err}");
     assert_segments_readable(&ring);
 
-    let (st, err) = mirrorcap(&[
-        "run",
-        "--vdev",
-        "net_null0",
-        "--ring-dir",
-        p(&ring),
-        "--segment-size",
-        "1MiB",
-        "--segments",
-        "4",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
+    let (st, err) = Appliance::builder()
+        .vdev("net_null0")
+        .ring_dir(&ring)
+        .segment_size("1MiB")
+        .segments(4)
+        .run_to_exit();
     assert_eq!(st.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(

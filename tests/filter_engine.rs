@@ -3,10 +3,10 @@
 //! frames tcpdump itself selects from the same captures (third-party corpus). Bare-IP windows
 //! (LINKTYPE_RAW, the inner frames of Geneve IP payloads) select like the Ethernet frames they
 //! came from. One test function: the EAL initialises once per process.
-mod common;
-use common::*;
+mod support;
 use mirrorcap_dpdk::filter::{check, Filter, LinkType};
 use mirrorcap_dpdk::{Burst, EalBuilder, Mempool, MAX_BURST};
+use support::*;
 
 const FILES: &[&str] = &[
     "zeek__http-vlan-0.pcap",

@@ -3,12 +3,12 @@
 //! with the `pcap-file` crate and the project's decap; tshark decodes them as VXLAN/Geneve with
 //! valid checksums and no expert warning; every frame's stamp has per-flow sequence numbers
 //! from 0, the run id of the report, and TX times that never go back within a queue.
-mod common;
-use common::*;
+mod support;
 use mirrorcap_decap::{decap, DecapConfig};
 use mirrorcap_stamp::{read_stamp, Stamp};
 use std::collections::BTreeMap;
 use std::path::Path;
+use support::*;
 
 /// One generated frame, taken apart.
 #[derive(Debug)]

@@ -2,12 +2,12 @@
 //! and holds exactly the catalogue's families; latency histograms count every packet;
 //! `/healthz` and nothing else besides `/metrics`; an unwritable ring turns the appliance
 //! unhealthy; the status line's interval off a terminal.
-mod common;
+mod support;
 
-use common::*;
 use mirrorcap::metrics::{Kind, Presence, CATALOGUE};
 use std::io::{Read, Write};
 use std::time::Duration;
+use support::*;
 
 fn kind_name(k: Kind) -> &'static str {
     match k {

@@ -4,12 +4,12 @@
 //! cap are closed and counted, and scrapes succeed again once the idle ones time out; a
 //! keep-alive client is shut down at the connection lifetime. The process stays up and its
 //! listener counters are exact. The listener's thread shares the control thread's CPU.
-mod common;
+mod support;
 
-use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+use support::*;
 
 /// An appliance replaying a small capture once (then idle, still healthy).
 fn appliance(dir: &std::path::Path, extra: &[&str]) -> Appliance {

@@ -4,11 +4,11 @@
 //! the appliance exports (the catalogue, which `metrics_e2e` checks against a live scrape)
 //! and parses as PromQL; the dashboard has the panels operators need; the docs describe
 //! every metric and alert and show the rendered dashboard.
-mod common;
+mod support;
 
-use common::tool;
 use mirrorcap::metrics::{is_exported, CATALOGUE};
 use std::path::{Path, PathBuf};
+use support::tool;
 
 fn path(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)

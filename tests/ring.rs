@@ -10,57 +10,22 @@
 //! the newest segment after its committed records). Files are checked with independent readers:
 //! the `pcap-file` crate, and capinfos, tshark and tcpdump.
 
-mod common;
-use common::{mix, seq_frame};
-use mirrorcap_ring::layout::{segment_path, worker_dir, EntrySnapshot, SegState};
-use mirrorcap_ring::pcapfmt::{
-    FILE_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC_NANOS, RECORD_HEADER_LEN, SNAPLEN,
-};
-use mirrorcap_ring::reader::WorkerReader;
-use mirrorcap_ring::{
-    export_pcap, ExportStats, Geometry, OpenReport, RingError, RingStats, RingWriter,
-};
-use pcap_file::pcap::PcapReader;
-use pcap_file::{DataLink, TsResolution};
+mod support;
+use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
+use mirrorcap_ring::pcapfmt::SNAPLEN;
+use mirrorcap_ring::{export_pcap, Geometry, OpenReport, RingError, RingStats, RingWriter};
 use proptest::prelude::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-const MIB: u64 = 1 << 20;
-const BASE_TS: u64 = 1_700_000_000_000_000_000;
-const HDR: u64 = FILE_HEADER_LEN as u64;
-const REC_HDR: u64 = RECORD_HEADER_LEN as u64;
-
-fn geom(segments: u32, segment_size: u64) -> Geometry {
-    Geometry {
-        segments,
-        segment_size,
-    }
-}
+use support::{
+    assert_tools_accept, control_segments, export_records, geom, mix, read_records,
+    read_records_file, seq_frame, ts_for, Rec, BASE_TS, HDR, MIB, REC_HDR,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Records: deterministic frames carrying their sequence number in their first 8 bytes.
-
-/// One pcap record as read back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Rec {
-    ts_ns: u64,
-    orig_len: u32,
-    data: Vec<u8>,
-}
-
-impl Rec {
-    fn seq(&self) -> u64 {
-        u64::from_le_bytes(
-            self.data[..8]
-                .try_into()
-                .expect("frames are at least 8 bytes"),
-        )
-    }
-}
 
 fn frame(seq: u64, len: usize) -> Vec<u8> {
     seq_frame(seq, len)
@@ -73,11 +38,6 @@ fn size_for(seq: u64) -> usize {
         1 => 9000,
         _ => 60 + (mix(seq ^ 0x5eed) % 8941) as usize,
     }
-}
-
-/// Increasing timestamps crossing second boundaries.
-fn ts_for(seq: u64) -> u64 {
-    BASE_TS + seq * 1_000_003
 }
 
 fn seqs(recs: &[Rec]) -> Vec<u64> {
@@ -316,86 +276,12 @@ fn fill_until(ring: &mut Ring, seg_no: u64, fill: u64) {
 // ---------------------------------------------------------------------------------------------
 // Reading back, with the pcap-file crate as the oracle.
 
-fn read_pcap_bytes(bytes: &[u8], what: &str) -> Vec<Rec> {
-    let mut r = PcapReader::new(bytes).unwrap_or_else(|e| panic!("{what}: bad pcap header: {e}"));
-    let h = r.header();
-    assert_eq!(h.ts_resolution, TsResolution::NanoSecond, "{what}");
-    assert_eq!(h.datalink, DataLink::ETHERNET, "{what}");
-    assert_eq!(h.snaplen, SNAPLEN, "{what}");
-    assert_eq!((h.version_major, h.version_minor), (2, 4), "{what}");
-    assert_eq!(
-        u32::from_le_bytes(bytes[..4].try_into().unwrap()),
-        MAGIC_NANOS,
-        "{what}: little-endian nanosecond magic"
-    );
-    assert_eq!(
-        u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
-        LINKTYPE_ETHERNET,
-        "{what}"
-    );
-    let mut out = Vec::new();
-    // Raw records, checked here: pcap-file's own check also refuses orig_len > snaplen,
-    // which is legal (a frame cut to the snapshot length).
-    while let Some(p) = r.next_raw_packet() {
-        let n = out.len();
-        let p = p.unwrap_or_else(|e| panic!("{what}: record {n}: {e}"));
-        assert!(p.ts_frac < 1_000_000_000, "{what}: record {n}: ns field");
-        assert!(
-            p.incl_len <= h.snaplen,
-            "{what}: record {n}: incl_len > snaplen"
-        );
-        assert!(
-            p.incl_len <= p.orig_len,
-            "{what}: record {n}: incl_len > orig_len"
-        );
-        assert_eq!(p.incl_len as usize, p.data.len(), "{what}: record {n}");
-        out.push(Rec {
-            ts_ns: p.ts_sec as u64 * 1_000_000_000 + p.ts_frac as u64,
-            orig_len: p.orig_len,
-            data: p.data.into_owned(),
-        });
-    }
-    out
-}
-
-fn read_pcap_file(path: &Path) -> Vec<Rec> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let recs = read_pcap_bytes(&bytes, &path.display().to_string());
-    let len: u64 = HDR
-        + recs
-            .iter()
-            .map(|r| REC_HDR + r.data.len() as u64)
-            .sum::<u64>();
-    assert_eq!(
-        len,
-        bytes.len() as u64,
-        "{}: bytes after the last whole record",
-        path.display()
-    );
-    recs
-}
-
-fn export(ring_dir: &Path) -> (Vec<Rec>, ExportStats) {
-    let mut out = Vec::new();
-    let stats = export_pcap(ring_dir, &mut out).expect("export");
-    let recs = read_pcap_bytes(&out, "export");
-    assert_eq!(stats.packets, recs.len() as u64, "export stats count");
-    (recs, stats)
-}
-
 /// Export of a ring nobody writes concurrently: nothing raced, nothing torn.
 fn export_quiet(ring_dir: &Path) -> Vec<Rec> {
-    let (recs, stats) = export(ring_dir);
+    let (recs, stats) = export_records(ring_dir);
     assert_eq!(stats.read.raced, 0, "no writer raced this read");
     assert_eq!(stats.read.torn_bytes, 0, "no torn tail");
     recs
-}
-
-fn control_segments(dir: &Path) -> Vec<EntrySnapshot> {
-    WorkerReader::open(dir)
-        .expect("open control")
-        .segments()
-        .to_vec()
 }
 
 fn file_len(p: &Path) -> u64 {
@@ -415,71 +301,6 @@ fn umask() -> u32 {
         .find_map(|l| l.strip_prefix("Umask:"))
         .map(|v| u32::from_str_radix(v.trim(), 8).expect("octal umask"))
         .unwrap_or(0o022)
-}
-
-// ---------------------------------------------------------------------------------------------
-// External tools.
-
-/// Runs `cmd args`; returns its exit status, stdout and stderr.
-fn run_tool(cmd: &str, args: &[&str]) -> (ExitStatus, String, String) {
-    let out = Command::new(cmd)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd}: {e} (is it installed?)"));
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// capinfos, tshark and tcpdump read `path` with exit 0, no warning, and `packets` packets.
-fn assert_tools_accept(path: &Path, packets: usize) {
-    let p = path.to_str().expect("utf-8 path");
-
-    let (st, out, err) = run_tool("capinfos", &["-M", p]);
-    assert!(st.success() && err.is_empty(), "capinfos {p}: {st}\n{err}");
-    let count = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Number of packets:"))
-        .map(|v| v.trim().parse::<usize>().expect("packet count"))
-        .unwrap_or_else(|| panic!("capinfos {p}: no packet count in\n{out}"));
-    assert_eq!(count, packets, "capinfos {p}");
-    for want in ["nsecpcap", "Ethernet", "nanoseconds", "262144"] {
-        assert!(out.contains(want), "capinfos {p}: no {want:?} in\n{out}");
-    }
-
-    let (st, out, err) = run_tool("tshark", &["-n", "-r", p]);
-    let warnings: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("Running as user \"root\""))
-        .collect();
-    assert!(
-        st.success() && warnings.is_empty(),
-        "tshark -r {p}: {st}\n{err}"
-    );
-    assert_eq!(
-        out.lines().count(),
-        packets,
-        "tshark -r {p}: packets listed"
-    );
-
-    let (st, out, err) = run_tool("tcpdump", &["-q", "-nn", "-r", p]);
-    // tcpdump always names the file it reads on stderr; anything else is a warning.
-    let warnings: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("reading from file "))
-        .collect();
-    assert!(
-        st.success() && warnings.is_empty(),
-        "tcpdump -r {p}: {st}\n{err}"
-    );
-    assert_eq!(
-        out.lines().count(),
-        packets,
-        "tcpdump -r {p}: packets listed"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,7 +339,11 @@ fn rotation_overwrites_oldest_and_every_segment_is_a_valid_pcap() {
         let path = ring.seg_file(seg_no);
         let want = ring.seg_records(seg_no);
         assert!(!want.is_empty());
-        assert_same_records(&read_pcap_file(&path), &want, &path.display().to_string());
+        assert_same_records(
+            &read_records_file(&path),
+            &want,
+            &path.display().to_string(),
+        );
         assert_eq!(file_len(&path), ring.seg_committed_bytes(seg_no), "trimmed");
         assert_tools_accept(&path, want.len());
     }
@@ -580,7 +405,7 @@ fn assert_resumed_segment(
         bytes[..recovered_bytes.len()] == *recovered_bytes,
         "recovered records byte-identical and first in their segment"
     );
-    assert_same_records(&read_pcap_file(live_path), &want, "recovered segment");
+    assert_same_records(&read_records_file(live_path), &want, "recovered segment");
     assert_tools_accept(live_path, want.len());
 }
 
@@ -657,7 +482,7 @@ fn crash_keeps_committed_records_and_recovery_trims_the_torn_tail() {
         "the torn tail was trimmed away, not resumed over"
     );
     assert_same_records(
-        &read_pcap_bytes(&resumed[..committed_bytes as usize], "recovered segment"),
+        &read_records(&resumed[..committed_bytes as usize], "recovered segment"),
         &recovered,
         "recovered segment",
     );
@@ -861,7 +686,11 @@ fn restarts_without_traffic_never_overwrite() {
     for seg_no in 0..3 {
         let path = ring.seg_file(seg_no);
         let want = ring.seg_records(seg_no);
-        assert_same_records(&read_pcap_file(&path), &want, &path.display().to_string());
+        assert_same_records(
+            &read_records_file(&path),
+            &want,
+            &path.display().to_string(),
+        );
         assert_tools_accept(&path, want.len());
     }
 }
@@ -909,7 +738,7 @@ fn crash_while_resuming_resumes_at_the_committed_length() {
     write_seq_records(&mut ring, 10, 10, true, size_for);
     ring.close();
     let want = ring.seg_records(1);
-    assert_same_records(&read_pcap_file(&seg1), &want, "resumed segment");
+    assert_same_records(&read_records_file(&seg1), &want, "resumed segment");
     assert_tools_accept(&seg1, want.len());
     let got = export_quiet(&ring_dir);
     assert_same_records(&got[..original.len()], &original, "original records");
@@ -979,7 +808,11 @@ fn resuming_a_nearly_full_segment_rotates_on_the_next_write() {
     for seg_no in 0..2 {
         let path = ring.seg_file(seg_no);
         let want = ring.seg_records(seg_no);
-        assert_same_records(&read_pcap_file(&path), &want, &path.display().to_string());
+        assert_same_records(
+            &read_records_file(&path),
+            &want,
+            &path.display().to_string(),
+        );
         assert_eq!(file_len(&path), ring.seg_committed_bytes(seg_no));
         assert_tools_accept(&path, want.len());
     }
@@ -1011,7 +844,11 @@ fn resuming_a_nearly_full_segment_rotates_on_the_next_write() {
         "a full segment, trimmed to MIB exactly"
     );
     let seg0_bytes = std::fs::read(&seg0).unwrap();
-    assert_same_records(&read_pcap_file(&seg0), &ring.seg_records(0), "full segment");
+    assert_same_records(
+        &read_records_file(&seg0),
+        &ring.seg_records(0),
+        "full segment",
+    );
     ring.reopen();
     assert_eq!(ring.off, MIB);
     let seq = ring.write_seq(60);
@@ -1028,7 +865,11 @@ fn resuming_a_nearly_full_segment_rotates_on_the_next_write() {
     for seg_no in 0..2 {
         let path = ring.seg_file(seg_no);
         let want = ring.seg_records(seg_no);
-        assert_same_records(&read_pcap_file(&path), &want, &path.display().to_string());
+        assert_same_records(
+            &read_records_file(&path),
+            &want,
+            &path.display().to_string(),
+        );
         assert_tools_accept(&path, want.len());
     }
     assert_eq!(seqs(&ring.seg_records(1)), vec![seq]);
@@ -1079,7 +920,7 @@ fn reopen_after_close_continues_the_ring() {
         bytes[..seg1_first.len()] == seg1_first[..],
         "first session's bytes unchanged"
     );
-    assert_same_records(&read_pcap_file(&seg1), &want1, "resumed segment");
+    assert_same_records(&read_records_file(&seg1), &want1, "resumed segment");
     let entries = control_segments(&ring.dir());
     let states: Vec<_> = entries.iter().map(|e| (e.seq, e.index, e.state)).collect();
     assert_eq!(
@@ -1305,7 +1146,7 @@ fn export_merges_workers_by_timestamp_worker_zero_first_on_ties() {
     // order within a worker (a stable sort of worker 0's then worker 1's records).
     tagged.sort_by_key(|(ts, w, _)| (*ts, *w));
     let want: Vec<Rec> = tagged.into_iter().map(|(_, _, r)| r).collect();
-    let (got, stats) = export(&ring_dir);
+    let (got, stats) = export_records(&ring_dir);
     assert_eq!(stats.workers, 2);
     assert_same_records(&got, &want, "merged export");
 }
@@ -1363,7 +1204,7 @@ fn export_while_a_writer_thread_laps_the_ring_returns_no_torn_records() {
     let mut exports = 0;
     let mut seen = 0;
     while !done.load(Ordering::Acquire) || exports < 3 {
-        let (got, _) = export(&ring_dir);
+        let (got, _) = export_records(&ring_dir);
         exports += 1;
         seen += got.len();
         let mut prev = None;
@@ -1407,7 +1248,7 @@ fn frame_longer_than_snaplen_does_not_hide_later_records() {
         "the long frame stored as SNAPLEN bytes"
     );
 
-    let (got, stats) = export(&ring_dir);
+    let (got, stats) = export_records(&ring_dir);
     assert_eq!(
         stats.read.torn_bytes, 0,
         "records after the long frame were lost"
@@ -1442,7 +1283,7 @@ fn frame_longer_than_snaplen_does_not_hide_later_records() {
     );
     assert_same_records(&got, &want, "export");
     let seg0 = segment_path(&worker_dir(&ring_dir, 0), 0);
-    assert_same_records(&read_pcap_file(&seg0), &want, "segment 0");
+    assert_same_records(&read_records_file(&seg0), &want, "segment 0");
     assert_tools_accept(&seg0, 3);
 }
 

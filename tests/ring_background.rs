@@ -7,69 +7,58 @@
 //! of `n` bytes takes `16 + n`; a segment starts with the 24-byte file header and rotates when
 //! the next record does not fit); records are read back with the `pcap-file` crate and the
 //! reference tools (capinfos, tshark, tcpdump).
-mod common;
-use common::{assert_readable_by_tools, mix, seq_frame};
+mod support;
 use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
 use mirrorcap_ring::reader::WorkerReader;
-use mirrorcap_ring::{export_pcap, Geometry, RingOptions, RingWriter};
+use mirrorcap_ring::{Geometry, RingOptions, RingWriter};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const MIB: u64 = 1 << 20;
-const HDR: u64 = 24;
-const REC_HDR: u64 = 16;
-const BASE_TS: u64 = 1_700_000_000_000_000_000;
-
-fn geom(segments: u32, segment_size: u64) -> Geometry {
-    Geometry {
-        segments,
-        segment_size,
-    }
-}
+use support::{
+    assert_readable_by_tools, export_records, geom, mix, read_records, seq_frame, ts_for, Rec, HDR,
+    MIB, REC_HDR,
+};
 
 /// Sizes in 60..=9000, from the sequence number.
 fn size_for(seq: u64) -> usize {
     60 + (mix(seq ^ 0x5eed) % 8941) as usize
 }
 
-fn ts_for(seq: u64) -> u64 {
-    BASE_TS + seq * 1_000_003
-}
-
-/// Frame `seq` of its size (`common::seq_frame`).
+/// Frame `seq` of its size (`support::seq_frame`).
 fn frame(seq: u64) -> Vec<u8> {
     seq_frame(seq, size_for(seq))
 }
 
-/// Reads pcap bytes with `pcap-file`; checks every record is frame `seq` exactly (bytes,
-/// length, timestamp); returns the sequence numbers.
+/// Checks every record is frame `seq` exactly (bytes, length, timestamp); returns the
+/// sequence numbers.
+fn check_records(recs: &[Rec], what: &str) -> Vec<u64> {
+    recs.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let seq = r.seq();
+            assert!(
+                r.data == frame(seq)
+                    && r.orig_len as usize == r.data.len()
+                    && r.ts_ns == ts_for(seq),
+                "{what}: record {i} (seq {seq}) torn or wrong: {} bytes",
+                r.data.len()
+            );
+            seq
+        })
+        .collect()
+}
+
+/// Reads pcap bytes with `pcap-file` ([`read_records`]) and checks them ([`check_records`]).
 fn check_pcap(bytes: &[u8], what: &str) -> Vec<u64> {
-    let mut r = pcap_file::pcap::PcapReader::new(bytes)
-        .unwrap_or_else(|e| panic!("{what}: bad pcap header: {e}"));
-    let mut seqs = Vec::new();
-    while let Some(p) = r.next_raw_packet() {
-        let p = p.unwrap_or_else(|e| panic!("{what}: record {}: {e}", seqs.len()));
-        let seq = u64::from_le_bytes(p.data[..8].try_into().unwrap());
-        let ts = p.ts_sec as u64 * 1_000_000_000 + p.ts_frac as u64;
-        assert!(
-            *p.data == frame(seq)[..] && p.orig_len as usize == p.data.len() && ts == ts_for(seq),
-            "{what}: record {} (seq {seq}) torn or wrong: {} bytes",
-            seqs.len(),
-            p.data.len()
-        );
-        seqs.push(seq);
-    }
-    seqs
+    check_records(&read_records(bytes, what), what)
 }
 
 /// Exports the ring; returns its sequence numbers and whether any segment raced the writer.
 fn export(ring: &Path) -> (Vec<u64>, u64) {
-    let mut out = Vec::new();
-    let stats = export_pcap(ring, &mut out).expect("export");
+    let (recs, stats) = export_records(ring);
     assert_eq!(stats.read.torn_bytes, 0, "export returned a torn tail");
-    (check_pcap(&out, "export"), stats.read.raced)
+    (check_records(&recs, "export"), stats.read.raced)
 }
 
 /// Where the writer puts each record, from the documented layout.

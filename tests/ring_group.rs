@@ -2,13 +2,13 @@
 //! of the ring (worker directories, segments, record indexes, control files, the sessions
 //! file) belongs to the group, directories 0750 and files 0640; a user in the group reads a
 //! segment, the same user outside it cannot.
-mod common;
+mod support;
 
-use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::*;
 
 fn gid_of(group: &str) -> u32 {
     let out = Command::new("getent")

@@ -3,10 +3,10 @@
 //! of an unfiltered capture (computed independently), with its VNI, snaplen and 1-in-N
 //! sampling applied; per-session counters and drop reasons account for every packet;
 //! de-duplication drops exactly the copies mirrored twice; session names reach pcapng.
-mod common;
-use common::*;
+mod support;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const VNIS: [u32; 3] = [100, 200, 300];
 const WEB: &str = "src host 192.0.2.5 or len > 1200";

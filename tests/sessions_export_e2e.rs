@@ -2,8 +2,8 @@
 //! index) and selects what `export --vni` returns; `export --format pcapng` shows each session
 //! as its own interface. Checked against the generator's own assignment of VNIs (frame `seq`
 //! goes to VNI `[100, 200, 300][seq % 3]`), after a real DPDK replay.
-mod common;
-use common::*;
+mod support;
+use support::*;
 
 const VNIS: [u32; 3] = [100, 200, 300];
 
@@ -13,18 +13,6 @@ fn generated_vni(frame: &[u8]) -> Option<u32> {
         let seq = u64::from_be_bytes(frame[42..50].try_into().unwrap());
         VNIS[(seq % 3) as usize]
     })
-}
-
-fn tshark_fields(path: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec!["-n", "-r", path.to_str().unwrap(), "-T", "fields"];
-    for f in fields {
-        args.extend_from_slice(&["-e", f]);
-    }
-    let (ok, out, err) = tool("tshark", &args);
-    assert!(ok, "tshark: {err}");
-    out.lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
 }
 
 #[test]
@@ -72,8 +60,8 @@ fn export_by_vni_and_pcapng_sessions_match_the_generator() {
         assert_eq!(p.interface, want, "packet {i}");
     }
     // Wireshark's own reading: interface names and nanosecond timestamps equal the pcap's.
-    let ng_rows = tshark_fields(&ng, &["frame.interface_name", "frame.time_epoch"]);
-    let pcap_rows = tshark_fields(&r.export, &["frame.time_epoch"]);
+    let ng_rows = tshark_fields(&ng, None, &["frame.interface_name", "frame.time_epoch"]);
+    let pcap_rows = tshark_fields(&r.export, None, &["frame.time_epoch"]);
     assert_eq!(ng_rows.len(), all.len());
     for (i, ((row, prow), p)) in ng_rows.iter().zip(&pcap_rows).zip(&packets).enumerate() {
         assert_eq!(row[0], p.interface, "packet {i}");
@@ -101,7 +89,7 @@ fn export_by_vni_and_pcapng_sessions_match_the_generator() {
     }
 
     // VNI and time together; pcapng of one session has one interface.
-    let ts = tshark_fields(&r.export, &["frame.time_epoch"]);
+    let ts = tshark_fields(&r.export, None, &["frame.time_epoch"]);
     let (a, b) = (ts[all.len() / 4][0].clone(), ts[all.len() / 2][0].clone());
     let out = tmp.path().join("vni-time.pcapng");
     export_ring(

@@ -3,11 +3,11 @@
 //! net_pcap. The appliance's per-session gaps, late frames and latency count must equal what
 //! the test did, frame for frame; sampling and filters must not read as loss. The stamps are
 //! read here with etherparse, independently of the appliance's parser.
-mod common;
-use common::*;
+mod support;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const FLOWS: usize = 12;
 

@@ -7,14 +7,14 @@
 //!
 //! MIRRORCAP_TAIL_SECS sets how long the appliance test streams (default 30, the soak the
 //! ring's acceptance asks for; set it lower for a quick run).
-mod common;
-use common::*;
+mod support;
 use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::*;
 
 /// One record of tail's output: timestamp (ns), bytes, original length.
 type Rec = (u128, Vec<u8>, u32);

@@ -1,5 +1,5 @@
-//! Third-party captures from `../shared/testdata/pcaps/` (skipped with a note when absent):
-//! every packet of every file gets an expected decision, VNI or named drop reason, and the
+//! Third-party captures from `../shared/testdata/pcaps/` (skipped with a note when absent, a
+//! failure under `CI=true` so CI cannot pass having read nothing): every packet of every file gets an expected decision, VNI or named drop reason, and the
 //! metadata of each kind of capture is checked against what tshark shows for it.
 
 use super::oracle_udp_payload;
@@ -13,12 +13,29 @@ fn corpus_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// True under `CI=true` (or `CI=1`). The same rule as the integration tests'
+/// `support::in_ci`, repeated here because this crate's unit tests cannot reach `tests/`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The corpus at `path` is missing: a note (the caller then skips) or, under CI, a failure.
+fn absent(path: &std::path::Path) {
+    assert!(
+        !in_ci(),
+        "{} is absent; CI=true, so a missing corpus fails instead of skipping",
+        path.display()
+    );
+    eprintln!("note: {} absent, skipping", path.display());
+}
+
 /// The captured bytes of every packet of a pcap or pcapng file in the shared corpus, or `None`
-/// (with a note) when it is absent. Snapped records give their captured bytes, as the NIC would.
+/// (after [`absent`]) when it is absent. Snapped records give their captured bytes, as the NIC
+/// would.
 fn packets(name: &str) -> Option<Vec<Vec<u8>>> {
     let path = corpus_path(name);
     let Ok(file) = std::fs::File::open(&path) else {
-        eprintln!("note: {} absent, skipping", path.display());
+        absent(&path);
         return None;
     };
     let mut out = Vec::new();
@@ -185,13 +202,16 @@ fn every_packet_of_every_capture_has_its_decision() {
         assert_eq!(got, expected, "{name} with {cfg:?}");
     }
     // Every file of the corpus is in the table.
-    if let Ok(dir) = std::fs::read_dir(corpus_path("")) {
-        for entry in dir.flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file.ends_with(".pcap") || file.ends_with(".pcapng") {
-                assert!(seen.contains(file.as_str()), "{file} has no expectations");
+    match std::fs::read_dir(corpus_path("")) {
+        Ok(dir) => {
+            for entry in dir.flatten() {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                if file.ends_with(".pcap") || file.ends_with(".pcapng") {
+                    assert!(seen.contains(file.as_str()), "{file} has no expectations");
+                }
             }
         }
+        Err(_) => absent(&corpus_path("")),
     }
 }
 
