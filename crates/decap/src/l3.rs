@@ -1,5 +1,6 @@
 //! The L3 step: an IPv4 or IPv6 header (IPv6 extension headers walked) that must carry an
-//! unfragmented UDP datagram, giving the addresses and the datagram bounded by the IP length.
+//! unfragmented UDP datagram, giving the addresses and the datagram bounded by the IP length,
+//! or by the bytes present when the packet was cut after its headers (a snaplen capture).
 
 use super::{reason, DropReason};
 use mirrorcap_wire::{ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
@@ -43,27 +44,38 @@ pub(super) struct L3<'a> {
     pub ip: IpHeader<'a>,
     /// Bytes of IP header, options and extension headers before the UDP header.
     pub header_len: usize,
-    /// The UDP datagram: the IP payload after extension headers, excluding Ethernet padding.
+    /// The UDP datagram: the IP payload after extension headers, excluding Ethernet padding;
+    /// only the bytes present when the packet was cut.
     pub payload: &'a [u8],
+    /// Bytes the IP length claims beyond `payload` (0 unless the packet was cut).
+    pub missing: usize,
 }
 
 /// Reads the IP header that `ethertype` announces at the start of `buf`.
 ///
+/// `beyond` is how many bytes past the end of `buf` the enclosing header says there were
+/// (`usize::MAX` for the received frame, which nothing encloses): an IP length claiming more
+/// than the bytes present is a cut packet, and is accepted up to `beyond`.
+///
 /// `NotMirror` for other EtherTypes, other upper layers, or too many extension headers;
-/// `TruncatedHeader` / `BadIpHeader` for a short / inconsistent header; `OuterFragment` for an
-/// IPv4 fragment or any IPv6 fragment header.
+/// `TruncatedHeader` / `BadIpHeader` for a short / inconsistent header (an IP length beyond
+/// `beyond` included); `OuterFragment` for an IPv4 fragment or any IPv6 fragment header.
 #[inline(always)]
-pub(super) fn parse(ethertype: u16, buf: &[u8]) -> Result<L3<'_>, DropReason> {
+pub(super) fn parse(ethertype: u16, buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
     match ethertype {
-        ethernet::ETHERTYPE_IPV4 => parse_ipv4(buf),
-        ethernet::ETHERTYPE_IPV6 => parse_ipv6(buf),
+        ethernet::ETHERTYPE_IPV4 => parse_ipv4(buf, beyond),
+        ethernet::ETHERTYPE_IPV6 => parse_ipv6(buf, beyond),
         _ => Err(DropReason::NotMirror),
     }
 }
 
 #[inline(always)]
-fn parse_ipv4(buf: &[u8]) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv4Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+fn parse_ipv4(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
+    let ip = Ipv4Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    let missing = ip.missing();
+    if missing > beyond {
+        return Err(DropReason::BadIpHeader);
+    }
     if ip.is_fragment() {
         return Err(DropReason::OuterFragment);
     }
@@ -73,13 +85,18 @@ fn parse_ipv4(buf: &[u8]) -> Result<L3<'_>, DropReason> {
     Ok(L3 {
         header_len: ip.header_len(),
         payload: ip.payload(),
+        missing,
         ip: IpHeader::V4(ip),
     })
 }
 
 #[inline]
-fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv6Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+fn parse_ipv6(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
+    let ip = Ipv6Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    let missing = ip.missing();
+    if missing > beyond {
+        return Err(DropReason::BadIpHeader);
+    }
     if ip.payload_len() == 0 {
         // A jumbogram, or a BIG TCP / GSO frame captured before segmentation.
         return Err(DropReason::BadIpHeader);
@@ -95,6 +112,7 @@ fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
                     ip: IpHeader::V6(ip),
                     header_len,
                     payload: rest,
+                    missing,
                 })
             }
             ipv6::NH_FRAGMENT => return Err(DropReason::OuterFragment),
