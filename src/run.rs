@@ -141,12 +141,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
             .map_err(|e| RunError::Usage(format!("--segment-size: {e}")))?,
     };
     geometry.validate().map_err(RunError::Usage)?;
+    let in_flight = crate::sizing::in_flight(RX_DESC.into(), MAX_BURST as u32, POOL_CACHE);
+    let mbufs =
+        crate::sizing::pool_mbufs(args.mbufs, &args.vdevs, in_flight).map_err(RunError::Usage)?;
     let sizing = |rx_desc: u16| {
         PoolSizing::new(
             rx_desc.into(),
             MAX_BURST as u32,
             POOL_CACHE,
-            args.mbufs,
+            mbufs,
             u32::from(MAX_FRAME) + 128,
         )
     };
@@ -222,7 +225,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let no_huge = eal_has(&args.eal_args, &["--no-huge"]) || !hugepages_available();
     if no_huge && !eal_has(&args.eal_args, &["--no-huge"]) {
         eprintln!("mirrorcap: no free hugepages: running with --no-huge (slower; scripts/setup.sh reserves hugepages as root)");
-        let per_worker = (args.mbufs as u64 * (MAX_FRAME as u64 + 512)) >> 20;
+        let per_worker = (mbufs as u64 * (MAX_FRAME as u64 + 512)) >> 20;
         eb = eb
             .no_huge(true)
             .memory_mb((256 + per_worker * workers as u64) as u32);
@@ -280,7 +283,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         let p = Mempool::new(
             &eal,
             &format!("mc_rx{w}"),
-            args.mbufs,
+            mbufs,
             POOL_CACHE,
             data_room,
             eal.lcore_socket(lcore),
@@ -288,7 +291,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
         .map_err(|e| {
             RunError::Environment(format!(
                 "mempool: {e} (not enough hugepage memory? each worker needs about {}: lower --mbufs or reserve more hugepages)",
-                human_bytes(args.mbufs as u64 * data_room as u64)
+                human_bytes(mbufs as u64 * data_room as u64)
             ))
         })?;
         pools.push(p);
