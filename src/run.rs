@@ -182,8 +182,8 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError
     let inject = fault::from_env().map_err(RunError::Environment)?;
     fault::install_panic_hook();
     if let Some(name) = &args.ring_group {
-        mirrorcap_ring::owner::set_group(
-            mirrorcap_ring::owner::lookup(name).map_err(RunError::Usage)?,
+        mirrorcap_ring::group_access::set_group(
+            mirrorcap_ring::group_access::lookup(name).map_err(RunError::Usage)?,
         );
     }
     let mut server = MetricsServer::bind(
