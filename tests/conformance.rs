@@ -14,14 +14,15 @@
 //!   reason's count, truncated frames, reserved-bit frames, frames and truncated frames per VNI;
 //! - per captured packet, in order, the exported record: its bytes (the input's bytes at the
 //!   oracle's offset, behind the synthetic Ethernet header for a bare IP payload), its orig_len
-//!   (plus what the inner IP header claims beyond the bytes present), and tshark's dissection of
+//!   (plus what the inner IP header, or for a frame cut after its outer headers the innermost
+//!   UDP length, claims beyond the bytes present), and tshark's dissection of
 //!   it (Ethernet addresses and type, first IP addresses) against tshark's dissection of the
 //!   input's mirrored frame;
 //! - hand-checked expectations per file, read off tshark's output and MANIFEST.md by a person.
 //!
-//! Three more rows feed captures written by `mirrorcap gen` at test time, for what the corpus
-//! lacks (AWS truncation, GWLB nesting with AWS options, outer QinQ plus an inner VLAN, the depth
-//! limit); tshark is their oracle all the same.
+//! Four more rows feed captures written by `mirrorcap gen` at test time, for what the corpus
+//! lacks (AWS truncation, GWLB nesting with AWS options, outer QinQ plus an inner VLAN, a capture
+//! taken with a snaplen, the depth limit); tshark is their oracle all the same.
 //!
 //! Where tshark and mirrorcap differ by design, the oracle follows the design and says so where
 //! the rule is encoded (look for "Design:"). Every mismatch is collected and reported together.
@@ -61,6 +62,8 @@ struct Row {
     /// If not empty, the input is not from the corpus but written by `mirrorcap gen -w FILE
     /// GEN...` (the project's generator covers what the corpus lacks: AWS truncation, GWLB
     /// nesting with AWS options, outer QinQ with an inner VLAN); the oracle is tshark all the same.
+    /// A trailing [`SNAPLEN`] `N` is the test's, not gen's: the written file is then cut to `N`
+    /// bytes a record, as a capture taken with `tcpdump -s N` holds it.
     gen: &'static [&'static str],
     /// Flags added to `mirrorcap run` (the oracle reads the same ones).
     args: &'static [&'static str],
@@ -68,6 +71,9 @@ struct Row {
     /// Why the file yields what it yields (the table's note).
     note: &'static str,
 }
+
+/// See [`Row::gen`].
+const SNAPLEN: &str = "(snaplen)";
 
 const fn captured(n: u64, vnis: &'static [(u32, u64)]) -> Hand {
     Hand {
@@ -316,6 +322,25 @@ const ROWS: &[Row] = &[
         note: "generated: VXLAN over IPv6 behind 802.1ad+802.1Q, inner 802.1Q tag, random sizes cut to 300; 13 noise frames",
     },
     Row {
+        file: "gen-vxlan-snaplen-200.pcap",
+        gen: &[
+            "--encap", "vxlan", "--count", "40", "--vni", "100", "--inner-size", "60-3000",
+            "--noise-every", "5", "--seed", "11", SNAPLEN, "200",
+        ],
+        args: &[],
+        hand: Hand {
+            drops: &[
+                ("not_mirror", 4),
+                ("bad_vxlan_flags", 1),
+                ("truncated_header", 1),
+                ("outer_fragment", 2),
+            ],
+            truncated: None,
+            ..captured(40, &[(100, 40)])
+        },
+        note: "generated, then cut to 200 bytes a record (a `tcpdump -s 200` capture, replayed): every mirrored frame captured with the bytes present and the outer UDP length's original length; 8 noise frames",
+    },
+    Row {
         file: "gen-gwlb-depth-1.pcap",
         gen: &["--encap", "gwlb", "--count", "10", "--seed", "5"],
         args: &["--max-depth", "1"],
@@ -434,6 +459,10 @@ fn generated_gwlb_truncated() {
 #[test]
 fn generated_vxlan6_qinq_truncated() {
     check("gen-vxlan6-qinq-truncated.pcap", &[]);
+}
+#[test]
+fn generated_vxlan_snaplen_200() {
+    check("gen-vxlan-snaplen-200.pcap", &[]);
 }
 #[test]
 fn generated_gwlb_depth_1() {
@@ -601,10 +630,17 @@ fn run_row(row: &Row) -> Report {
         corpus(row.file)
     } else {
         let p = dir.path().join(row.file);
+        let (gen, snaplen) = match row.gen {
+            [g @ .., s, n] if *s == SNAPLEN => (g, Some(n.parse::<usize>().unwrap())),
+            g => (g, None),
+        };
         let mut a = vec!["gen", "-w", p.to_str().unwrap()];
-        a.extend_from_slice(row.gen);
+        a.extend_from_slice(gen);
         let (st, err) = mirrorcap(&a);
         assert!(st.success(), "mirrorcap {a:?}: {err}");
+        if let Some(n) = snaplen {
+            cut_records(&p, n);
+        }
         p
     };
     assert!(input.exists(), "{} is missing", input.display());
@@ -827,7 +863,7 @@ fn compare_summaries(f: &mut Vec<String>, got: &Summary, want: &Summary) {
     expect_eq(f, "drops by reason", &got.drops, &want.drops);
     expect_eq(
         f,
-        "truncated packets (inner IP length beyond the bytes present)",
+        "truncated packets (inner IP or innermost UDP length beyond the bytes present)",
         got.truncated,
         want.truncated,
     );
@@ -1165,7 +1201,10 @@ struct L3 {
     src: IpAddr,
     dst: IpAddr,
     udp: usize,
+    /// The end of the IP packet's bytes present.
     end: usize,
+    /// Where the IP length says the packet ends (beyond `end` when the frame was cut).
+    claimed_end: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -1173,7 +1212,10 @@ struct Udp {
     src_port: u16,
     tunnel: Tunnel,
     payload: usize,
+    /// The end of the datagram's bytes present.
     end: usize,
+    /// Where the UDP length says the datagram ends (beyond `end` when the frame was cut).
+    claimed_end: usize,
 }
 
 struct Geneve {
@@ -1247,8 +1289,9 @@ impl Oracle<'_> {
     fn decap(&self) -> Decision {
         let cap = self.d.cap_len;
         let l2 = self.l2(0, cap)?;
-        let l3 = self.l3(l2.ethertype, l2.end, cap)?;
-        let mut udp = self.udp(l3.udp, l3.end)?;
+        // Nothing encloses the received frame: any IP length beyond it is a cut.
+        let l3 = self.l3(l2.ethertype, l2.end, cap, usize::MAX)?;
+        let mut udp = self.udp(l3.udp, l3.end, l3.claimed_end)?;
         let outer_src_port = udp.src_port;
         let mut depth = 0u8;
         let mut outer_geneve: Option<(u32, u8, GeneveAws)> = None;
@@ -1272,7 +1315,7 @@ impl Oracle<'_> {
                     outer_geneve.get_or_insert((g.vni, g.options, g.aws));
                     // Design: a Geneve payload that is an IP/UDP datagram to a tunnel port (GWLB:
                     // Geneve → IPv4 → UDP 4789 → VXLAN) is decapsulated further.
-                    if let Some(next) = self.nested(g.inner, g.payload, udp.end) {
+                    if let Some(next) = self.nested(g.inner, g.payload, udp.end, udp.claimed_end) {
                         udp = next;
                         continue;
                     }
@@ -1292,7 +1335,11 @@ impl Oracle<'_> {
                 geneve_vni,
                 depth,
                 reserved_bits,
-                truncated_by: self.truncated_by(inner, offset, udp.end),
+                // Design: a frame cut after its headers (a snaplen capture) lacks what the
+                // innermost UDP length claims beyond the bytes present; AWS truncation shows in
+                // the mirrored frame's own IP length; the larger shortfall is the truncation.
+                truncated_by: ((udp.claimed_end - udp.end) as u32)
+                    .max(self.truncated_by(inner, offset, udp.end)),
                 outer_src: l3.src,
                 outer_dst: l3.dst,
                 outer_src_port,
@@ -1331,8 +1378,9 @@ impl Oracle<'_> {
         })
     }
 
-    /// An IPv4/IPv6 header at `off` that must carry an unfragmented UDP datagram.
-    fn l3(&self, ethertype: u64, off: usize, end: usize) -> Result<L3, Dropped> {
+    /// An IPv4/IPv6 header at `off` that must carry an unfragmented UDP datagram, with bytes
+    /// present up to `end` and an enclosing length that allows up to `bound`.
+    fn l3(&self, ethertype: u64, off: usize, end: usize, bound: usize) -> Result<L3, Dropped> {
         let present = end - off;
         match ethertype {
             0x0800 => {
@@ -1351,9 +1399,10 @@ impl Oracle<'_> {
                 // Design: the total length as sent; tshark shows the captured length instead of
                 // a 0 ("presumed TSO"), mirrorcap takes 0 for what it is: below IHL, a bad header.
                 let tl = self.raw(ip, "ip.len") as usize;
-                // Design: a total length beyond the bytes present is a bad header, not a
-                // truncation (tshark dissects what is there and flags it).
-                if tl < hl || tl > present {
+                // Design: a total length beyond the bytes present is a frame cut after its
+                // headers (a snaplen capture, replayed): decap goes on with the bytes present.
+                // Beyond what the enclosing length allows, it is a bad header.
+                if tl < hl || off.saturating_add(tl) > bound {
                     return reject(
                         BAD_IP_HEADER,
                         format!("IPv4 total length {tl} with {present} bytes present"),
@@ -1370,7 +1419,8 @@ impl Oracle<'_> {
                     src: self.addr(ip, "ip.src"),
                     dst: self.addr(ip, "ip.dst"),
                     udp: off + hl,
-                    end: off + tl,
+                    end: (off + tl).min(end),
+                    claimed_end: off + tl,
                 })
             }
             0x86dd => {
@@ -1380,7 +1430,8 @@ impl Oracle<'_> {
                 let ip = self.proto(&["ipv6"], off);
                 let version = self.num(ip, &["ipv6.version"]);
                 let plen = self.raw(ip, "ipv6.plen") as usize;
-                if version != 6 || 40 + plen > present {
+                // Design: as for IPv4, a payload length beyond the bytes present is a cut.
+                if version != 6 || (off + 40).saturating_add(plen) > bound {
                     return reject(
                         BAD_IP_HEADER,
                         format!("IPv6 version {version}, payload length {plen} with {present} bytes present"),
@@ -1391,7 +1442,8 @@ impl Oracle<'_> {
                 if plen == 0 {
                     return reject(BAD_IP_HEADER, "IPv6 payload length 0");
                 }
-                let ip_end = off + 40 + plen;
+                let claimed_end = off + 40 + plen;
+                let ip_end = claimed_end.min(end);
                 let mut next = self.num(ip, &["ipv6.nxt"]);
                 let mut cur = off + 40;
                 let mut walked = 0;
@@ -1403,6 +1455,7 @@ impl Oracle<'_> {
                                 dst: self.addr(ip, "ipv6.dst"),
                                 udp: cur,
                                 end: ip_end,
+                                claimed_end,
                             })
                         }
                         44 => return reject(OUTER_FRAGMENT, "IPv6 fragment header"),
@@ -1431,8 +1484,9 @@ impl Oracle<'_> {
         }
     }
 
-    /// A UDP header at `off` in an IP payload ending at `end`.
-    fn udp(&self, off: usize, end: usize) -> Result<Udp, Dropped> {
+    /// A UDP header at `off` in an IP payload whose bytes present end at `end` and whose IP
+    /// length says it ends at `claimed_end`.
+    fn udp(&self, off: usize, end: usize, claimed_end: usize) -> Result<Udp, Dropped> {
         if end < off + 8 {
             return reject(TRUNCATED_HEADER, "UDP header cut short");
         }
@@ -1448,7 +1502,7 @@ impl Oracle<'_> {
             return reject(NOT_MIRROR, format!("UDP to port {port}"));
         };
         let len = self.num(u, &["udp.length"]) as usize;
-        if len < 8 || off + len > end {
+        if len < 8 || off + len > claimed_end {
             return reject(
                 BAD_UDP_LENGTH,
                 format!(
@@ -1461,7 +1515,8 @@ impl Oracle<'_> {
             src_port: self.num(u, &["udp.srcport"]) as u16,
             tunnel,
             payload: off + 8,
-            end: off + len,
+            end: (off + len).min(end),
+            claimed_end: off + len,
         })
     }
 
@@ -1571,8 +1626,9 @@ impl Oracle<'_> {
     }
 
     /// The UDP datagram to a tunnel port that a Geneve payload carries, if it is one (any
-    /// failure means the payload is the customer's packet, captured as it is).
-    fn nested(&self, inner: Inner, q: usize, end: usize) -> Option<Udp> {
+    /// failure means the payload is the customer's packet, captured as it is). The payload's
+    /// bytes present end at `end`; the Geneve packet's UDP length allows up to `bound`.
+    fn nested(&self, inner: Inner, q: usize, end: usize, bound: usize) -> Option<Udp> {
         let (ethertype, ip) = match inner {
             Inner::Eth => {
                 let l2 = self.l2(q, end).ok()?;
@@ -1581,8 +1637,8 @@ impl Oracle<'_> {
             Inner::V4 => (0x0800, q),
             Inner::V6 => (0x86dd, q),
         };
-        let l3 = self.l3(ethertype, ip, end).ok()?;
-        self.udp(l3.udp, l3.end).ok()
+        let l3 = self.l3(ethertype, ip, end, bound).ok()?;
+        self.udp(l3.udp, l3.end, l3.claimed_end).ok()
     }
 
     /// Bytes the mirrored frame's IP header claims beyond those present (0 when not IP).
@@ -1748,6 +1804,20 @@ struct Record {
 }
 
 /// Every packet of a pcap or pcapng file, read with the `pcap-file` crate.
+/// Cuts every record of the pcap at `path` to `snaplen` bytes, keeping its original length.
+fn cut_records(path: &Path, snaplen: usize) {
+    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+    let bytes = std::fs::read(path).unwrap();
+    let mut r = PcapReader::new(&bytes[..]).expect("pcap header");
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("pcap record");
+        let keep = p.data.len().min(snaplen);
+        w.write_packet(&PcapPacket::new(p.timestamp, p.orig_len, &p.data[..keep]))
+            .unwrap();
+    }
+}
+
 fn read_capture(path: &Path) -> Vec<Record> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
