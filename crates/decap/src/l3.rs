@@ -3,7 +3,7 @@
 //! or by the bytes present when the packet was cut after its headers (a snaplen capture).
 
 use super::{reason, DropReason};
-use mirrorcap_wire::{ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
+use mirrorcap_wire::{self as wire, ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
 use std::net::IpAddr;
 
 /// The IP header the addresses are read from, kept as a view: building `IpAddr`s (17 bytes,
@@ -71,11 +71,12 @@ pub(super) fn parse(ethertype: u16, buf: &[u8], beyond: usize) -> Result<L3<'_>,
 
 #[inline(always)]
 fn parse_ipv4(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv4Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
-    let missing = ip.missing();
-    if missing > beyond {
-        return Err(DropReason::BadIpHeader);
-    }
+    // The whole packet is there nearly always: check that first, the cut only when it is not.
+    let (ip, missing) = match Ipv4Packet::new_checked(buf) {
+        Ok(ip) => (ip, 0),
+        Err(wire::Error::Malformed) => cut_ipv4(buf, beyond)?,
+        Err(e) => return Err(reason(e, DropReason::BadIpHeader)),
+    };
     if ip.is_fragment() {
         return Err(DropReason::OuterFragment);
     }
@@ -90,13 +91,26 @@ fn parse_ipv4(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
     })
 }
 
+/// An IPv4 packet `new_checked` refused as malformed: a cut one, if its total length is beyond
+/// the bytes present by at most `beyond`, else a bad header.
+#[cold]
+#[inline(never)]
+fn cut_ipv4(buf: &[u8], beyond: usize) -> Result<(Ipv4Packet<'_>, usize), DropReason> {
+    let ip = Ipv4Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    match ip.missing() {
+        0 => Err(DropReason::BadIpHeader),
+        m if m > beyond => Err(DropReason::BadIpHeader),
+        m => Ok((ip, m)),
+    }
+}
+
 #[inline]
 fn parse_ipv6(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv6Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
-    let missing = ip.missing();
-    if missing > beyond {
-        return Err(DropReason::BadIpHeader);
-    }
+    let (ip, missing) = match Ipv6Packet::new_checked(buf) {
+        Ok(ip) => (ip, 0),
+        Err(wire::Error::Malformed) => cut_ipv6(buf, beyond)?,
+        Err(e) => return Err(reason(e, DropReason::BadIpHeader)),
+    };
     if ip.payload_len() == 0 {
         // A jumbogram, or a BIG TCP / GSO frame captured before segmentation.
         return Err(DropReason::BadIpHeader);
@@ -129,5 +143,18 @@ fn parse_ipv6(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
             }
             _ => return Err(DropReason::NotMirror),
         }
+    }
+}
+
+/// An IPv6 packet `new_checked` refused as malformed: a cut one, if its payload length is
+/// beyond the bytes present by at most `beyond`, else a bad header.
+#[cold]
+#[inline(never)]
+fn cut_ipv6(buf: &[u8], beyond: usize) -> Result<(Ipv6Packet<'_>, usize), DropReason> {
+    let ip = Ipv6Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    match ip.missing() {
+        0 => Err(DropReason::BadIpHeader),
+        m if m > beyond => Err(DropReason::BadIpHeader),
+        m => Ok((ip, m)),
     }
 }

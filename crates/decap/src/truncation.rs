@@ -16,6 +16,9 @@ use mirrorcap_wire::{ethernet, Ipv4Packet, Ipv6Packet};
 #[inline]
 pub(super) fn truncated_by(frame: &[u8], missing: usize, inner: InnerKind) -> u32 {
     let by_ip = ip_truncated_by(frame, inner);
+    if missing == 0 {
+        return by_ip;
+    }
     u32::try_from(missing).unwrap_or(u32::MAX).max(by_ip)
 }
 

@@ -38,15 +38,28 @@ pub(super) fn parse_udp<'a>(
     } else {
         return Err(DropReason::NotMirror);
     };
-    let (payload, missing) = dgram
-        .payload_cut(beyond)
-        .map_err(|e| reason(e, DropReason::BadUdpLength))?;
+    // Nothing missing from the IP packet nearly always: then the length must fit what is there.
+    let (payload, missing) = if beyond == 0 {
+        (dgram.payload().map_err(|_| DropReason::BadUdpLength)?, 0)
+    } else {
+        cut_payload(dgram, beyond)?
+    };
     Ok(Udp {
         src_port: dgram.src_port(),
         kind,
         payload,
         missing,
     })
+}
+
+/// The payload of a datagram whose IP packet was cut, `beyond` bytes short: out of line, off
+/// the path of whole frames.
+#[cold]
+#[inline(never)]
+fn cut_payload(dgram: UdpPacket<'_>, beyond: usize) -> Result<(&[u8], usize), DropReason> {
+    dgram
+        .payload_cut(beyond)
+        .map_err(|_| DropReason::BadUdpLength)
 }
 
 /// `ports.contains(&port)`, written as a loop that inlines: `<[u16]>::contains` goes through an

@@ -71,11 +71,29 @@ impl<'a> Ipv4Packet<'a> {
     /// - [`Error::Malformed`]: total length < IHL*4 or > the bytes present.
     #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Error> {
-        let ip = Self::new_cut(buf)?;
-        if ip.missing() != 0 {
+        let (header, _) = split_header::<MIN_HEADER_LEN>(buf).ok_or(Error::Truncated)?;
+        let ver_ihl = header[field::VER_IHL];
+        let ihl = usize::from(ver_ihl & 0x0F);
+        if ver_ihl >> 4 != 4 || ihl < 5 {
             return Err(Error::Malformed);
         }
-        Ok(ip)
+        let header_len = ihl * 4;
+        if buf.len() < header_len {
+            return Err(Error::Truncated);
+        }
+        let total_len = usize::from(be16(header, field::TOTAL_LEN));
+        if total_len < header_len || total_len > buf.len() {
+            return Err(Error::Malformed);
+        }
+        let options = buf
+            .get(MIN_HEADER_LEN..header_len)
+            .ok_or(Error::Truncated)?;
+        let payload = buf.get(header_len..total_len).ok_or(Error::Malformed)?;
+        Ok(Ipv4Packet {
+            header,
+            options,
+            payload,
+        })
     }
 
     /// Like [`new_checked`](Self::new_checked), but a total length beyond the bytes present is

@@ -65,11 +65,14 @@ impl<'a> Ipv6Packet<'a> {
     /// - [`Error::Malformed`]: version != 6, or 40 + payload length > the bytes present.
     #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Error> {
-        let ip = Self::new_cut(buf)?;
-        if ip.missing() != 0 {
+        let (header, rest) = split_header::<HEADER_LEN>(buf).ok_or(Error::Truncated)?;
+        if header[field::VER_TC_FLOW] >> 4 != 6 {
             return Err(Error::Malformed);
         }
-        Ok(ip)
+        let payload = rest
+            .get(..usize::from(be16(header, field::PAYLOAD_LEN)))
+            .ok_or(Error::Malformed)?;
+        Ok(Ipv6Packet { header, payload })
     }
 
     /// Like [`new_checked`](Self::new_checked), but a payload length beyond the bytes present

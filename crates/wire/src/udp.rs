@@ -82,7 +82,10 @@ impl<'a> UdpPacket<'a> {
     /// view was built over. Bytes past the length field are never included.
     #[inline]
     pub fn payload(&self) -> Result<&'a [u8], Error> {
-        self.payload_cut(0).map(|(payload, _)| payload)
+        let payload_len = usize::from(self.len())
+            .checked_sub(HEADER_LEN)
+            .ok_or(Error::Malformed)?;
+        self.rest.get(..payload_len).ok_or(Error::Malformed)
     }
 
     /// Payload bounded by the length field, when the datagram may have been cut: the enclosing
