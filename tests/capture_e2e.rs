@@ -324,6 +324,32 @@ fn sigterm_stops_cleanly_and_keeps_what_was_committed() {
 }
 
 #[test]
+fn infinite_rx_sizes_the_pool_from_the_file_without_mbufs() {
+    let dir = tempfile::tempdir().unwrap();
+    // More packets than the default 8191 mbufs: net_pcap's infinite_rx loads them all into the
+    // queue's pool at set-up, which refused the queue before the pool was sized from the file.
+    let input = gen_fixture(
+        dir.path(),
+        "big.pcap",
+        &["--count", "9000", "--inner-size", "64"],
+    );
+    let ring = dir.path().join("ring");
+    let app = Appliance::looping(&input, &ring, 4, &[]);
+    // Past one pass over the file: replay goes on from the preloaded mbufs.
+    let m = app.scrape_until(Duration::from_secs(60), |m| {
+        metric(m, "mirrorcap_captured_packets_total", &[]).is_some_and(|v| v > 9000.0)
+    });
+    let cap = metric(&m, "mirrorcap_mempool_mbufs_capacity", &[("worker", "0")]).unwrap();
+    assert!(cap > 9000.0, "pool of {cap} mbufs");
+    app.signal("TERM");
+    let (st, err) = app.wait(Duration::from_secs(10));
+    assert!(st.success(), "exit after SIGTERM: {err}");
+    assert!(err.contains(&format!("{cap} mbufs per worker")), "{err}");
+    let (_, captured, _) = stop_line(&err);
+    assert!(captured > 9000, "{err}");
+}
+
+#[test]
 fn two_workers_on_two_queues_each_keep_their_own_ring() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));

@@ -216,3 +216,32 @@ fn every_misuse_is_one_line_and_exit_code_2() {
         );
     }
 }
+
+/// net_pcap's infinite_rx keeps every packet of its file in mbufs: a file with more packets than
+/// a pool can hold is one line before DPDK starts, naming the file and its packet count.
+#[test]
+fn an_infinite_replay_too_large_for_a_pool_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("huge.pcap");
+    // 1048575 empty records (16 bytes each): as many packets as a pool has mbufs, and the
+    // in-flight ones come on top.
+    let mut b = Vec::with_capacity(24 + 16 * 1_048_575);
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.resize(24 + 16 * 1_048_575, 0);
+    std::fs::write(&big, b).unwrap();
+    let vdev = format!("net_pcap0,rx_pcap={},infinite_rx=1", big.display());
+    let ring = dir.path().join("ring");
+    let (st, err) = mirrorcap(&["run", "--vdev", &vdev, "--ring-dir", ring.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("mirrorcap: error: ")
+            && lines[0].contains("huge.pcap holds 1048575 packets"),
+        "{err}"
+    );
+    assert!(!ring.exists(), "nothing started: {err}");
+}

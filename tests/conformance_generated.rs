@@ -14,6 +14,10 @@ fn generated_vxlan6_qinq_truncated() {
     check("gen-vxlan6-qinq-truncated.pcap", &[]);
 }
 #[test]
+fn generated_vxlan_snaplen_200() {
+    check("gen-vxlan-snaplen-200.pcap", &[]);
+}
+#[test]
 fn generated_gwlb_depth_1() {
     check("gen-gwlb-depth-1.pcap", &["--max-depth", "1"]);
 }

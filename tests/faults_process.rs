@@ -28,7 +28,7 @@ fn exported(ring: &Path, dir: &Path, name: &str) -> usize {
 fn port_start_failure_exits_2_with_one_line_and_leaves_the_ring_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
     let small = gen_fixture(tmp.path(), "small.pcap", &["--count", "300"]);
-    // More packets than mbufs: net_pcap's infinite_rx refuses the queue set-up.
+    // More packets than the mbufs given: net_pcap's infinite_rx refuses the queue set-up.
     let big = gen_fixture(
         tmp.path(),
         "big.pcap",

@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use mirrorcap_ring::layout::{control_path, index_path, segment_path};
-use mirrorcap_ring::meta::decode_index;
+use mirrorcap_ring::record_meta::decode_index;
 use mirrorcap_ring::reader::{parse_records, WorkerReader};
 use std::path::PathBuf;
 use std::sync::OnceLock;

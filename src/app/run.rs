@@ -32,12 +32,12 @@ const POOL_CACHE: u32 = 256;
 /// RX descriptors asked for per queue (the port adjusts to the driver's limits).
 const RX_DESC: u16 = 1024;
 
-fn pool_sizing(cfg: &RunConfig, rx_desc: u16) -> PoolSizing {
+fn pool_sizing(mbufs: u32, rx_desc: u16) -> PoolSizing {
     PoolSizing::new(
         rx_desc.into(),
         MAX_BURST as u32,
         POOL_CACHE,
-        cfg.mbufs,
+        mbufs,
         u32::from(MAX_FRAME) + 128,
     )
 }
@@ -64,7 +64,12 @@ fn open_rings(cfg: &RunConfig) -> Result<Vec<RingWriter>, AppError> {
 
 pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     // 1. Everything that can be checked without DPDK, so mistakes cost nothing.
-    pool_sizing(cfg, RX_DESC).check().map_err(AppError::Usage)?;
+    let in_flight = crate::sizing::in_flight(RX_DESC.into(), MAX_BURST as u32, POOL_CACHE);
+    let mbufs =
+        crate::sizing::pool_mbufs(cfg.mbufs, &cfg.vdevs, in_flight).map_err(AppError::Usage)?;
+    pool_sizing(mbufs, RX_DESC)
+        .check()
+        .map_err(AppError::Usage)?;
     let workers = cfg.workers;
     let pipeline = PipelineConfig {
         decap: cfg.decap.clone(),
@@ -73,8 +78,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     let inject = fault::from_env().map_err(AppError::Environment)?;
     fault::install_panic_hook();
     if let Some(name) = &cfg.ring_group {
-        mirrorcap_ring::owner::set_group(
-            mirrorcap_ring::owner::lookup(name).map_err(AppError::Usage)?,
+        mirrorcap_ring::group_access::set_group(
+            mirrorcap_ring::group_access::lookup(name).map_err(AppError::Usage)?,
         );
     }
     let mut server = MetricsServer::bind(
@@ -100,7 +105,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     let eal = std::mem::ManuallyDrop::new(startup::bring_up_eal(&EalPlan {
         source,
         lcores: workers,
-        no_huge_mb_per_lcore: (cfg.mbufs as u64 * (MAX_FRAME as u64 + 512)) >> 20,
+        no_huge_mb_per_lcore: (mbufs as u64 * (MAX_FRAME as u64 + 512)) >> 20,
         announce_no_huge: true,
     })?);
     // The EAL has pinned this thread to the main lcore: the listener's thread, started now,
@@ -118,10 +123,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     let lcores = startup::worker_lcores(&eal, workers, "--workers")?;
     let headroom = u32::from(mirrorcap_dpdk::pktmbuf_headroom());
     let data_room = (u32::from(MAX_FRAME) + headroom) as u16;
-    let pools = startup::pools(&eal, &lcores, "mc_rx", cfg.mbufs, POOL_CACHE, data_room).map_err(|e| {
+    let pools = startup::pools(&eal, &lcores, "mc_rx", mbufs, POOL_CACHE, data_room).map_err(|e| {
         AppError::Environment(format!(
             "mempool: {e} (not enough hugepage memory? each worker needs about {}: lower --mbufs or reserve more hugepages)",
-            human_bytes(cfg.mbufs as u64 * data_room as u64)
+            human_bytes(mbufs as u64 * data_room as u64)
         ))
     })?;
     let queues_offered = mirrorcap_dpdk::PortInfo::query(port_id)
@@ -158,7 +163,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             .map(|&l| eal.lcore_socket(l).to_string())
             .collect::<Vec<_>>()
             .join(","),
-        pool_sizing(cfg, port.rx_desc()).describe()
+        pool_sizing(mbufs, port.rx_desc()).describe()
     );
     eprintln!(
         "mirrorcap: ring {} ({} worker(s) x {} segments x {} = {} with record indexes)",

@@ -69,7 +69,7 @@ pub fn apply_run(
         a.ring_policy = v.get_ref().clone();
     }
     if let (Some(v), true) = (&r.mbufs, take("mbufs")) {
-        a.mbufs = range(l, v, "run.mbufs", 1023, 1_048_575)?;
+        a.mbufs = Some(range(l, v, "run.mbufs", 1023, 1_048_575)?);
     }
     if let (Some(v), true) = (&r.metrics_addr, take("metrics_addr")) {
         v.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
@@ -147,7 +147,9 @@ pub struct EffectiveRun<'a> {
     pub segment_size: &'a str,
     pub segments: u32,
     pub ring_policy: &'a str,
-    pub mbufs: u32,
+    /// Absent: sized at start (see `sizing::pool_mbufs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mbufs: Option<u32>,
     pub metrics_addr: &'a str,
     pub metrics_max_connections: u32,
     #[serde(skip_serializing_if = "Option::is_none")]

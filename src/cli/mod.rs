@@ -66,10 +66,11 @@ pub struct RunArgs {
     /// count new packets as ring_full drops).
     #[arg(long, default_value = "overwrite", value_parser = ["overwrite", "stop"])]
     pub ring_policy: String,
-    /// Mbufs in each worker's pool (RX descriptors, bursts in flight, caches; net_pcap with
-    /// infinite_rx also keeps the whole replayed file in them).
-    #[arg(long, default_value_t = 8191, value_parser = clap::value_parser!(u32).range(1023..=1048575))]
-    pub mbufs: u32,
+    /// Mbufs in each worker's pool (RX descriptors, bursts in flight, caches). Default 8191,
+    /// or for a net_pcap vdev with infinite_rx, which keeps its whole file in them, the file's
+    /// packet count more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1023..=1048575))]
+    pub mbufs: Option<u32>,
     /// Address of the /metrics and /healthz listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9200", value_name = "ADDR")]
     pub metrics_addr: String,

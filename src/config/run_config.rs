@@ -23,8 +23,9 @@ pub struct RunConfig {
     pub geometry: Geometry,
     pub ring_policy: RingPolicy,
     pub ring_group: Option<String>,
-    /// Mbufs in each worker's pool.
-    pub mbufs: u32,
+    /// Mbufs in each worker's pool; `None`: sized at start from the port (a `net_pcap`
+    /// replay that loops keeps its whole file in the pool).
+    pub mbufs: Option<u32>,
     pub metrics_addr: String,
     pub metrics_max_connections: usize,
     pub decap: DecapConfig,

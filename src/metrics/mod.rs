@@ -5,14 +5,14 @@
 //! (hyper on its own thread, with its limits and counters).
 pub mod catalogue;
 mod histograms;
-mod http;
-mod listener;
 pub mod listener_stats;
 pub mod nic;
+mod routes;
+mod server;
 
 pub use catalogue::{family, is_exported, Family, Kind, Presence, CATALOGUE};
-pub use http::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
 pub use listener_stats::ListenerStats;
+pub use server::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
 
 use crate::control::Sample;
 use crate::pipeline::{

@@ -129,7 +129,10 @@ pub struct L3 {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub udp: usize,
+    /// The end of the IP packet's bytes present.
     pub end: usize,
+    /// Where the IP length says the packet ends (beyond `end` when the frame was cut).
+    pub claimed_end: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -137,7 +140,10 @@ pub struct Udp {
     pub src_port: u16,
     pub tunnel: Tunnel,
     pub payload: usize,
+    /// The end of the datagram's bytes present.
     pub end: usize,
+    /// Where the UDP length says the datagram ends (beyond `end` when the frame was cut).
+    pub claimed_end: usize,
 }
 
 pub struct Geneve {

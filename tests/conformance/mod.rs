@@ -14,14 +14,15 @@
 //!   reason's count, truncated frames, reserved-bit frames, frames and truncated frames per VNI;
 //! - per captured packet, in order, the exported record: its bytes (the input's bytes at the
 //!   oracle's offset, behind the synthetic Ethernet header for a bare IP payload), its orig_len
-//!   (plus what the inner IP header claims beyond the bytes present), and tshark's dissection of
+//!   (plus what the inner IP header, or for a frame cut after its outer headers the innermost
+//!   UDP length, claims beyond the bytes present), and tshark's dissection of
 //!   it (Ethernet addresses and type, first IP addresses) against tshark's dissection of the
 //!   input's mirrored frame;
 //! - hand-checked expectations per file, read off tshark's output and MANIFEST.md by a person.
 //!
-//! Three more rows feed captures written by `mirrorcap gen` at test time, for what the corpus
-//! lacks (AWS truncation, GWLB nesting with AWS options, outer QinQ plus an inner VLAN, the depth
-//! limit); tshark is their oracle all the same.
+//! Four more rows feed captures written by `mirrorcap gen` at test time, for what the corpus
+//! lacks (AWS truncation, GWLB nesting with AWS options, outer QinQ plus an inner VLAN, a capture
+//! taken with a snaplen, the depth limit); tshark is their oracle all the same.
 //!
 //! Where tshark and mirrorcap differ by design, the oracle follows the design and says so where
 //! the rule is encoded (look for "Design:"). Every mismatch is collected and reported together.

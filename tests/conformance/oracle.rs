@@ -58,8 +58,9 @@ impl Oracle<'_> {
     pub fn decap(&self) -> Decision {
         let cap = self.d.cap_len;
         let l2 = self.l2(0, cap)?;
-        let l3 = self.l3(l2.ethertype, l2.end, cap)?;
-        let mut udp = self.udp(l3.udp, l3.end)?;
+        // Nothing encloses the received frame: any IP length beyond it is a cut.
+        let l3 = self.l3(l2.ethertype, l2.end, cap, usize::MAX)?;
+        let mut udp = self.udp(l3.udp, l3.end, l3.claimed_end)?;
         let outer_src_port = udp.src_port;
         let mut depth = 0u8;
         let mut outer_geneve: Option<(u32, u8, GeneveAws)> = None;
@@ -83,7 +84,7 @@ impl Oracle<'_> {
                     outer_geneve.get_or_insert((g.vni, g.options, g.aws));
                     // Design: a Geneve payload that is an IP/UDP datagram to a tunnel port (GWLB:
                     // Geneve → IPv4 → UDP 4789 → VXLAN) is decapsulated further.
-                    if let Some(next) = self.nested(g.inner, g.payload, udp.end) {
+                    if let Some(next) = self.nested(g.inner, g.payload, udp.end, udp.claimed_end) {
                         udp = next;
                         continue;
                     }
@@ -103,7 +104,11 @@ impl Oracle<'_> {
                 geneve_vni,
                 depth,
                 reserved_bits,
-                truncated_by: self.truncated_by(inner, offset, udp.end),
+                // Design: a frame cut after its headers (a snaplen capture) lacks what the
+                // innermost UDP length claims beyond the bytes present; AWS truncation shows in
+                // the mirrored frame's own IP length; the larger shortfall is the truncation.
+                truncated_by: ((udp.claimed_end - udp.end) as u32)
+                    .max(self.truncated_by(inner, offset, udp.end)),
                 outer_src: l3.src,
                 outer_dst: l3.dst,
                 outer_src_port,
@@ -142,8 +147,9 @@ impl Oracle<'_> {
         })
     }
 
-    /// An IPv4/IPv6 header at `off` that must carry an unfragmented UDP datagram.
-    pub fn l3(&self, ethertype: u64, off: usize, end: usize) -> Result<L3, Dropped> {
+    /// An IPv4/IPv6 header at `off` that must carry an unfragmented UDP datagram, with bytes
+    /// present up to `end` and an enclosing length that allows up to `bound`.
+    pub fn l3(&self, ethertype: u64, off: usize, end: usize, bound: usize) -> Result<L3, Dropped> {
         let present = end - off;
         match ethertype {
             0x0800 => {
@@ -162,9 +168,10 @@ impl Oracle<'_> {
                 // Design: the total length as sent; tshark shows the captured length instead of
                 // a 0 ("presumed TSO"), mirrorcap takes 0 for what it is: below IHL, a bad header.
                 let tl = self.raw(ip, "ip.len") as usize;
-                // Design: a total length beyond the bytes present is a bad header, not a
-                // truncation (tshark dissects what is there and flags it).
-                if tl < hl || tl > present {
+                // Design: a total length beyond the bytes present is a frame cut after its
+                // headers (a snaplen capture, replayed): decap goes on with the bytes present.
+                // Beyond what the enclosing length allows, it is a bad header.
+                if tl < hl || off.saturating_add(tl) > bound {
                     return reject(
                         BAD_IP_HEADER,
                         format!("IPv4 total length {tl} with {present} bytes present"),
@@ -181,7 +188,8 @@ impl Oracle<'_> {
                     src: self.addr(ip, "ip.src"),
                     dst: self.addr(ip, "ip.dst"),
                     udp: off + hl,
-                    end: off + tl,
+                    end: (off + tl).min(end),
+                    claimed_end: off + tl,
                 })
             }
             0x86dd => {
@@ -191,7 +199,8 @@ impl Oracle<'_> {
                 let ip = self.proto(&["ipv6"], off);
                 let version = self.num(ip, &["ipv6.version"]);
                 let plen = self.raw(ip, "ipv6.plen") as usize;
-                if version != 6 || 40 + plen > present {
+                // Design: as for IPv4, a payload length beyond the bytes present is a cut.
+                if version != 6 || (off + 40).saturating_add(plen) > bound {
                     return reject(
                         BAD_IP_HEADER,
                         format!("IPv6 version {version}, payload length {plen} with {present} bytes present"),
@@ -202,7 +211,8 @@ impl Oracle<'_> {
                 if plen == 0 {
                     return reject(BAD_IP_HEADER, "IPv6 payload length 0");
                 }
-                let ip_end = off + 40 + plen;
+                let claimed_end = off + 40 + plen;
+                let ip_end = claimed_end.min(end);
                 let mut next = self.num(ip, &["ipv6.nxt"]);
                 let mut cur = off + 40;
                 let mut walked = 0;
@@ -214,6 +224,7 @@ impl Oracle<'_> {
                                 dst: self.addr(ip, "ipv6.dst"),
                                 udp: cur,
                                 end: ip_end,
+                                claimed_end,
                             })
                         }
                         44 => return reject(OUTER_FRAGMENT, "IPv6 fragment header"),
@@ -242,8 +253,9 @@ impl Oracle<'_> {
         }
     }
 
-    /// A UDP header at `off` in an IP payload ending at `end`.
-    pub fn udp(&self, off: usize, end: usize) -> Result<Udp, Dropped> {
+    /// A UDP header at `off` in an IP payload whose bytes present end at `end` and whose IP
+    /// length says it ends at `claimed_end`.
+    pub fn udp(&self, off: usize, end: usize, claimed_end: usize) -> Result<Udp, Dropped> {
         if end < off + 8 {
             return reject(TRUNCATED_HEADER, "UDP header cut short");
         }
@@ -259,7 +271,7 @@ impl Oracle<'_> {
             return reject(NOT_MIRROR, format!("UDP to port {port}"));
         };
         let len = self.num(u, &["udp.length"]) as usize;
-        if len < 8 || off + len > end {
+        if len < 8 || off + len > claimed_end {
             return reject(
                 BAD_UDP_LENGTH,
                 format!(
@@ -272,7 +284,8 @@ impl Oracle<'_> {
             src_port: self.num(u, &["udp.srcport"]) as u16,
             tunnel,
             payload: off + 8,
-            end: off + len,
+            end: (off + len).min(end),
+            claimed_end: off + len,
         })
     }
 }

@@ -134,6 +134,20 @@ pub struct Record {
     pub orig_len: u32,
 }
 
+/// Cuts every record of the pcap at `path` to `snaplen` bytes, keeping its original length.
+pub fn cut_records(path: &Path, snaplen: usize) {
+    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+    let bytes = std::fs::read(path).unwrap();
+    let mut r = PcapReader::new(&bytes[..]).expect("pcap header");
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("pcap record");
+        let keep = p.data.len().min(snaplen);
+        w.write_packet(&PcapPacket::new(p.timestamp, p.orig_len, &p.data[..keep]))
+            .unwrap();
+    }
+}
+
 /// Every packet of a pcap or pcapng file, read with the `pcap-file` crate.
 pub fn read_capture(path: &Path) -> Vec<Record> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

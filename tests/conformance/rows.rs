@@ -19,6 +19,8 @@ pub struct Row {
     /// If not empty, the input is not from the corpus but written by `mirrorcap gen -w FILE
     /// GEN...` (the project's generator covers what the corpus lacks: AWS truncation, GWLB
     /// nesting with AWS options, outer QinQ with an inner VLAN); the oracle is tshark all the same.
+    /// A trailing [`SNAPLEN`] `N` is the test's, not gen's: the written file is then cut to `N`
+    /// bytes a record, as a capture taken with `tcpdump -s N` holds it.
     pub gen: &'static [&'static str],
     /// Flags added to `mirrorcap run` (the oracle reads the same ones).
     pub args: &'static [&'static str],
@@ -26,6 +28,9 @@ pub struct Row {
     /// Why the file yields what it yields (the table's note).
     pub note: &'static str,
 }
+
+/// See [`Row::gen`].
+pub const SNAPLEN: &str = "(snaplen)";
 
 pub const fn captured(n: u64, vnis: &'static [(u32, u64)]) -> Hand {
     Hand {
@@ -272,6 +277,25 @@ pub const ROWS: &[Row] = &[
             ..captured(40, &[(100, 14), (200, 13), (300, 13)])
         },
         note: "generated: VXLAN over IPv6 behind 802.1ad+802.1Q, inner 802.1Q tag, random sizes cut to 300; 13 noise frames",
+    },
+    Row {
+        file: "gen-vxlan-snaplen-200.pcap",
+        gen: &[
+            "--encap", "vxlan", "--count", "40", "--vni", "100", "--inner-size", "60-3000",
+            "--noise-every", "5", "--seed", "11", SNAPLEN, "200",
+        ],
+        args: &[],
+        hand: Hand {
+            drops: &[
+                ("not_mirror", 4),
+                ("bad_vxlan_flags", 1),
+                ("truncated_header", 1),
+                ("outer_fragment", 2),
+            ],
+            truncated: None,
+            ..captured(40, &[(100, 40)])
+        },
+        note: "generated, then cut to 200 bytes a record (a `tcpdump -s 200` capture, replayed): every mirrored frame captured with the bytes present and the outer UDP length's original length; 8 noise frames",
     },
     Row {
         file: "gen-gwlb-depth-1.pcap",

@@ -110,8 +110,9 @@ impl Oracle<'_> {
     }
 
     /// The UDP datagram to a tunnel port that a Geneve payload carries, if it is one (any
-    /// failure means the payload is the customer's packet, captured as it is).
-    pub fn nested(&self, inner: Inner, q: usize, end: usize) -> Option<Udp> {
+    /// failure means the payload is the customer's packet, captured as it is). The payload's
+    /// bytes present end at `end`; the Geneve packet's UDP length allows up to `bound`.
+    pub fn nested(&self, inner: Inner, q: usize, end: usize, bound: usize) -> Option<Udp> {
         let (ethertype, ip) = match inner {
             Inner::Eth => {
                 let l2 = self.l2(q, end).ok()?;
@@ -120,8 +121,8 @@ impl Oracle<'_> {
             Inner::V4 => (0x0800, q),
             Inner::V6 => (0x86dd, q),
         };
-        let l3 = self.l3(ethertype, ip, end).ok()?;
-        self.udp(l3.udp, l3.end).ok()
+        let l3 = self.l3(ethertype, ip, end, bound).ok()?;
+        self.udp(l3.udp, l3.end, l3.claimed_end).ok()
     }
 
     /// Bytes the mirrored frame's IP header claims beyond those present (0 when not IP).

@@ -1,8 +1,9 @@
 //! The L3 step: an IPv4 or IPv6 header (IPv6 extension headers walked) that must carry an
-//! unfragmented UDP datagram, giving the addresses and the datagram bounded by the IP length.
+//! unfragmented UDP datagram, giving the addresses and the datagram bounded by the IP length,
+//! or by the bytes present when the packet was cut after its headers (a snaplen capture).
 
 use super::{reason, DropReason};
-use mirrorcap_wire::{ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
+use mirrorcap_wire::{self as wire, ethernet, ipv4, ipv6, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet};
 use std::net::IpAddr;
 
 /// The IP header the addresses are read from, kept as a view: building `IpAddr`s (17 bytes,
@@ -43,27 +44,39 @@ pub(super) struct L3<'a> {
     pub ip: IpHeader<'a>,
     /// Bytes of IP header, options and extension headers before the UDP header.
     pub header_len: usize,
-    /// The UDP datagram: the IP payload after extension headers, excluding Ethernet padding.
+    /// The UDP datagram: the IP payload after extension headers, excluding Ethernet padding;
+    /// only the bytes present when the packet was cut.
     pub payload: &'a [u8],
+    /// Bytes the IP length claims beyond `payload` (0 unless the packet was cut).
+    pub missing: usize,
 }
 
 /// Reads the IP header that `ethertype` announces at the start of `buf`.
 ///
+/// `beyond` is how many bytes past the end of `buf` the enclosing header says there were
+/// (`usize::MAX` for the received frame, which nothing encloses): an IP length claiming more
+/// than the bytes present is a cut packet, and is accepted up to `beyond`.
+///
 /// `NotMirror` for other EtherTypes, other upper layers, or too many extension headers;
-/// `TruncatedHeader` / `BadIpHeader` for a short / inconsistent header; `OuterFragment` for an
-/// IPv4 fragment or any IPv6 fragment header.
+/// `TruncatedHeader` / `BadIpHeader` for a short / inconsistent header (an IP length beyond
+/// `beyond` included); `OuterFragment` for an IPv4 fragment or any IPv6 fragment header.
 #[inline(always)]
-pub(super) fn parse(ethertype: u16, buf: &[u8]) -> Result<L3<'_>, DropReason> {
+pub(super) fn parse(ethertype: u16, buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
     match ethertype {
-        ethernet::ETHERTYPE_IPV4 => parse_ipv4(buf),
-        ethernet::ETHERTYPE_IPV6 => parse_ipv6(buf),
+        ethernet::ETHERTYPE_IPV4 => parse_ipv4(buf, beyond),
+        ethernet::ETHERTYPE_IPV6 => parse_ipv6(buf, beyond),
         _ => Err(DropReason::NotMirror),
     }
 }
 
 #[inline(always)]
-fn parse_ipv4(buf: &[u8]) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv4Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+fn parse_ipv4(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
+    // The whole packet is there nearly always: check that first, the cut only when it is not.
+    let (ip, missing) = match Ipv4Packet::new_checked(buf) {
+        Ok(ip) => (ip, 0),
+        Err(wire::Error::Malformed) => cut_ipv4(buf, beyond)?,
+        Err(e) => return Err(reason(e, DropReason::BadIpHeader)),
+    };
     if ip.is_fragment() {
         return Err(DropReason::OuterFragment);
     }
@@ -73,13 +86,31 @@ fn parse_ipv4(buf: &[u8]) -> Result<L3<'_>, DropReason> {
     Ok(L3 {
         header_len: ip.header_len(),
         payload: ip.payload(),
+        missing,
         ip: IpHeader::V4(ip),
     })
 }
 
+/// An IPv4 packet `new_checked` refused as malformed: a cut one, if its total length is beyond
+/// the bytes present by at most `beyond`, else a bad header.
+#[cold]
+#[inline(never)]
+fn cut_ipv4(buf: &[u8], beyond: usize) -> Result<(Ipv4Packet<'_>, usize), DropReason> {
+    let ip = Ipv4Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    match ip.missing() {
+        0 => Err(DropReason::BadIpHeader),
+        m if m > beyond => Err(DropReason::BadIpHeader),
+        m => Ok((ip, m)),
+    }
+}
+
 #[inline]
-fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
-    let ip = Ipv6Packet::new_checked(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+fn parse_ipv6(buf: &[u8], beyond: usize) -> Result<L3<'_>, DropReason> {
+    let (ip, missing) = match Ipv6Packet::new_checked(buf) {
+        Ok(ip) => (ip, 0),
+        Err(wire::Error::Malformed) => cut_ipv6(buf, beyond)?,
+        Err(e) => return Err(reason(e, DropReason::BadIpHeader)),
+    };
     if ip.payload_len() == 0 {
         // A jumbogram, or a BIG TCP / GSO frame captured before segmentation.
         return Err(DropReason::BadIpHeader);
@@ -95,6 +126,7 @@ fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
                     ip: IpHeader::V6(ip),
                     header_len,
                     payload: rest,
+                    missing,
                 })
             }
             ipv6::NH_FRAGMENT => return Err(DropReason::OuterFragment),
@@ -111,5 +143,18 @@ fn parse_ipv6(buf: &[u8]) -> Result<L3<'_>, DropReason> {
             }
             _ => return Err(DropReason::NotMirror),
         }
+    }
+}
+
+/// An IPv6 packet `new_checked` refused as malformed: a cut one, if its payload length is
+/// beyond the bytes present by at most `beyond`, else a bad header.
+#[cold]
+#[inline(never)]
+fn cut_ipv6(buf: &[u8], beyond: usize) -> Result<(Ipv6Packet<'_>, usize), DropReason> {
+    let ip = Ipv6Packet::new_cut(buf).map_err(|e| reason(e, DropReason::BadIpHeader))?;
+    match ip.missing() {
+        0 => Err(DropReason::BadIpHeader),
+        m if m > beyond => Err(DropReason::BadIpHeader),
+        m => Ok((ip, m)),
     }
 }

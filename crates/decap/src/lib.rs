@@ -63,8 +63,9 @@ impl Default for DecapConfig {
 pub struct Decapped {
     /// Offset of the mirrored frame in the received frame.
     pub inner_offset: usize,
-    /// Length of the mirrored frame: bounded by the innermost UDP length, so padding after
-    /// any enclosing IP packet is excluded.
+    /// Length of the mirrored frame present: bounded by the innermost UDP length, so padding
+    /// after any enclosing IP packet is excluded, and by the bytes received (see
+    /// [`TunnelMeta::truncated_by`] for those missing).
     pub inner_len: usize,
     /// Tunnel metadata.
     pub meta: TunnelMeta,
@@ -104,13 +105,19 @@ fn reason(err: wire::Error, malformed: DropReason) -> DropReason {
 /// 3. UDP header present (`TruncatedHeader`), destination port a VXLAN or Geneve port
 ///    (`NotMirror`), length within 8..=IP payload (`BadUdpLength`); the UDP length bounds the
 ///    rest;
+///
+///    An IP or UDP length beyond the bytes received is a frame cut after its headers (a capture
+///    taken with a snaplen, replayed): the headers up to the mirrored frame's first one must
+///    still be there (`TruncatedHeader`), the UDP length must fit the IP length, and the missing
+///    bytes count in `truncated_by`;
 /// 4. per tunnel header, at most `cfg.max_depth` of them (`TunnelTooDeep`): VXLAN (see
 ///    `tunnel::parse_vxlan`) ends the walk; Geneve (see `tunnel::parse_geneve`) continues when
 ///    its payload is an IP/UDP datagram to a tunnel port, else ends it.
 ///
 /// The returned [`TunnelMeta`] carries the outermost addresses and the session identity; the
 /// Geneve option count and AWS options describe the outermost Geneve header (the GWLB's); its
-/// `truncated_by` compares the mirrored frame's IP length with the bytes present.
+/// `truncated_by` compares the longer of the innermost UDP length and the mirrored frame's IP
+/// length with the bytes present.
 ///
 /// Always inlined: the caller then builds the result in place and skips the fields it never
 /// reads (plain VXLAN/IPv4, measured on a shared 2-core VM: ~6 ns reading a few fields, ~9 ns
@@ -118,8 +125,9 @@ fn reason(err: wire::Error, malformed: DropReason) -> DropReason {
 #[inline(always)]
 pub fn decap(frame: &[u8], cfg: &DecapConfig) -> Result<Decapped, DropReason> {
     let outer_l2 = l2::parse(frame)?;
-    let outer_l3 = l3::parse(outer_l2.ethertype, outer_l2.payload)?;
-    let outer_udp = tunnel::parse_udp(outer_l3.payload, cfg)?;
+    // Nothing bounds the received frame: any IP length beyond it is a snaplen cut.
+    let outer_l3 = l3::parse(outer_l2.ethertype, outer_l2.payload, usize::MAX)?;
+    let outer_udp = tunnel::parse_udp(outer_l3.payload, outer_l3.missing, cfg)?;
 
     let mut offset = outer_l2.header_len + outer_l3.header_len + udp::HEADER_LEN;
     let mut dgram = outer_udp;
@@ -137,33 +145,38 @@ pub fn decap(frame: &[u8], cfg: &DecapConfig) -> Result<Decapped, DropReason> {
                 break Found {
                     offset: offset + vxlan::HEADER_LEN,
                     frame: vx.frame,
+                    missing: dgram.missing,
                     inner: InnerKind::Ethernet,
                     kind: TunnelKind::Vxlan,
                     vni: vx.vni,
                     vxlan_reserved_bits: vx.reserved_bits,
                 };
             }
-            TunnelKind::Geneve => match tunnel::geneve_step(dgram.payload, cfg, &mut outer)? {
-                GeneveStep::Nested { skip, next } => {
-                    offset += skip;
-                    dgram = next;
-                }
-                GeneveStep::Frame {
-                    header_len,
-                    vni,
-                    inner,
-                    frame,
-                } => {
-                    break Found {
-                        offset: offset + header_len,
-                        frame,
-                        inner,
-                        kind: TunnelKind::Geneve,
+            TunnelKind::Geneve => {
+                match tunnel::geneve_step(dgram.payload, dgram.missing, cfg, &mut outer)? {
+                    GeneveStep::Nested { skip, next } => {
+                        offset += skip;
+                        dgram = next;
+                    }
+                    GeneveStep::Frame {
+                        header_len,
                         vni,
-                        vxlan_reserved_bits: false,
+                        inner,
+                        frame,
+                        missing,
+                    } => {
+                        break Found {
+                            offset: offset + header_len,
+                            frame,
+                            missing,
+                            inner,
+                            kind: TunnelKind::Geneve,
+                            vni,
+                            vxlan_reserved_bits: false,
+                        }
                     }
                 }
-            },
+            }
         }
     };
     let geneve = outer.unwrap_or_default();
@@ -183,7 +196,7 @@ pub fn decap(frame: &[u8], cfg: &DecapConfig) -> Result<Decapped, DropReason> {
             geneve_options: geneve.options,
             aws: geneve.aws,
             inner: found.inner,
-            truncated_by: truncation::truncated_by(found.frame, found.inner),
+            truncated_by: truncation::truncated_by(found.frame, found.missing, found.inner),
         },
     })
 }
@@ -192,6 +205,8 @@ pub fn decap(frame: &[u8], cfg: &DecapConfig) -> Result<Decapped, DropReason> {
 struct Found<'a> {
     offset: usize,
     frame: &'a [u8],
+    /// Bytes of the mirrored frame the innermost UDP length claims beyond `frame`.
+    missing: usize,
     inner: InnerKind,
     kind: TunnelKind,
     vni: u32,

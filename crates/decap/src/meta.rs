@@ -65,7 +65,10 @@ pub struct TunnelMeta {
     pub aws: GeneveAws,
     /// What the mirrored frame starts with.
     pub inner: InnerKind,
-    /// Bytes the mirrored frame's IP header claims beyond those present: a copy AWS truncated
-    /// to the MTU or the session's packet length (0 when complete or not IP).
+    /// Bytes of the mirrored frame missing: what its IP header claims beyond those present (a
+    /// copy AWS truncated to the MTU or the session's packet length), or what the innermost
+    /// tunnel's UDP length claims beyond them (a frame cut after its outer headers by a snaplen
+    /// capture, replayed), whichever is more; 0 when complete. Present bytes plus this is the
+    /// original length.
     pub truncated_by: u32,
 }

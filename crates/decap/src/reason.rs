@@ -14,12 +14,13 @@ pub enum DropReason {
     /// A header (Ethernet, VLAN tag, IP, IPv6 extension header, UDP, VXLAN, Geneve with its
     /// option area, or the mirrored frame's first header) is cut short.
     TruncatedHeader = 1,
-    /// The outer IP header is inconsistent: IPv4 version, IHL or total length; IPv6 version, a
-    /// zero payload length (jumbogram) or one beyond the bytes present.
+    /// The outer IP header is inconsistent: IPv4 version, IHL or a total length below the
+    /// header; IPv6 version or a zero payload length (jumbogram). A length beyond the bytes
+    /// present is a frame cut after its headers, captured and counted as truncated.
     BadIpHeader = 2,
     /// The outer IP packet is a fragment (IPv4 MF/offset, or an IPv6 fragment header).
     OuterFragment = 3,
-    /// A tunnel's UDP length field is below 8 or beyond the IP payload.
+    /// A tunnel's UDP length field is below 8 or beyond the IP payload the IP length claims.
     BadUdpLength = 4,
     /// The VXLAN flags lack the I (VNI valid) bit.
     BadVxlanFlags = 5,
@@ -85,10 +86,9 @@ impl DropReason {
                  headers."
             }
             DropReason::BadIpHeader => {
-                "The outer IP header is malformed (IPv4 version, IHL or total length wrong, IPv6 \
-                 payload length 0 or beyond the received bytes, as in GSO/BIG TCP captures); \
-                 capture the raw port to identify the sender, since AWS mirroring never sends \
-                 these."
+                "The outer IP header is malformed (IPv4 version or IHL wrong, total length below \
+                 the header, IPv6 payload length 0 as in GSO/BIG TCP captures); capture the raw \
+                 port to identify the sender, since AWS mirroring never sends these."
             }
             DropReason::OuterFragment => {
                 "The outer IP packet is a fragment (IPv4 MF/offset or an IPv6 fragment header), \

@@ -10,17 +10,25 @@ pub(super) struct Udp<'a> {
     pub src_port: u16,
     /// The tunnel its destination port names.
     pub kind: TunnelKind,
-    /// The UDP payload, bounded by the UDP length: the tunnel header and what it carries.
+    /// The UDP payload, bounded by the UDP length: the tunnel header and what it carries; only
+    /// the bytes present when the datagram was cut.
     pub payload: &'a [u8],
+    /// Bytes the UDP length claims beyond `payload` (0 unless the datagram was cut).
+    pub missing: usize,
 }
 
-/// Reads the UDP header at the start of `buf` (an IP payload).
+/// Reads the UDP header at the start of `buf` (an IP payload, whose IP length claims `beyond`
+/// bytes past the end of `buf`).
 ///
 /// `TruncatedHeader` when short, `NotMirror` when the destination port is neither a VXLAN nor a
 /// Geneve port (VXLAN wins if a port is in both lists), `BadUdpLength` when the length field is
-/// below 8 or beyond `buf`.
+/// below 8 or beyond the IP payload the IP length claims.
 #[inline(always)]
-pub(super) fn parse_udp<'a>(buf: &'a [u8], cfg: &DecapConfig) -> Result<Udp<'a>, DropReason> {
+pub(super) fn parse_udp<'a>(
+    buf: &'a [u8],
+    beyond: usize,
+    cfg: &DecapConfig,
+) -> Result<Udp<'a>, DropReason> {
     let dgram = UdpPacket::new_checked(buf).map_err(|_| DropReason::TruncatedHeader)?;
     let port = dgram.dst_port();
     let kind = if any_is(&cfg.vxlan_ports, port) {
@@ -30,14 +38,28 @@ pub(super) fn parse_udp<'a>(buf: &'a [u8], cfg: &DecapConfig) -> Result<Udp<'a>,
     } else {
         return Err(DropReason::NotMirror);
     };
-    let payload = dgram
-        .payload()
-        .map_err(|e| reason(e, DropReason::BadUdpLength))?;
+    // Nothing missing from the IP packet nearly always: then the length must fit what is there.
+    let (payload, missing) = if beyond == 0 {
+        (dgram.payload().map_err(|_| DropReason::BadUdpLength)?, 0)
+    } else {
+        cut_payload(dgram, beyond)?
+    };
     Ok(Udp {
         src_port: dgram.src_port(),
         kind,
         payload,
+        missing,
     })
+}
+
+/// The payload of a datagram whose IP packet was cut, `beyond` bytes short: out of line, off
+/// the path of whole frames.
+#[cold]
+#[inline(never)]
+fn cut_payload(dgram: UdpPacket<'_>, beyond: usize) -> Result<(&[u8], usize), DropReason> {
+    dgram
+        .payload_cut(beyond)
+        .map_err(|_| DropReason::BadUdpLength)
 }
 
 /// `ports.contains(&port)`, written as a loop that inlines: `<[u16]>::contains` goes through an
@@ -152,20 +174,24 @@ pub(super) enum GeneveStep<'a> {
     /// Its payload is a tunnel datagram: skip `skip` bytes (Geneve header, then the payload's
     /// L2/L3/UDP headers) and decapsulate `next`.
     Nested { skip: usize, next: Udp<'a> },
-    /// Its payload, after `header_len` bytes, is the mirrored frame.
+    /// Its payload, after `header_len` bytes, is the mirrored frame, of which the UDP length
+    /// claims `missing` bytes beyond those present.
     Frame {
         header_len: usize,
         vni: u32,
         inner: InnerKind,
         frame: &'a [u8],
+        missing: usize,
     },
 }
 
 /// One Geneve layer: [`parse_geneve`], remembering the first (outermost) header's metadata in
-/// `outer`, then [`nested`]. Out of line, so that the plain VXLAN path stays small.
+/// `outer`, then [`nested`]. `missing` is what the enclosing UDP length claims beyond `buf`.
+/// Out of line, so that the plain VXLAN path stays small.
 #[inline(never)]
 pub(super) fn geneve_step<'a>(
     buf: &'a [u8],
+    missing: usize,
     cfg: &DecapConfig,
     outer: &mut Option<GeneveOuter>,
 ) -> Result<GeneveStep<'a>, DropReason> {
@@ -177,7 +203,7 @@ pub(super) fn geneve_step<'a>(
             aws: g.aws,
         });
     }
-    Ok(match nested(g.payload, g.inner, cfg) {
+    Ok(match nested(g.payload, missing, g.inner, cfg) {
         Some((skip, next)) => GeneveStep::Nested {
             skip: g.header_len + skip,
             next,
@@ -187,18 +213,22 @@ pub(super) fn geneve_step<'a>(
             vni: g.vni,
             inner: g.inner,
             frame: g.payload,
+            missing,
         },
     })
 }
 
-/// If `payload` (a Geneve payload starting with `inner`) is an unfragmented, well-formed IP/UDP
-/// datagram to a tunnel port, returns the bytes before its UDP payload and that datagram.
+/// If `payload` (a Geneve payload starting with `inner`, of which the UDP length claims
+/// `missing` bytes beyond those present) is an unfragmented, well-formed IP/UDP datagram to a
+/// tunnel port, returns the bytes before its UDP payload and that datagram.
 ///
 /// `None` means `payload` is the mirrored frame: anything else, including a malformed or
 /// fragmented IP packet or a bad UDP length, is the customer's packet and is captured as is.
+/// An IP length claiming more than `missing` beyond the bytes present is such a malformed packet.
 #[inline]
 pub(super) fn nested<'a>(
     payload: &'a [u8],
+    missing: usize,
     inner: InnerKind,
     cfg: &DecapConfig,
 ) -> Option<(usize, Udp<'a>)> {
@@ -210,7 +240,7 @@ pub(super) fn nested<'a>(
         InnerKind::Ipv4 => (ethernet::ETHERTYPE_IPV4, 0, payload),
         InnerKind::Ipv6 => (ethernet::ETHERTYPE_IPV6, 0, payload),
     };
-    let l3 = l3::parse(ethertype, ip).ok()?;
-    let dgram = parse_udp(l3.payload, cfg).ok()?;
+    let l3 = l3::parse(ethertype, ip, missing).ok()?;
+    let dgram = parse_udp(l3.payload, l3.missing, cfg).ok()?;
     Some((l2_len + l3.header_len + udp::HEADER_LEN, dgram))
 }

@@ -2,8 +2,8 @@
 //! worker) into one nanosecond pcap or pcapng file, optionally cut to a time range and to
 //! some sessions (VNIs).
 use super::layout::SegState;
+use super::output::{Format, SessionFilter, Sink};
 use super::reader::{worker_dirs, ReadStats, Record, WorkerReader};
-use super::sink::{Format, SessionFilter, Sink};
 use super::RingError;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

@@ -5,7 +5,7 @@
 //!   worker-00/
 //!     control          fixed-size index: geometry + one 64-byte entry per segment
 //!     seg-000.pcap     a complete pcap file once sealed (trimmed to its records)
-//!     seg-000.idx      one 32-bit metadata word per record of seg-000.pcap (see `meta`)
+//!     seg-000.idx      one 32-bit metadata word per record of seg-000.pcap (see `record_meta`)
 //!     seg-001.pcap     ...
 //!   worker-01/ ...
 //! ```
@@ -102,7 +102,7 @@ impl Geometry {
 
     /// Bytes of one segment's index file.
     pub fn index_len(&self) -> u64 {
-        self.index_entries() * super::meta::META_LEN as u64
+        self.index_entries() * super::record_meta::META_LEN as u64
     }
 
     /// Bytes of disk one worker's ring takes at most.

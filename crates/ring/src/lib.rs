@@ -9,23 +9,23 @@
 pub use mirrorcap_mmap as mmap;
 
 pub mod export;
+pub mod group_access;
 pub mod layout;
 mod maintainer;
-pub mod meta;
-pub mod owner;
+pub mod output;
 pub mod pcapfmt;
 pub mod reader;
+pub mod record_meta;
 pub mod retention;
 pub mod session_names;
-pub mod sink;
 pub mod tail;
 mod writer;
 
 pub use export::{export, export_pcap, export_pcap_filtered, ExportFilter, ExportStats};
 pub use layout::Geometry;
 pub use maintainer::BackgroundStats;
-pub use meta::RecordMeta;
-pub use sink::{Format, SessionFilter, Sink};
+pub use output::{Format, SessionFilter, Sink};
+pub use record_meta::RecordMeta;
 pub use writer::{OpenReport, RingOptions, RingPolicy, RingStats, RingWriter};
 
 use std::path::PathBuf;

@@ -2,11 +2,11 @@
 //! committed length, read whole and checked against its control entry so a segment rotated
 //! over while being read is discarded rather than returned torn.
 use super::layout::*;
-use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::mmap::ControlView;
 use super::pcapfmt::{
     parse_file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
 };
+use super::record_meta::{decode_index, RecordMeta, META_LEN};
 use super::RingError;
 use std::fs::File;
 use std::io::Read;

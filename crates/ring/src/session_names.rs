@@ -80,7 +80,7 @@ impl SessionNames {
             .truncate(true)
             .mode(0o640)
             .open(&tmp)?;
-        super::owner::adopt(&f, &tmp)?;
+        super::group_access::adopt(&f, &tmp)?;
         for (s, n) in self.names.iter().enumerate() {
             if let Some(n) = n {
                 writeln!(f, "{s} {n}")?;

@@ -13,13 +13,13 @@
 //! `T` or later, or was caught up (nothing more committed) at a poll at least `window` after
 //! `T`: a worker that is idle holds the stream back by at most the window.
 use super::layout::*;
-use super::meta::{decode_index, RecordMeta, META_LEN};
 use super::mmap::ControlView;
+use super::output::{Format, SessionFilter, Sink};
 use super::pcapfmt::{
     parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
 };
 use super::reader::{list_worker_dirs, worker_dirs, Record};
-use super::sink::{Format, SessionFilter, Sink};
+use super::record_meta::{decode_index, RecordMeta, META_LEN};
 use super::RingError;
 use std::collections::VecDeque;
 use std::fs::File;

@@ -11,10 +11,10 @@
 //! is memory stores and atomics only.
 use super::layout::*;
 use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared};
-use super::meta::{RecordMeta, META_LEN};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;
+use super::record_meta::{RecordMeta, META_LEN};
 use super::RingError;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -142,7 +142,7 @@ fn open_rw(path: &Path, create: bool) -> Result<File, RingError> {
         .truncate(false)
         .mode(0o640)
         .open(path)
-        .and_then(|f| super::owner::adopt(&f, path).map(|()| f))
+        .and_then(|f| super::group_access::adopt(&f, path).map(|()| f))
         .map_err(|e| io_err("open", path, e))
 }
 
@@ -171,8 +171,8 @@ impl RingWriter {
             .recursive(true)
             .mode(0o750)
             .create(&dir)
-            .and_then(|()| super::owner::adopt_dir(ring_dir))
-            .and_then(|()| super::owner::adopt_dir(&dir))
+            .and_then(|()| super::group_access::adopt_dir(ring_dir))
+            .and_then(|()| super::group_access::adopt_dir(&dir))
             .map_err(|e| io_err("create directory", &dir, e))?;
         let cpath = control_path(&dir);
         let existed = cpath.exists();

@@ -1,7 +1,7 @@
 //! IPv4 packet view: the fixed 20-byte header, options, and the payload bounded by total length.
 //!
 //! Owns the IPv4 header layout, the length rules (version 4, IHL >= 5, IHL*4 <= total length <=
-//! bytes present) and fragment flag decoding. Bytes after `total_length` (Ethernet padding) are
+//! bytes present, or beyond them for a packet cut after its header) and fragment flag decoding. Bytes after `total_length` (Ethernet padding) are
 //! never part of [`Ipv4Packet::payload`]. Options are skipped, not interpreted.
 
 use super::{be16, bytes, split_header, Error};
@@ -51,7 +51,8 @@ pub const FRAG_OFFSET_MASK: u16 = 0x1FFF;
 /// A validated view of an IPv4 packet.
 ///
 /// Guarantees: version 4, IHL >= 5, the whole header (with options) is present,
-/// `header_len() <= total_len() <= buffer length`.
+/// `header_len() <= total_len()`, and `total_len() <= buffer length` unless built by
+/// [`Ipv4Packet::new_cut`], whose payload then ends with the buffer ([`Ipv4Packet::missing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv4Packet<'a> {
     header: &'a [u8; MIN_HEADER_LEN],
@@ -93,6 +94,49 @@ impl<'a> Ipv4Packet<'a> {
             options,
             payload,
         })
+    }
+
+    /// Like [`new_checked`](Self::new_checked), but a total length beyond the bytes present is
+    /// accepted: the packet was cut after its header (a capture taken with a snaplen), so the
+    /// payload is the bytes that are there and [`missing`](Self::missing) tells how many are not.
+    ///
+    /// Errors, in the order checked: [`Error::Truncated`] for fewer than 20 bytes,
+    /// [`Error::Malformed`] for version != 4 or IHL < 5, [`Error::Truncated`] for fewer than
+    /// IHL*4 bytes, [`Error::Malformed`] for a total length < IHL*4.
+    #[inline]
+    pub fn new_cut(buf: &'a [u8]) -> Result<Self, Error> {
+        let (header, _) = split_header::<MIN_HEADER_LEN>(buf).ok_or(Error::Truncated)?;
+        let ver_ihl = header[field::VER_IHL];
+        let ihl = usize::from(ver_ihl & 0x0F);
+        if ver_ihl >> 4 != 4 || ihl < 5 {
+            return Err(Error::Malformed);
+        }
+        let header_len = ihl * 4;
+        if buf.len() < header_len {
+            return Err(Error::Truncated);
+        }
+        let total_len = usize::from(be16(header, field::TOTAL_LEN));
+        if total_len < header_len {
+            return Err(Error::Malformed);
+        }
+        let options = buf
+            .get(MIN_HEADER_LEN..header_len)
+            .ok_or(Error::Truncated)?;
+        let payload = buf
+            .get(header_len..total_len.min(buf.len()))
+            .ok_or(Error::Malformed)?;
+        Ok(Ipv4Packet {
+            header,
+            options,
+            payload,
+        })
+    }
+
+    /// Payload bytes the total length claims beyond those present: 0 for a view from
+    /// [`new_checked`](Self::new_checked), the cut for one from [`new_cut`](Self::new_cut).
+    #[inline]
+    pub fn missing(&self) -> usize {
+        usize::from(self.total_len()).saturating_sub(self.header_len() + self.payload.len())
     }
 
     /// The length the packet claims (its total length field) if `buf` starts with a complete
@@ -422,6 +466,39 @@ mod tests {
             assert_eq!(ip.frag_offset(), off, "{ff:#x}");
             assert_eq!(ip.is_fragment(), frag, "{ff:#x}");
             assert_eq!(ip.is_fragment(), oracle.is_fragmenting_payload(), "{ff:#x}");
+        }
+    }
+
+    #[test]
+    fn new_cut_keeps_the_bytes_present_and_counts_the_rest() {
+        for ihl in [5u8, 9, 15] {
+            let buf = ip_bytes(&FrameSpec {
+                ihl,
+                ..FrameSpec::default()
+            });
+            let hlen = usize::from(ihl) * 4;
+            for len in 0..hlen {
+                assert_eq!(Ipv4Packet::new_cut(&buf[..len]), Err(Error::Truncated));
+            }
+            for len in hlen..=buf.len() {
+                let ip = Ipv4Packet::new_cut(&buf[..len]).expect("header complete");
+                assert_eq!(ip.payload(), &buf[hlen..len], "ihl {ihl} len {len}");
+                assert_eq!(ip.missing(), buf.len() - len, "ihl {ihl} len {len}");
+                assert_eq!(usize::from(ip.total_len()), buf.len());
+            }
+        }
+        // Padding: bounded by the total length, nothing missing.
+        let buf = ip_bytes(&FrameSpec {
+            padding: 9,
+            ..FrameSpec::default()
+        });
+        let ip = Ipv4Packet::new_cut(&buf).expect("valid");
+        assert_eq!((ip.payload().len() + 20 + 9, ip.missing()), (buf.len(), 0));
+        // A total length below the header stays malformed.
+        for tot in [0u16, 19] {
+            let mut b = buf.clone();
+            b[2..4].copy_from_slice(&tot.to_be_bytes());
+            assert_eq!(Ipv4Packet::new_cut(&b), Err(Error::Malformed), "tot {tot}");
         }
     }
 }

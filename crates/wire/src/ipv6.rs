@@ -1,8 +1,8 @@
 //! IPv6 packet view: the fixed 40-byte header, the payload bounded by the payload length, and
 //! the generic extension header layout (hop-by-hop, routing, destination options).
 //!
-//! Owns the IPv6 header layout, its length rule (40 + payload length <= bytes present; bytes
-//! after that, Ethernet padding, are never payload), the next-header numbers decap dispatches on
+//! Owns the IPv6 header layout, its length rule (40 + payload length <= bytes present, or beyond
+//! them for a packet cut after its header; bytes after that, Ethernet padding, are never payload), the next-header numbers decap dispatches on
 //! and [`Ipv6ExtHeader`], the view of one `(next header, length in 8-octet units)` extension
 //! header. Which extension headers may be skipped, and how many, is decided by `decap`.
 
@@ -45,7 +45,9 @@ pub const NH_DEST_OPTS: u8 = 60;
 
 /// A validated view of an IPv6 packet.
 ///
-/// Guarantees: version 6, the 40-byte header is present, `40 + payload_len() <= buffer length`.
+/// Guarantees: version 6, the 40-byte header is present, `40 + payload_len() <= buffer length`
+/// unless built by [`Ipv6Packet::new_cut`], whose payload then ends with the buffer
+/// ([`Ipv6Packet::missing`]).
 /// A payload length of 0 (a jumbogram, or a BIG TCP capture) gives an empty payload; judging
 /// that is the caller's business.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +73,32 @@ impl<'a> Ipv6Packet<'a> {
             .get(..usize::from(be16(header, field::PAYLOAD_LEN)))
             .ok_or(Error::Malformed)?;
         Ok(Ipv6Packet { header, payload })
+    }
+
+    /// Like [`new_checked`](Self::new_checked), but a payload length beyond the bytes present
+    /// is accepted: the packet was cut after its header (a capture taken with a snaplen), so the
+    /// payload is the bytes that are there and [`missing`](Self::missing) tells how many are not.
+    ///
+    /// Errors: [`Error::Truncated`] for fewer than 40 bytes, [`Error::Malformed`] for
+    /// version != 6.
+    #[inline]
+    pub fn new_cut(buf: &'a [u8]) -> Result<Self, Error> {
+        let (header, rest) = split_header::<HEADER_LEN>(buf).ok_or(Error::Truncated)?;
+        if header[field::VER_TC_FLOW] >> 4 != 6 {
+            return Err(Error::Malformed);
+        }
+        let claimed = usize::from(be16(header, field::PAYLOAD_LEN));
+        let payload = rest
+            .get(..claimed.min(rest.len()))
+            .ok_or(Error::Malformed)?;
+        Ok(Ipv6Packet { header, payload })
+    }
+
+    /// Payload bytes the payload length claims beyond those present: 0 for a view from
+    /// [`new_checked`](Self::new_checked), the cut for one from [`new_cut`](Self::new_cut).
+    #[inline]
+    pub fn missing(&self) -> usize {
+        usize::from(self.payload_len()).saturating_sub(self.payload.len())
     }
 
     /// The length the packet claims (40 + payload length) if `buf` starts with a complete IPv6
@@ -316,5 +344,25 @@ mod tests {
         );
         let e = Ipv6ExtHeader::new_checked(&ext[..16]).expect("complete");
         assert!(e.payload().is_empty());
+    }
+
+    #[test]
+    fn new_cut_keeps_the_bytes_present_and_counts_the_rest() {
+        let buf = ipv6(&spec(vec![]), NH_UDP, &[0x5A; 16]);
+        for len in 0..HEADER_LEN {
+            assert_eq!(Ipv6Packet::new_cut(&buf[..len]), Err(Error::Truncated));
+        }
+        for len in HEADER_LEN..=buf.len() {
+            let ip = Ipv6Packet::new_cut(&buf[..len]).expect("header complete");
+            assert_eq!(ip.payload(), &buf[HEADER_LEN..len], "len {len}");
+            assert_eq!(ip.missing(), buf.len() - len, "len {len}");
+        }
+        let mut padded = buf.clone();
+        padded.extend_from_slice(&[0xEE; 7]);
+        let ip = Ipv6Packet::new_cut(&padded).expect("valid");
+        assert_eq!((ip.payload().len(), ip.missing()), (16, 0));
+        let mut b = buf;
+        b[0] = 0x40;
+        assert_eq!(Ipv6Packet::new_cut(&b), Err(Error::Malformed));
     }
 }

@@ -1,6 +1,7 @@
 //! UDP datagram view: ports, length, checksum, and the payload bounded by the length field.
 //!
-//! Owns the 8-byte UDP header layout and the length rule (8 <= length <= bytes present).
+//! Owns the 8-byte UDP header layout and the length rule (8 <= length <= bytes present, or
+//! beyond them by at most what the IP header claims for a datagram cut by a snaplen).
 //! Validation is two-step so callers can look at the ports before judging the length field:
 //! [`UdpPacket::new_checked`] needs only the header, [`UdpPacket::payload`] checks the length.
 //! Checksums are not verified.
@@ -86,6 +87,25 @@ impl<'a> UdpPacket<'a> {
             .ok_or(Error::Malformed)?;
         self.rest.get(..payload_len).ok_or(Error::Malformed)
     }
+
+    /// Payload bounded by the length field, when the datagram may have been cut: the enclosing
+    /// IP header claims `beyond` more bytes than the view was built over. Returns the payload
+    /// bytes present and how many the length field claims beyond them.
+    ///
+    /// Returns [`Error::Malformed`] if the length field is below 8 or larger than the bytes
+    /// present plus `beyond`.
+    #[inline]
+    pub fn payload_cut(&self, beyond: usize) -> Result<(&'a [u8], usize), Error> {
+        let payload_len = usize::from(self.len())
+            .checked_sub(HEADER_LEN)
+            .ok_or(Error::Malformed)?;
+        if payload_len > self.rest.len().saturating_add(beyond) {
+            return Err(Error::Malformed);
+        }
+        let present = payload_len.min(self.rest.len());
+        let payload = self.rest.get(..present).ok_or(Error::Malformed)?;
+        Ok((payload, payload_len - present))
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +189,30 @@ mod tests {
             .expect("header present")
             .payload()
             .is_ok());
+    }
+
+    #[test]
+    fn payload_cut_allows_what_the_ip_header_claims() {
+        let buf = udp_bytes(&FrameSpec::default());
+        let full = buf.len();
+        for len in HEADER_LEN..=full {
+            let udp = UdpPacket::new_checked(&buf[..len]).expect("header present");
+            let beyond = full - len;
+            assert_eq!(
+                udp.payload_cut(beyond),
+                Ok((&buf[HEADER_LEN..len], beyond)),
+                "len {len}"
+            );
+            assert_eq!(udp.payload_cut(beyond + 100).map(|(_, m)| m), Ok(beyond));
+            if beyond > 0 {
+                assert_eq!(udp.payload_cut(beyond - 1), Err(Error::Malformed));
+                assert_eq!(udp.payload(), Err(Error::Malformed));
+            }
+        }
+        // Below 8 stays malformed whatever the IP header claims.
+        let mut b = buf;
+        b[4..6].copy_from_slice(&7u16.to_be_bytes());
+        let udp = UdpPacket::new_checked(&b).expect("header present");
+        assert_eq!(udp.payload_cut(usize::MAX), Err(Error::Malformed));
     }
 }

@@ -238,14 +238,15 @@ fn ipv6_payload_length_rules() {
     };
     // 0: a jumbogram or a BIG TCP capture.
     assert_eq!(drop_of(&set_plen(0)), DropReason::BadIpHeader);
-    // Beyond the bytes present, padding or not.
+    // Beyond the bytes present, padding or not: cut after the UDP datagram, which is whole.
     for plen in [full + 1, full + 100, 65_535] {
         let plen = u16::try_from(plen).expect("fits");
-        assert_eq!(drop_of(&set_plen(plen)), DropReason::BadIpHeader, "{plen}");
         let mut padded = set_plen(plen);
         padded.push(PAD);
-        if usize::from(plen) > full + 1 {
-            assert_eq!(drop_of(&padded), DropReason::BadIpHeader, "{plen}");
+        for b in [set_plen(plen), padded] {
+            let d = ok(&b, &DecapConfig::default());
+            assert_eq!(d.inner(&b), e.inner(), "{plen}");
+            assert_eq!(d.meta.truncated_by, 0, "{plen}");
         }
     }
     // Shorter than the UDP datagram: the UDP length no longer fits.
@@ -262,17 +263,25 @@ fn ipv6_payload_length_rules() {
 }
 
 #[test]
-fn every_cut_of_ipv6_and_extension_headers_drops() {
+fn every_cut_of_ipv6_and_extension_headers_drops_then_counts_the_missing_bytes() {
     let e = v6_stack(vec![(NH_HOP_BY_HOP, 0), (NH_ROUTING, 2)], &[tag(AD, 1)], 0);
     let ip = 18;
     let udp_at = ip + 40 + 8 + 24;
-    for len in 0..e.bytes.len() {
-        let expected = if len < ip + 40 {
-            DropReason::TruncatedHeader
+    // Raw cuts: the payload length still claims the whole packet, so a cut before the mirrored
+    // frame's Ethernet header leaves a header short, and a later one is a snaplen cut.
+    for len in 0..=e.bytes.len() {
+        let b = &e.bytes[..len];
+        if len < e.inner_offset + 14 {
+            assert_eq!(drop_of(b), DropReason::TruncatedHeader, "len {len}");
         } else {
-            DropReason::BadIpHeader
-        };
-        assert_eq!(drop_of(&e.bytes[..len]), expected, "len {len}");
+            let d = ok(b, &DecapConfig::default());
+            assert_eq!(d.inner(b), &e.inner()[..len - e.inner_offset], "len {len}");
+            assert_eq!(
+                d.meta.truncated_by as usize,
+                e.bytes.len() - len,
+                "len {len}"
+            );
+        }
     }
     // With the payload length rewritten to match the cut, only the header itself is short.
     for cut in ip + 41..udp_at + 16 + 14 {

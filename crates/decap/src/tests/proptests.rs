@@ -1,5 +1,6 @@
-//! Property tests: no input panics, and random mirrored frames in random encapsulation stacks
-//! come back byte for byte with the expected session identity.
+//! Property tests: no input panics, random mirrored frames in random encapsulation stacks come
+//! back byte for byte with the expected session identity, and cut by a snaplen they keep the
+//! bytes present and the original length.
 
 use super::check_ok_invariants;
 use crate::*;
@@ -219,6 +220,49 @@ proptest! {
         prop_assert_eq!(d.meta.truncated_by, truncated);
         if geneve_vni.is_some() {
             prop_assert_eq!(usize::from(d.meta.geneve_options), g.options.len());
+        }
+    }
+
+    #[test]
+    fn prop_snaplen_cuts_keep_the_bytes_and_the_original_length(
+        (frame, _) in inner(),
+        stack in prop::sample::select(vec![Stack::Vxlan, Stack::GeneveEth, Stack::GeneveThenVxlan]),
+        ip in outer_ip(),
+        outer_tags in tags(2),
+        g in geneve_spec(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // A capture taken with a snaplen and replayed: cut anywhere in the mirrored frame past
+        // its Ethernet header, the outer lengths still give the original length.
+        let base = Encap::frame(frame.clone());
+        let tunnelled = match stack {
+            Stack::Vxlan => base.vxlan(1),
+            Stack::GeneveEth => base.geneve(&g),
+            Stack::GeneveThenVxlan => {
+                base.vxlan(1).udp(4321, 4789).ipv4(&Ipv4Spec::default()).geneve(&g)
+            }
+        };
+        let port = if matches!(stack, Stack::Vxlan) { 4789 } else { 6081 };
+        let e = wrap_ip(tunnelled.udp(1, port), &ip).eth(&outer_tags, 0);
+        let cfg = DecapConfig::default();
+        let whole = decap(&e.bytes, &cfg)
+            .map_err(|r| TestCaseError::fail(format!("whole dropped as {r:?}")))?;
+        let first = e.inner_offset + 14;
+        let at = first + cut.index(e.bytes.len() - first + 1);
+        let b = &e.bytes[..at];
+        let d = decap(b, &cfg)
+            .map_err(|r| TestCaseError::fail(format!("cut at {at} dropped as {r:?}")))?;
+        check_ok_invariants(b, &d, &cfg);
+        prop_assert_eq!(d.inner(b), &frame[..at - e.inner_offset]);
+        prop_assert_eq!(TunnelMeta { truncated_by: 0, ..d.meta }, TunnelMeta { truncated_by: 0, ..whole.meta });
+        let orig = d.inner_len + d.meta.truncated_by as usize;
+        let whole_orig = whole.inner_len + whole.meta.truncated_by as usize;
+        // The mirrored frame's own IP length (AWS truncation) is seen only while its header
+        // (after at most two tags: 22 + 40 bytes) is there; the UDP length always is.
+        if at - e.inner_offset >= 22 + 40 {
+            prop_assert_eq!(orig, whole_orig);
+        } else {
+            prop_assert!(orig == whole_orig || orig == whole.inner_len, "{} {} {}", orig, whole_orig, whole.inner_len);
         }
     }
 

@@ -244,13 +244,34 @@ fn outer_ip(bytes: &[u8]) -> (usize, bool) {
     (at + 2, bytes[at] == 0x86)
 }
 
+/// Bytes of the mirrored frame's first header, which must be present: Ethernet, or the bare IP
+/// header a Geneve payload starts with.
+fn first_header(inner: InnerKind) -> usize {
+    match inner {
+        InnerKind::Ethernet => 14,
+        InnerKind::Ipv4 => 20,
+        InnerKind::Ipv6 => 40,
+    }
+}
+
 #[test]
-fn every_raw_cut_of_every_header_is_a_drop() {
+fn every_raw_cut_before_the_mirrored_frame_is_a_drop() {
     for (name, e) in stacks() {
-        assert!(super::run(&e.bytes).is_ok(), "{name} whole");
+        let whole = super::run(&e.bytes).unwrap_or_else(|r| panic!("{name} whole: {r:?}"));
         let (ip, _) = outer_ip(&e.bytes);
-        for cut in 0..e.inner_offset + 14 {
+        // For the nested stack, a cut inside the Geneve payload's IPv4 options (20..32) or UDP
+        // header (32..40) leaves a Geneve payload that is no tunnel datagram: it is captured as
+        // the mirrored frame (see `every_consistent_cut_of_every_header_is_truncated`). Once
+        // the UDP header is whole, a cut VXLAN header or inner Ethernet header is a drop again.
+        let geneve_payload = name.ends_with("/vxlan").then(|| e.inner_offset - 48);
+        for cut in 0..e.inner_offset + first_header(whole.meta.inner) {
             let r = super::run(&e.bytes[..cut]);
+            if let Some(gp) = geneve_payload.filter(|&gp| (gp + 20..gp + 40).contains(&cut)) {
+                let d = r.unwrap_or_else(|r| panic!("{name} cut {cut}: {r:?}"));
+                assert_eq!((d.meta.inner, d.meta.depth), (InnerKind::Ipv4, 1));
+                assert_eq!(d.inner(&e.bytes[..cut]), &e.bytes[gp..cut], "cut {cut}");
+                continue;
+            }
             let expected = if cut < ip + 20 {
                 Some(DropReason::TruncatedHeader)
             } else {
@@ -263,6 +284,100 @@ fn every_raw_cut_of_every_header_is_a_drop() {
             }
         }
     }
+}
+
+#[test]
+fn every_raw_cut_inside_the_mirrored_frame_keeps_the_bytes_and_the_original_length() {
+    // A capture taken with a snaplen, replayed: the outer IP and UDP lengths still say how long
+    // the mirrored frame was.
+    for (name, e) in stacks() {
+        let whole = super::run(&e.bytes).unwrap_or_else(|r| panic!("{name} whole: {r:?}"));
+        let first = e.inner_offset + first_header(whole.meta.inner);
+        for cut in first..=e.bytes.len() {
+            let b = &e.bytes[..cut];
+            let d = super::run(b).unwrap_or_else(|r| panic!("{name} cut {cut}: {r:?}"));
+            assert_eq!(
+                d.inner(b),
+                &e.inner()[..cut - e.inner_offset],
+                "{name} cut {cut}"
+            );
+            let orig = d.inner_len + d.meta.truncated_by as usize;
+            assert_eq!(orig, e.inner_len, "{name} cut {cut}: original length");
+            assert_eq!(
+                TunnelMeta {
+                    truncated_by: 0,
+                    ..d.meta
+                },
+                whole.meta,
+                "{name} cut {cut}: the rest of the metadata"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cut_and_an_aws_truncation_give_the_longer_original_length() {
+    // AWS cut a 1500-byte frame to 300 bytes; the copy was then captured with a snaplen.
+    let inner = mirrored_frame(&InnerSpec {
+        tags: vec![],
+        l3: InnerL3::Ipv4 {
+            claimed: Some(1500 - 14),
+        },
+        len: 300,
+    });
+    let e = vxlan_v4(inner.clone());
+    // From the cut that leaves the inner IP header whole; before it only the UDP length is
+    // known, and it says 300.
+    for cut in [e.inner_offset + 34, e.inner_offset + 100, e.bytes.len()] {
+        let b = &e.bytes[..cut];
+        let d = ok(b, &DecapConfig::default());
+        assert_eq!(d.inner(b), &inner[..cut - e.inner_offset]);
+        assert_eq!(
+            d.inner_len + d.meta.truncated_by as usize,
+            1500,
+            "cut {cut}"
+        );
+    }
+    // The other way round: a short IP packet in a padded frame, cut inside the padding; the
+    // UDP length gives the longer (padded) original.
+    let inner = mirrored_frame(&InnerSpec {
+        tags: vec![],
+        l3: InnerL3::Ipv4 { claimed: Some(28) },
+        len: 60,
+    });
+    let e = vxlan_v4(inner);
+    let b = &e.bytes[..e.inner_offset + 50];
+    let d = ok(b, &DecapConfig::default());
+    assert_eq!((d.inner_len, d.meta.truncated_by), (50, 10));
+}
+
+#[test]
+fn inconsistent_lengths_in_a_cut_frame_stay_drops() {
+    // Not IP inside, so only the outer lengths speak.
+    let e = vxlan_v4(mirrored_frame(&InnerSpec {
+        tags: vec![],
+        l3: InnerL3::Other(0x0806),
+        len: 500,
+    }));
+    let cut = e.inner_offset + 100;
+    let ip = 14;
+    let udp_at = ip + 20;
+    let set = |at: usize, v: u16| {
+        let mut b = e.bytes[..cut].to_vec();
+        b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        b
+    };
+    // IPv4 total length shorter than its header.
+    assert_eq!(drop_of(&set(ip + 2, 19)), DropReason::BadIpHeader);
+    // UDP length below 8, or beyond what the IP length claims.
+    assert_eq!(drop_of(&set(udp_at + 4, 7)), DropReason::BadUdpLength);
+    let ip_claims = e.bytes.len() - ip - 20;
+    let beyond = u16::try_from(ip_claims + 1).expect("fits");
+    assert_eq!(drop_of(&set(udp_at + 4, beyond)), DropReason::BadUdpLength);
+    // UDP length shorter than the bytes present: bounded by it, nothing missing.
+    let short = u16::try_from(cut - udp_at - 10).expect("fits");
+    let d = ok(&set(udp_at + 4, short), &DecapConfig::default());
+    assert_eq!((d.inner_len, d.meta.truncated_by), (100 - 10, 0));
 }
 
 /// Cuts `bytes` at `cut` and rewrites the outer IP and UDP lengths to match, so only the header

@@ -137,26 +137,29 @@ fn not_mirror_traffic() {
 }
 
 #[test]
-fn every_truncation_length_drops() {
+fn every_cut_drops_until_the_mirrored_frame_then_counts_the_missing_bytes() {
     for ihl in [5u8, 6, 10, 15] {
         let spec = FrameSpec {
             ihl,
             ..FrameSpec::default()
         };
         let built = spec.build();
-        let ip_end = ETH + usize::from(ihl) * 4;
+        let frame_start = built.inner_offset + ETH;
         for len in 0..built.bytes.len() {
-            let expected = if len < ip_end {
-                DropReason::TruncatedHeader
-            } else {
-                // The outer total length now points past the received bytes.
-                DropReason::BadIpHeader
-            };
+            let got = decap(&built.bytes[..len], &DecapConfig::default());
+            if len < frame_start {
+                // A header up to the mirrored frame's Ethernet header is cut short.
+                assert_eq!(got, Err(DropReason::TruncatedHeader), "ihl {ihl} len {len}");
+                continue;
+            }
+            // Cut inside the mirrored frame (a snaplen capture): the bytes present are kept and
+            // the outer lengths give the original length.
+            let d = got.unwrap_or_else(|r| panic!("ihl {ihl} len {len}: {r:?}"));
             assert_eq!(
-                decap(&built.bytes[..len], &DecapConfig::default()),
-                Err(expected),
-                "ihl {ihl} len {len}"
+                d.inner(&built.bytes[..len]),
+                &built.inner()[..len - built.inner_offset]
             );
+            assert_eq!(d.meta.truncated_by as usize, built.bytes.len() - len);
         }
     }
 }
@@ -364,12 +367,23 @@ fn bad_ip_header() {
         assert_eq!(drop_of(&spec), DropReason::BadIpHeader, "ihl {ihl}");
     }
     let full = 20 + 8 + 8 + 98;
-    for tot_len in [0u16, 19, full + 1, u16::MAX] {
+    for tot_len in [0u16, 19] {
         let spec = FrameSpec {
             tot_len: Some(tot_len),
             ..FrameSpec::default()
         };
         assert_eq!(drop_of(&spec), DropReason::BadIpHeader, "tot {tot_len}");
+    }
+    // Beyond the bytes present: a cut after the UDP datagram, which is whole.
+    for tot_len in [full + 1, u16::MAX] {
+        let spec = FrameSpec {
+            tot_len: Some(tot_len),
+            ..FrameSpec::default()
+        };
+        let (built, out) = run(&spec);
+        let d = out.unwrap_or_else(|r| panic!("tot {tot_len}: {r:?}"));
+        assert_eq!(d.inner(&built.bytes), built.inner(), "tot {tot_len}");
+        assert_eq!(d.meta.truncated_by, 0, "tot {tot_len}");
     }
     // tot_len shorter than the UDP datagram: the UDP length no longer fits.
     let spec = FrameSpec {

@@ -1,9 +1,9 @@
 //! What `export` and `tail` write: classic nanosecond pcap, or pcapng with one interface per
 //! mirror session (named `vni-<n>`, a configured session's name, or `untagged`) so Wireshark
 //! shows which session each frame came from. Also the per-record session selection (`--vni`).
-use super::meta::RecordMeta;
 use super::pcapfmt::{file_header, RecordHeader, LINKTYPE_ETHERNET, SNAPLEN};
 use super::reader::Record;
+use super::record_meta::RecordMeta;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
