@@ -258,7 +258,7 @@ eal_mem() {
 
 # net_af_packet frames must hold the largest outer frame plus the TPACKET header.
 # Jumbo frames get 9216-byte slots: net_af_packet refuses slots whose data (slot - 32 bytes)
-# exceed the mbufs' 9728-byte data room (MAX_FRAME in src/run.rs), and it addresses slot i at
+# exceed the mbufs' 9728-byte data room (MAX_FRAME in src/app/run.rs), and it addresses slot i at
 # i x framesz, so a block must be whole pages holding whole slots (9216 x 4 = 9 pages).
 FRAMESZ=2048
 for f in 2048 4096 8192 9216; do

@@ -2,7 +2,7 @@
 //! the admin queue, so never from a worker), link state, mempool occupancy, and for each
 //! worker's ring the oldest/newest retained packet and whether it can still be written.
 //! The [`Sample`] feeds the metrics, `/healthz` and the status line.
-use crate::pipeline::{drop_reason_label, StatSlot};
+use crate::pipeline::{Drop, StatSlot};
 use mirrorcap_dpdk::{Mempool, NicStats, Port, Xstats};
 use mirrorcap_ring::layout::worker_dir;
 use mirrorcap_ring::retention::{check_writable, retained, Retained};
@@ -58,11 +58,9 @@ pub struct Poller<'a> {
 }
 
 fn ring_refusals(slot: &StatSlot) -> u64 {
-    slot.drops
+    [Drop::RingWriteError, Drop::RingFull]
         .iter()
-        .enumerate()
-        .filter(|(i, _)| matches!(drop_reason_label(*i), "ring_write_error" | "ring_full"))
-        .map(|(_, d)| d.load(Ordering::Relaxed))
+        .map(|d| slot.drops[d.index()].load(Ordering::Relaxed))
         .sum()
 }
 

@@ -1,6 +1,7 @@
-//! The documentation matches the code: every drop reason that can be counted is explained in
-//! docs/drop-reasons.md, and the README names the two set-up commands.
-use mirrorcap::pipeline::{drop_reason_label, DROP_REASONS};
+//! The documentation matches the code: docs/drop-reasons.md has one row per drop reason the
+//! pipeline's model (`pipeline::Drop`) can count, with its stage, and no other; and the README
+//! names the two set-up commands.
+use mirrorcap::pipeline::Drop;
 
 fn read(p: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
@@ -9,16 +10,17 @@ fn read(p: &str) -> String {
 #[test]
 fn every_drop_reason_is_documented() {
     let doc = read("docs/drop-reasons.md");
-    for r in 0..DROP_REASONS {
-        let label = drop_reason_label(r);
+    for d in Drop::ALL {
+        let (label, stage) = (d.label(), d.stage().as_str());
         assert!(
-            doc.contains(&format!("| `{label}` |")),
-            "docs/drop-reasons.md lacks a row for {label}"
+            doc.contains(&format!("| `{label}` | {stage} |")),
+            "docs/drop-reasons.md lacks a row `| `{label}` | {stage} |`"
         );
     }
     let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
     assert_eq!(
-        rows, DROP_REASONS,
+        rows,
+        Drop::COUNT,
         "docs/drop-reasons.md lists reasons the code does not count"
     );
 }

@@ -165,7 +165,7 @@ fn worker_panic_aborts_with_one_line_and_the_restart_recovers_the_ring() {
         .collect();
     assert_eq!(fatal.len(), 1, "{err}");
     assert!(
-        fatal[0].starts_with("mirrorcap: fatal: worker 0 panicked at src/pipeline/mod.rs:")
+        fatal[0].starts_with("mirrorcap: fatal: worker 0 panicked at src/app/worker.rs:")
             && fatal[0].contains("injected fault (MIRRORCAP_FAULT=worker-panic:0)")
             && fatal[0].ends_with("aborting (a restart recovers the ring)"),
         "{err}"

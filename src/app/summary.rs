@@ -2,7 +2,7 @@
 //! misses and the RX-to-commit latency; and the final counters it returns.
 #![forbid(unsafe_code)]
 use crate::config::human_bytes;
-use crate::pipeline::{drop_reason_label, Latency, WorkerStats, DROP_REASONS};
+use crate::pipeline::{Drop, Latency, WorkerStats};
 use mirrorcap_dpdk::NicStats;
 
 /// Final counters of a run.
@@ -19,10 +19,10 @@ pub(super) fn print_summary(s: &RunSummary) {
     let cap: u64 = s.workers.iter().map(|w| w.captured_packets).sum();
     let capb: u64 = s.workers.iter().map(|w| w.captured_bytes).sum();
     let mut drops = String::new();
-    for r in 0..DROP_REASONS {
-        let n: u64 = s.workers.iter().map(|w| w.drops[r]).sum();
+    for d in Drop::ALL {
+        let n: u64 = s.workers.iter().map(|w| w.dropped(d)).sum();
         if n > 0 {
-            drops.push_str(&format!(" {}={n}", drop_reason_label(r)));
+            drops.push_str(&format!(" {}={n}", d.label()));
         }
     }
     let truncated: u64 = s.workers.iter().map(|w| w.truncated).sum();

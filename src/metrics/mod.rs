@@ -16,8 +16,8 @@ pub use server::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
 
 use crate::control::Sample;
 use crate::pipeline::{
-    drop_reason_label, drop_reason_stage, session_stats, stamps, SessionSlots, StampSlots,
-    StatSlot, VniTable, WorkerStats, DROP_REASONS, OVERFLOW_VNI,
+    session_stats, stamps, Drop, SessionSlots, StampSlots, StatSlot, VniTable, WorkerStats,
+    OVERFLOW_VNI,
 };
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use std::collections::BTreeMap;
@@ -131,11 +131,11 @@ impl Metrics {
             self.count("mirrorcap_rx_bytes_total", &[w, w], s.rx_bytes);
             self.count("mirrorcap_captured_packets_total", &[w], s.captured_packets);
             self.count("mirrorcap_captured_bytes_total", &[w], s.captured_bytes);
-            for r in 0..DROP_REASONS {
+            for d in Drop::ALL {
                 self.count(
                     "mirrorcap_dropped_packets_total",
-                    &[w, drop_reason_stage(r), drop_reason_label(r)],
-                    s.drops[r],
+                    &[w, d.stage().as_str(), d.label()],
+                    s.dropped(d),
                 );
             }
             self.count("mirrorcap_truncated_packets_total", &[w], s.truncated);

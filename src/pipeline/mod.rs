@@ -15,6 +15,7 @@ pub mod stamps;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod verdict;
 mod vni_table;
 
 pub use latency::Latency;
@@ -26,16 +27,14 @@ pub use reload::Reload;
 pub use session_stats::{SessionCounts, SessionSlots};
 pub use sessions::{SharedSet, WorkerSessions};
 pub use stamps::{StampSlots, StampTracker};
-pub use stats::{
-    drop_reason_label, drop_reason_stage, StatSlot, WorkerStats, CAPTURE_DROPS, DROP_REASONS,
-};
+pub use stats::{StatSlot, WorkerStats};
+pub use verdict::{Drop, Stage, Verdict};
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
 
 use crate::config::sessions::Action;
 use mirrorcap_decap::{decap, DecapConfig, DropReason, InnerKind};
 use mirrorcap_ring::{RecordMeta, RingWriter};
 use sessions::Refused;
-use stats::{DUPLICATE, FILTERED, OVERSIZE, RING_ERROR, RING_FULL, SAMPLED_OUT, SESSION_DROP};
 
 /// The synthetic Ethernet header written in front of a mirrored frame that is a bare IPv4
 /// packet (Geneve protocol 0x0800), so the pcap stays LINKTYPE_ETHERNET: destination
@@ -80,31 +79,36 @@ impl<'a, F> WorkerState<'a, F> {
         }
     }
 
+    /// The ring refused a record: full under the `stop` policy, or unable to rotate.
     #[inline(always)]
-    fn ring_refused(&mut self) {
-        self.st.drops[if self.ring.is_stopped() {
-            RING_FULL
+    fn ring_refused(&mut self) -> Verdict {
+        let d = if self.ring.is_stopped() {
+            Drop::RingFull
         } else {
-            RING_ERROR
-        }] += 1;
+            Drop::RingWriteError
+        };
+        self.st.drop(d);
+        Verdict::Dropped(d)
     }
 }
 
 /// Processes one packet: decap, the session's policy, capture; or count the drop reason.
+/// Every packet is counted received and then exactly one of captured or dropped; the verdict
+/// says which (the worker loop ignores it, and inlining drops it).
 #[inline(always)]
 pub fn process_packet<P: Packet, F: FrameFilter<P>>(
     pkt: &P,
     ts_ns: u64,
     cfg: &PipelineConfig,
     w: &mut WorkerState<F>,
-) {
+) -> Verdict {
     let frame = pkt.data();
     let wire_len = pkt.wire_len();
     w.st.rx_packets += 1;
     w.st.rx_bytes += wire_len as u64;
     if pkt.segments() > 1 {
-        w.st.drops[OVERSIZE] += 1;
-        return;
+        w.st.drop(Drop::OversizeFrame);
+        return Verdict::Dropped(Drop::OversizeFrame);
     }
     match decap(frame, &cfg.decap) {
         Ok(d) => {
@@ -134,24 +138,24 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                 c[session_stats::MATCHED] += 1;
                 if policy.action == Action::Drop {
                     c[session_stats::DROPPED] += 1;
-                    w.st.drops[SESSION_DROP] += 1;
-                    return;
+                    w.st.drop(Drop::SessionDrop);
+                    return Verdict::Dropped(Drop::SessionDrop);
                 }
                 let off = inner.as_ptr() as usize - frame.as_ptr() as usize;
                 if !policy.filter_keeps(pkt, off, inner.len(), ethernet) {
                     c[session_stats::FILTERED] += 1;
-                    w.st.drops[FILTERED] += 1;
-                    return;
+                    w.st.drop(Drop::Filtered);
+                    return Verdict::Dropped(Drop::Filtered);
                 }
                 let snap = policy.snaplen as usize;
                 if let Err(r) = w.sessions.admit(idx, inner, ethernet, ts_ns) {
                     let (k, reason) = match r {
-                        Refused::Duplicate => (session_stats::DUPLICATE, DUPLICATE),
-                        _ => (session_stats::SAMPLED_OUT, SAMPLED_OUT),
+                        Refused::Duplicate => (session_stats::DUPLICATE, Drop::Duplicate),
+                        _ => (session_stats::SAMPLED_OUT, Drop::SampledOut),
                     };
                     w.counts.0[slot as usize][k] += 1;
-                    w.st.drops[reason] += 1;
-                    return;
+                    w.st.drop(reason);
+                    return Verdict::Dropped(reason);
                 }
                 if snap < whole as usize {
                     prefix = &prefix[..prefix.len().min(snap)];
@@ -173,8 +177,9 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                     c[session_stats::CAPTURED_BYTES] += len;
                     c[session_stats::TRUNCATED] += truncated as u64;
                 }
+                Verdict::Captured
             } else {
-                w.ring_refused();
+                w.ring_refused()
             }
         }
         Err(DropReason::NotMirror) if cfg.keep_unencapsulated => {
@@ -182,10 +187,14 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                 w.st.captured_packets += 1;
                 w.st.captured_bytes += frame.len() as u64;
                 w.st.unencapsulated += 1;
+                Verdict::Unencapsulated
             } else {
-                w.ring_refused();
+                w.ring_refused()
             }
         }
-        Err(r) => w.st.drops[r.index()] += 1,
+        Err(r) => {
+            w.st.drop(Drop::Decap(r));
+            Verdict::Dropped(Drop::Decap(r))
+        }
     }
 }

@@ -1,70 +1,9 @@
-//! A worker's counters: plain integers it owns ([`WorkerStats`]), the cache-line-aligned copy
-//! it publishes for the collector ([`StatSlot`]), and the labels of every drop reason.
+//! A worker's counters: plain integers it owns ([`WorkerStats`]) and the cache-line-aligned
+//! copy it publishes for the collector ([`StatSlot`]); drops are counted per [`Drop`].
+use super::verdict::Drop;
 use super::LatencySlot;
-use mirrorcap_decap::DropReason;
 use mirrorcap_ring::RingStats;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-/// Drop reasons of the session and capture stages, after the decap reasons.
-pub const CAPTURE_DROPS: [(&str, &str); 7] = [
-    (
-        "session_drop",
-        "The packet's session (or the default, for VNIs no session names) has action = \"drop\".",
-    ),
-    (
-        "filtered",
-        "The session's filter did not select the inner frame.",
-    ),
-    (
-        "duplicate",
-        "The session's de-duplication saw the same inner frame within its window (mirrored at both ends).",
-    ),
-    (
-        "sampled_out",
-        "The session keeps 1 packet in N (sample = N) and this was not it.",
-    ),
-    (
-        "oversize_frame",
-        "The frame did not fit one mbuf (larger than a 9001-byte MTU frame plus tunnel headers); check the sender's MTU.",
-    ),
-    (
-        "ring_write_error",
-        "The ring could not rotate to its next segment (I/O error); check the ring directory's disk and the log.",
-    ),
-    (
-        "ring_full",
-        "The ring is full and --ring-policy is stop: it keeps what it holds; export it and clear the ring directory, or use overwrite.",
-    ),
-];
-pub(super) const SESSION_DROP: usize = DropReason::COUNT;
-pub(super) const FILTERED: usize = DropReason::COUNT + 1;
-pub(super) const DUPLICATE: usize = DropReason::COUNT + 2;
-pub(super) const SAMPLED_OUT: usize = DropReason::COUNT + 3;
-pub(super) const OVERSIZE: usize = DropReason::COUNT + 4;
-pub(super) const RING_ERROR: usize = DropReason::COUNT + 5;
-pub(super) const RING_FULL: usize = DropReason::COUNT + 6;
-/// All drop reasons: decap's, then the capture stage's.
-pub const DROP_REASONS: usize = DropReason::COUNT + CAPTURE_DROPS.len();
-
-/// The label of drop reason `i` (0..DROP_REASONS).
-pub fn drop_reason_label(i: usize) -> &'static str {
-    if i < DropReason::COUNT {
-        DropReason::ALL[i].as_str()
-    } else {
-        CAPTURE_DROPS[i - DropReason::COUNT].0
-    }
-}
-
-/// The pipeline stage that counts drop reason `i`: `decap` or `capture`.
-pub fn drop_reason_stage(i: usize) -> &'static str {
-    if i < DropReason::COUNT {
-        "decap"
-    } else if i < OVERSIZE {
-        "session"
-    } else {
-        "capture"
-    }
-}
 
 /// A worker's counters: owned and incremented by the worker alone.
 #[derive(Clone, Copy, Debug, Default)]
@@ -73,7 +12,7 @@ pub struct WorkerStats {
     pub rx_bytes: u64,
     pub captured_packets: u64,
     pub captured_bytes: u64,
-    pub drops: [u64; DROP_REASONS],
+    pub drops: [u64; Drop::COUNT],
     /// Captured frames whose inner IP header claims more bytes than arrived (AWS truncation).
     pub truncated: u64,
     /// Captured frames whose VXLAN header had reserved bits set (tolerated).
@@ -85,6 +24,19 @@ pub struct WorkerStats {
     pub ring: RingStats,
 }
 
+impl WorkerStats {
+    /// Counts one packet dropped for `d`.
+    #[inline(always)]
+    pub fn drop(&mut self, d: Drop) {
+        self.drops[d.index()] += 1;
+    }
+
+    /// How many packets were dropped for `d`.
+    pub fn dropped(&self, d: Drop) -> u64 {
+        self.drops[d.index()]
+    }
+}
+
 /// The published copy of one worker's counters: written by that worker only (Relaxed
 /// stores), read by the collector. Aligned so no two workers share a cache line.
 #[repr(C, align(128))]
@@ -94,7 +46,7 @@ pub struct StatSlot {
     pub rx_bytes: AtomicU64,
     pub captured_packets: AtomicU64,
     pub captured_bytes: AtomicU64,
-    pub drops: [AtomicU64; DROP_REASONS],
+    pub drops: [AtomicU64; Drop::COUNT],
     pub truncated: AtomicU64,
     pub vxlan_reserved_bits: AtomicU64,
     pub unencapsulated: AtomicU64,
@@ -138,7 +90,7 @@ impl StatSlot {
     /// A copy for the collector.
     pub fn read(&self) -> WorkerStats {
         let r = Ordering::Relaxed;
-        let mut drops = [0u64; DROP_REASONS];
+        let mut drops = [0u64; Drop::COUNT];
         for (d, a) in drops.iter_mut().zip(self.drops.iter()) {
             *d = a.load(r);
         }

@@ -72,10 +72,7 @@ fn run(set: &SessionSet, frames: &[Vec<u8>]) -> (WorkerStats, Vec<(Vec<u8>, u32,
 }
 
 fn drops(st: &WorkerStats, label: &str) -> u64 {
-    (0..DROP_REASONS)
-        .find(|&r| drop_reason_label(r) == label)
-        .map(|r| st.drops[r])
-        .expect("a known reason")
+    st.dropped(Drop::from_label(label).expect("a known reason"))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! `pcap_open_offline`, which reads pcapng too), /metrics is scraped while it runs, and
 //! `mirrorcap export` writes what it captured. The oracle is tshark's dissection of the input
 //! (`-T pdml`: every layer with its byte position, size and fields) walked with the rules of
-//! DESIGN.md §1 and `src/decap`, written down again in `oracle.rs` from tshark's field values, never from
+//! DESIGN.md §1 and `crates/decap`, written down again in `oracle.rs` from tshark's field values, never from
 //! mirrorcap's parsers. Per input packet it decides: captured (which bytes, tunnel, VNI, depth,
 //! truncation, reserved VXLAN bits) or dropped (which reason). Then it asserts:
 //! - per packet, `mirrorcap_decap::decap` (the library) returns exactly the oracle's decision:

@@ -1,4 +1,4 @@
-//! The oracle: the decap rules of DESIGN.md §1 / src/decap walked over tshark's dissection of
+//! The oracle: the decap rules of DESIGN.md §1 / crates/decap walked over tshark's dissection of
 //! a packet, never over mirrorcap's parsers.
 use super::*;
 use mirrorcap_decap::GeneveAws;

@@ -2,7 +2,7 @@
 //! binary on a net_pcap vdev (scraped while it runs), and the export; every mismatch collected.
 use super::*;
 use crate::support::*;
-use mirrorcap::pipeline::{drop_reason_label, DROP_REASONS};
+use mirrorcap::pipeline::Drop;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
@@ -228,8 +228,8 @@ pub fn by_label(text: &str, name: &str, label: &str) -> BTreeMap<String, u64> {
 
 pub fn observed_summary(text: &str) -> Summary {
     let mut drops = BTreeMap::new();
-    for r in 0..DROP_REASONS {
-        let l = drop_reason_label(r);
+    for d in Drop::ALL {
+        let l = d.label();
         let v = m(text, "mirrorcap_dropped_packets_total", &[("reason", l)]);
         if v > 0 {
             drops.insert(l.to_string(), v);
@@ -281,7 +281,7 @@ pub fn expected_summary(packets: &[Record], decisions: &[(Decision, Decision)]) 
 }
 
 pub fn compare_summaries(f: &mut Vec<String>, got: &Summary, want: &Summary) {
-    let known: Vec<&str> = (0..DROP_REASONS).map(drop_reason_label).collect();
+    let known: Vec<&str> = Drop::ALL.iter().map(|d| d.label()).collect();
     for r in want.drops.keys() {
         if !known.contains(&r.as_str()) {
             f.push(format!(
