@@ -2,7 +2,7 @@
 //! the admin queue, so never from a worker), link state, mempool occupancy, and for each
 //! worker's ring the oldest/newest retained packet and whether it can still be written.
 //! The [`Sample`] feeds the metrics, `/healthz` and the status line.
-use crate::pipeline::{Drop, StatSlot};
+use crate::pipeline::{Drop, PublishedStats};
 use mirrorcap_dpdk::{Mempool, NicStats, Port, Xstats};
 use mirrorcap_ring::layout::worker_dir;
 use mirrorcap_ring::retention::{check_writable, retained, Retained};
@@ -57,7 +57,7 @@ pub struct Poller<'a> {
     pub sample: Sample,
 }
 
-fn ring_refusals(slot: &StatSlot) -> u64 {
+fn ring_refusals(slot: &PublishedStats) -> u64 {
     [Drop::RingWriteError, Drop::RingFull]
         .iter()
         .map(|d| slot.drops[d.index()].load(Ordering::Relaxed))
@@ -91,7 +91,7 @@ impl<'a> Poller<'a> {
     }
 
     /// Takes a new sample (control core only; about once a second).
-    pub fn poll(&mut self, slots: &[StatSlot]) {
+    pub fn poll(&mut self, slots: &[PublishedStats]) {
         if let Ok(s) = self.port.stats() {
             self.sample.nic = s;
         }

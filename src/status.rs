@@ -3,7 +3,7 @@
 //! line every `--log-interval` (a minute by default).
 #![forbid(unsafe_code)]
 use crate::control::Sample;
-use crate::pipeline::StatSlot;
+use crate::pipeline::PublishedStats;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ struct Totals {
 }
 
 impl Totals {
-    fn read(slots: &[StatSlot]) -> Self {
+    fn read(slots: &[PublishedStats]) -> Self {
         let mut t = Totals::default();
         for s in slots {
             t.rx += s.rx_packets.load(Ordering::Relaxed);
@@ -91,7 +91,7 @@ impl StatusLine {
     }
 
     /// Prints a line when its interval has passed.
-    pub fn tick(&mut self, slots: &[StatSlot], sample: &Sample) {
+    pub fn tick(&mut self, slots: &[PublishedStats], sample: &Sample) {
         let dt = self.last.elapsed();
         if dt < self.every {
             return;

@@ -5,7 +5,7 @@
 use super::reload::Reloader;
 use crate::control::Poller;
 use crate::metrics::{HealthState, Metrics, MetricsServer};
-use crate::pipeline::{StatSlot, VniTable};
+use crate::pipeline::{PublishedStats, VniTable};
 use crate::status::StatusLine;
 use mirrorcap_dpdk::NicStats;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub(super) struct Control<'a, 'p> {
     pub(super) server: &'a MetricsServer,
     pub(super) metrics: &'a Metrics,
-    pub(super) slots: &'a [StatSlot],
+    pub(super) slots: &'a [PublishedStats],
     pub(super) vni_tables: &'a [VniTable],
     pub(super) port: &'a mirrorcap_dpdk::Port<'p>,
     pub(super) port_name: &'a str,
@@ -55,10 +55,10 @@ impl Control<'_, '_> {
             let mut render = || {
                 let healthy = self.health(&beats).problems.is_empty();
                 self.metrics.update(self.slots, self.vni_tables, healthy);
-                let named = self.reloader.named_slots();
+                let named = self.reloader.named_ids();
                 self.metrics
-                    .update_sessions(self.reloader.session_slots, &named);
-                if let Some(s) = self.reloader.stamp_slots {
+                    .update_sessions(self.reloader.session_counts, &named);
+                if let Some(s) = self.reloader.stamp_counts {
                     self.metrics.update_stamps(s, &named);
                 }
                 self.metrics.update_listener(self.server.stats());

@@ -1,10 +1,10 @@
-//! Sessions at run time on the control core: assigning their slots (kept in the ring's
+//! Sessions at run time on the control core: assigning their ids (kept in the ring's
 //! `sessions` file), compiling their filters, and SIGHUP's reload, which re-reads the
 //! configuration file and hands every worker the new set at a burst boundary.
 #![forbid(unsafe_code)]
 use crate::config::sessions::SessionSet;
 use crate::config::RunConfig;
-use crate::pipeline::{Reload, SessionSlots, StampSlots};
+use crate::pipeline::{PublishedSessionCounts, PublishedStampCounts, Reload};
 use mirrorcap_dpdk::filter::{Filter, LinkType};
 use mirrorcap_dpdk::Eal;
 
@@ -15,7 +15,7 @@ use mirrorcap_ring::session_names::{self, SessionNames};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Assigns the sessions their slots (kept in the ring's `sessions` file) and compiles them.
+/// Assigns the sessions their ids (kept in the ring's `sessions` file) and compiles them.
 pub(super) fn compile_sessions(
     eal: &Eal,
     set: &SessionSet,
@@ -23,7 +23,7 @@ pub(super) fn compile_sessions(
     ring: &std::path::Path,
 ) -> Result<Arc<SharedSet>, String> {
     let wanted: Vec<&str> = set.sessions.iter().map(|s| s.name.as_str()).collect();
-    let slots = names.assign(&wanted)?;
+    let ids = names.assign(&wanted)?;
     let mut jit = |expr: &str, link: mirrorcap_filter::LinkType, snaplen: u32| {
         let link = match link {
             mirrorcap_filter::LinkType::Ethernet => LinkType::Ethernet,
@@ -31,7 +31,7 @@ pub(super) fn compile_sessions(
         };
         Filter::new(eal, expr, link, snaplen, true)
     };
-    let shared = SharedSet::compile(set, &slots, &mut jit)?;
+    let shared = SharedSet::compile(set, &ids, &mut jit)?;
     if !wanted.is_empty() {
         names.write(ring).map_err(|e| {
             format!(
@@ -67,8 +67,8 @@ pub(super) struct Reloader<'a, 'e> {
     pub(super) hup: &'a AtomicBool,
     pub(super) names: std::cell::RefCell<SessionNames>,
     pub(super) workers: usize,
-    pub(super) session_slots: &'a [SessionSlots],
-    pub(super) stamp_slots: Option<&'a [StampSlots]>,
+    pub(super) session_counts: &'a [PublishedSessionCounts],
+    pub(super) stamp_counts: Option<&'a [PublishedStampCounts]>,
     pub(super) current: std::cell::RefCell<Arc<SharedSet>>,
 }
 
@@ -116,8 +116,8 @@ impl Reloader<'_, '_> {
         Ok((n, g))
     }
 
-    /// (slot, name) of every session counted so far, the default first.
-    pub(super) fn named_slots(&self) -> Vec<(u8, String)> {
+    /// (id, name) of every session counted so far, the default first.
+    pub(super) fn named_ids(&self) -> Vec<(u8, String)> {
         let names = self.names.borrow();
         std::iter::once((0u8, "default".to_string()))
             .chain((1..=254u8).filter_map(|s| names.name(s).map(|n| (s, n.to_string()))))

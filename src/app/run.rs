@@ -15,7 +15,10 @@ use crate::config::RunConfig;
 use crate::control::Poller;
 use crate::metrics::{BuildInfo, Limits, Metrics, MetricsServer};
 use crate::pipeline::{Latency, PipelineConfig, VniTable, WorkerStats};
-use crate::pipeline::{Reload, SessionSlots, StampSlots, StatSlot, WorkerSessions, WorkerState};
+use crate::pipeline::{
+    PublishedSessionCounts, PublishedStampCounts, PublishedStats, Reload, WorkerSessions,
+    WorkerState,
+};
 use crate::sizing::PoolSizing;
 use mirrorcap_dpdk::{launch_workers, tsc_hz, PortBuilder, WorkerLcore, MAX_BURST};
 use mirrorcap_ring::session_names::SessionNames;
@@ -194,14 +197,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         );
     }
     let reload = Reload::new(workers);
-    let session_slots: Vec<SessionSlots> = (0..workers).map(|_| SessionSlots::default()).collect();
-    let stamp_slots: Vec<StampSlots> = (0..workers).map(|_| StampSlots::default()).collect();
+    let session_counts: Vec<PublishedSessionCounts> = (0..workers)
+        .map(|_| PublishedSessionCounts::default())
+        .collect();
+    let stamp_counts: Vec<PublishedStampCounts> = (0..workers)
+        .map(|_| PublishedStampCounts::default())
+        .collect();
     let hup = Arc::new(AtomicBool::new(false));
     let hup_id = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
         .map_err(|e| AppError::Environment(format!("cannot handle SIGHUP: {e}")))?;
 
     // 5. Workers on their lcores; control here.
-    let slots: Vec<StatSlot> = (0..workers).map(|_| StatSlot::default()).collect();
+    let slots: Vec<PublishedStats> = (0..workers).map(|_| PublishedStats::default()).collect();
     for s in &slots {
         // Latency histograms reach the collector at most 4 times a second.
         s.latency
@@ -226,13 +233,13 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     let mut jobs = Vec::with_capacity(workers);
     let mut results: Vec<Option<WorkerStats>> = vec![None; workers];
     let (tx, rx) = std::sync::mpsc::channel::<(usize, WorkerStats, Latency, Option<String>)>();
-    for (w, (((((rxq, ring), slot), vnis), sslots), tslots)) in queues
+    for (w, (((((rxq, ring), slot), vnis), scounts), tcounts)) in queues
         .into_iter()
         .zip(rings)
         .zip(slots.iter())
         .zip(vni_tables.iter())
-        .zip(session_slots.iter())
-        .zip(stamp_slots.iter())
+        .zip(session_counts.iter())
+        .zip(stamp_counts.iter())
         .enumerate()
     {
         let tx = tx.clone();
@@ -245,9 +252,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             rxq,
             state,
             cfg: pipeline.clone(),
-            slot,
-            session_slots: sslots,
-            stamp_slots: tslots,
+            published: slot,
+            session_counts: scounts,
+            stamp_counts: tcounts,
             reload: &reload,
             stop: stop_ref,
             inject_panic: inject == Some(fault::Fault::WorkerPanic(w)),
@@ -286,8 +293,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
                 hup: &hup,
                 names: std::cell::RefCell::new(names),
                 workers,
-                session_slots: &session_slots,
-                stamp_slots: cfg.stamps.then_some(&stamp_slots[..]),
+                session_counts: &session_counts,
+                stamp_counts: cfg.stamps.then_some(&stamp_counts[..]),
                 current: std::cell::RefCell::new(shared),
             },
             poller: Poller::new(

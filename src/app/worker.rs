@@ -5,8 +5,8 @@
 //! the filter's.
 #![forbid(unsafe_code)]
 use crate::pipeline::{
-    process_packet, FrameFilter, Latency, Packet, PipelineConfig, Reload, SessionSlots, StampSlots,
-    StatSlot, WorkerSessions, WorkerState, WorkerStats,
+    process_packet, FrameFilter, Latency, Packet, PipelineConfig, PublishedSessionCounts,
+    PublishedStampCounts, PublishedStats, Reload, WorkerSessions, WorkerState, WorkerStats,
 };
 use mirrorcap_dpdk::filter::Filter;
 use mirrorcap_dpdk::{rdtsc, Burst, PacketView, RxQueue, TscClock};
@@ -59,15 +59,15 @@ impl FrameFilter<MbufPacket<'_>> for Filter {
     }
 }
 
-/// One worker: its queue, its state, its published slots. `run` polls until `stop` is set.
+/// One worker: its queue, its state, its published counters. `run` polls until `stop` is set.
 pub struct Worker<'a> {
     pub index: usize,
     pub rxq: RxQueue<'a>,
     pub state: WorkerState<'a, Filter>,
     pub cfg: PipelineConfig,
-    pub slot: &'a StatSlot,
-    pub session_slots: &'a SessionSlots,
-    pub stamp_slots: &'a StampSlots,
+    pub published: &'a PublishedStats,
+    pub session_counts: &'a PublishedSessionCounts,
+    pub stamp_counts: &'a PublishedStampCounts,
     pub reload: &'a Reload<WorkerSessions<Filter>>,
     pub stop: &'a AtomicBool,
     /// Test hook (`MIRRORCAP_FAULT=worker-panic:N`, see `fault.rs`): panic after
@@ -79,12 +79,12 @@ impl Worker<'_> {
     fn publish(&mut self) {
         let w = &mut self.state;
         w.st.ring = w.ring.stats;
-        self.slot.publish(&w.st);
+        self.published.publish(&w.st);
         let set = &w.sessions.shared;
-        let slots = || std::iter::once(0).chain(set.sessions.iter().map(|s| s.slot));
-        self.session_slots.publish(&w.counts.0, slots());
+        let ids = || std::iter::once(0).chain(set.sessions.iter().map(|s| s.id));
+        self.session_counts.publish(&w.counts.0, ids());
         if let Some(t) = w.stamps.as_deref() {
-            self.stamp_slots.publish(t.all_counts(), slots());
+            self.stamp_counts.publish(t.all_counts(), ids());
         }
     }
 
@@ -103,7 +103,7 @@ impl Worker<'_> {
                 generation = self.reload.adopt(self.index, &mut self.state.sessions);
             }
             let n = self.rxq.rx(&mut burst);
-            latency.publish_when_due(&self.slot.latency, rdtsc);
+            latency.publish_when_due(&self.published.latency, rdtsc);
             if n == 0 {
                 idle += 1;
                 if idle.is_multiple_of(IDLE_PUBLISH_EVERY) {
@@ -139,8 +139,8 @@ impl Worker<'_> {
         if let Ok(r) = &closed {
             st.ring = *r;
         }
-        self.slot.publish(&st);
-        self.slot.finished.store(true, Ordering::Release);
+        self.published.publish(&st);
+        self.published.finished.store(true, Ordering::Release);
         (st, latency, closed.map(|_| ()))
     }
 }

@@ -1,16 +1,16 @@
 //! The workers' latency histograms as Prometheus histogram families, built at scrape time
-//! from the buckets each worker publishes ([`crate::pipeline::LatencySlot`]).
+//! from the buckets each worker publishes ([`crate::pipeline::PublishedLatency`]).
 #![forbid(unsafe_code)]
 use super::catalogue::{family, Kind};
-use crate::pipeline::{HistSlot, HistSnapshot, StatSlot, LATENCY_BOUNDS_NS};
+use crate::pipeline::{HistSnapshot, PublishedHistogram, PublishedStats, LATENCY_BOUNDS_NS};
 use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 
 /// Which of a slot's histograms a family shows.
-type Pick = fn(&StatSlot) -> &HistSlot;
+type Pick = fn(&PublishedStats) -> &PublishedHistogram;
 
 /// `mirrorcap_packet_latency_seconds` and `mirrorcap_burst_duration_seconds`, one series
 /// per worker.
-pub fn families(slots: &[StatSlot]) -> Vec<MetricFamily> {
+pub fn families(slots: &[PublishedStats]) -> Vec<MetricFamily> {
     let pick: [(&str, Pick); 2] = [
         ("mirrorcap_packet_latency_seconds", |s| &s.latency.packet),
         ("mirrorcap_burst_duration_seconds", |s| &s.latency.burst),

@@ -16,8 +16,8 @@ pub use server::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
 
 use crate::control::Sample;
 use crate::pipeline::{
-    session_stats, stamps, Drop, SessionSlots, StampSlots, StatSlot, VniTable, WorkerStats,
-    OVERFLOW_VNI,
+    session_stats, stamps, Drop, PublishedSessionCounts, PublishedStampCounts, PublishedStats,
+    VniTable, WorkerStats, OVERFLOW_VNI,
 };
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use std::collections::BTreeMap;
@@ -121,7 +121,7 @@ impl Metrics {
     }
 
     /// Copies the workers' published counters into the registry (at scrape time).
-    pub fn update(&self, slots: &[StatSlot], vnis: &[VniTable], healthy: bool) {
+    pub fn update(&self, slots: &[PublishedStats], vnis: &[VniTable], healthy: bool) {
         let mut running = 0;
         for (i, slot) in slots.iter().enumerate() {
             let s: WorkerStats = slot.read();
@@ -198,9 +198,9 @@ impl Metrics {
     }
 
     /// Copies every worker's per-session counters (`named`: slot and session name).
-    pub fn update_sessions(&self, slots: &[SessionSlots], named: &[(u8, String)]) {
+    pub fn update_sessions(&self, slots: &[PublishedSessionCounts], named: &[(u8, String)]) {
         for (slot, name) in named {
-            let sum = SessionSlots::sum(slots, *slot);
+            let sum = PublishedSessionCounts::sum(slots, *slot);
             if sum[session_stats::MATCHED] == 0 && sum[session_stats::CAPTURED] == 0 {
                 continue;
             }
@@ -221,10 +221,10 @@ impl Metrics {
     }
 
     /// Copies every worker's stamp counters and latency buckets (`run --stamps`), per session.
-    pub fn update_stamps(&self, slots: &[StampSlots], named: &[(u8, String)]) {
+    pub fn update_stamps(&self, slots: &[PublishedStampCounts], named: &[(u8, String)]) {
         let mut series = Vec::new();
         for (slot, name) in named {
-            let sum = StampSlots::sum(slots, *slot);
+            let sum = PublishedStampCounts::sum(slots, *slot);
             if sum[stamps::STAMPED] == 0 {
                 continue;
             }
@@ -320,7 +320,7 @@ impl Metrics {
     }
 
     /// The registry and the workers' latency histograms in Prometheus text format.
-    pub fn render(&self, slots: &[StatSlot]) -> Vec<u8> {
+    pub fn render(&self, slots: &[PublishedStats]) -> Vec<u8> {
         let mut families = self.registry.gather();
         families.extend(histograms::families(slots));
         if let Some(f) = &*self.stamp_latency.lock().unwrap_or_else(|e| e.into_inner()) {

@@ -235,9 +235,9 @@ async fn serve(
 }
 
 /// Gives a connection's slot back when its task ends, however it ends.
-struct Slot(Arc<ListenerStats>);
+struct ConnectionGuard(Arc<ListenerStats>);
 
-impl Drop for Slot {
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.close();
     }
@@ -259,7 +259,7 @@ async fn connection(
     stats: Arc<ListenerStats>,
     jobs: mpsc::Sender<Job>,
 ) {
-    let _slot = Slot(Arc::clone(&stats));
+    let _slot = ConnectionGuard(Arc::clone(&stats));
     let read = Arc::new(AtomicU64::new(0));
     let conn = Arc::new(Conn {
         router: Router {

@@ -16,7 +16,7 @@ pub struct Latency {
     pub burst: Histogram<u64>,
     /// RX→commit time of each packet.
     pub packet: Histogram<u64>,
-    /// Worker-side state of the live export (see `latency_slot`): polls seen, bursts
+    /// Worker-side state of the live export (see `published_latency`): polls seen, bursts
     /// recorded at the last publication, and its TSC reading.
     pub(super) polls: u32,
     pub(super) published: u64,

@@ -2,12 +2,12 @@
 //! sampling → ring, over any [`Packet`] with any [`FrameFilter`] (the seam in `packet.rs`).
 //! The DPDK worker loop around it (rx_burst, bulk free, publication) is `app/worker.rs`.
 //! Counters are plain integers owned by the worker; it stores copies into its own
-//! cache-line-aligned [`StatSlot`], which the control core reads at scrape time. No
+//! cache-line-aligned [`PublishedStats`], which the control core reads at scrape time. No
 //! allocation, lock, syscall or log line per packet.
 pub mod dedup;
 mod latency;
-mod latency_slot;
 pub mod packet;
+mod published_latency;
 mod reload;
 pub mod session_stats;
 pub mod sessions;
@@ -19,17 +19,18 @@ mod verdict;
 mod vni_table;
 
 pub use latency::Latency;
-pub use latency_slot::{
-    bucketize, HistSlot, HistSnapshot, LatencySlot, LATENCY_BOUNDS_NS, LATENCY_BUCKETS,
-};
 pub use packet::{Frame, FrameFilter, Packet};
+pub use published_latency::{
+    bucketize, HistSnapshot, PublishedHistogram, PublishedLatency, LATENCY_BOUNDS_NS,
+    LATENCY_BUCKETS,
+};
 pub use reload::Reload;
-pub use session_stats::{SessionCounts, SessionSlots};
+pub use session_stats::{PublishedSessionCounts, SessionCounts};
 pub use sessions::{SharedSet, WorkerSessions};
-pub use stamps::{StampSlots, StampTracker};
-pub use stats::{StatSlot, WorkerStats};
+pub use stamps::{PublishedStampCounts, StampTracker};
+pub use stats::{PublishedStats, WorkerStats};
 pub use verdict::{Drop, Stage, Verdict};
-pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_SLOTS};
+pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_ENTRIES};
 
 use crate::config::sessions::Action;
 use mirrorcap_decap::{decap, DecapConfig, DropReason, InnerKind};
@@ -128,13 +129,13 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
             } else {
                 w.sessions.shared.lookup(d.meta.vni, d.meta.outer_src)
             };
-            let (policy, slot) = w.sessions.policy(idx);
+            let (policy, session) = w.sessions.policy(idx);
             if let Some(t) = w.stamps.as_deref_mut() {
                 // Before the session's policy, so sampling and filters are not counted as loss.
-                t.observe(inner, ethernet, slot, ts_ns);
+                t.observe(inner, ethernet, session, ts_ns);
             }
             if !plain {
-                let c = &mut w.counts.0[slot as usize];
+                let c = &mut w.counts.0[session as usize];
                 c[session_stats::MATCHED] += 1;
                 if policy.action == Action::Drop {
                     c[session_stats::DROPPED] += 1;
@@ -153,7 +154,7 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                         Refused::Duplicate => (session_stats::DUPLICATE, Drop::Duplicate),
                         _ => (session_stats::SAMPLED_OUT, Drop::SampledOut),
                     };
-                    w.counts.0[slot as usize][k] += 1;
+                    w.counts.0[session as usize][k] += 1;
                     w.st.drop(reason);
                     return Verdict::Dropped(reason);
                 }
@@ -162,7 +163,7 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                     kept = &inner[..inner.len().min(snap - prefix.len())];
                 }
             }
-            let meta = RecordMeta::tunnel(d.meta.vni, slot);
+            let meta = RecordMeta::tunnel(d.meta.vni, session);
             if w.ring.write_record(ts_ns, meta, prefix, kept, orig_len) {
                 let len = (prefix.len() + kept.len()) as u64;
                 let truncated = d.meta.truncated_by > 0;
@@ -172,7 +173,7 @@ pub fn process_packet<P: Packet, F: FrameFilter<P>>(
                 w.st.vxlan_reserved_bits += d.meta.vxlan_reserved_bits as u64;
                 w.batch.add(w.vnis, d.meta.vni, len, truncated);
                 if !w.sessions.shared.plain {
-                    let c = &mut w.counts.0[slot as usize];
+                    let c = &mut w.counts.0[session as usize];
                     c[session_stats::CAPTURED] += 1;
                     c[session_stats::CAPTURED_BYTES] += len;
                     c[session_stats::TRUNCATED] += truncated as u64;

@@ -1,4 +1,4 @@
-//! Per-session counters, by session slot (0 = the default, 1..=254 configured sessions): the
+//! Per-session counters, by session id (0 = the default, 1..=254 configured sessions): the
 //! worker's own integers and the cache-line rows it publishes for the control core.
 #![forbid(unsafe_code)]
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +13,8 @@ pub const DROPPED: usize = 6;
 /// Captured frames AWS truncated (inner IP length beyond the bytes mirrored).
 pub const TRUNCATED: usize = 7;
 pub const COUNTERS: usize = 8;
-/// Slots: the default and 254 configured sessions.
-pub const SESSION_SLOTS: usize = 255;
+/// Ids: the default and 254 configured sessions.
+pub const SESSION_IDS: usize = 255;
 
 /// Labels of the packet outcomes counted per session (`CAPTURED_BYTES` is bytes, apart).
 pub const OUTCOMES: [(usize, &str); 6] = [
@@ -26,7 +26,7 @@ pub const OUTCOMES: [(usize, &str); 6] = [
     (TRUNCATED, "truncated"),
 ];
 
-/// One slot's published counters (`N` of them, from one cache line up), written by one
+/// One id's published counters (`N` of them, from one cache line up), written by one
 /// worker.
 #[repr(C, align(64))]
 pub struct Row<const N: usize>([AtomicU64; N]);
@@ -37,27 +37,27 @@ impl<const N: usize> Default for Row<N> {
     }
 }
 
-/// A worker's published counters, `N` per session slot: the session outcomes here
-/// ([`SessionSlots`]), the stamp counters of `run --stamps` (`super::StampSlots`).
-pub struct SlotRows<const N: usize> {
+/// A worker's published counters, `N` per session id: the session outcomes here
+/// ([`PublishedSessionCounts`]), the stamp counters of `run --stamps` (`super::PublishedStampCounts`).
+pub struct PublishedRows<const N: usize> {
     rows: Box<[Row<N>]>,
 }
 
 /// A worker's published per-session counters.
-pub type SessionSlots = SlotRows<COUNTERS>;
+pub type PublishedSessionCounts = PublishedRows<COUNTERS>;
 
-impl<const N: usize> Default for SlotRows<N> {
+impl<const N: usize> Default for PublishedRows<N> {
     fn default() -> Self {
-        SlotRows {
-            rows: (0..SESSION_SLOTS).map(|_| Row::default()).collect(),
+        PublishedRows {
+            rows: (0..SESSION_IDS).map(|_| Row::default()).collect(),
         }
     }
 }
 
-impl<const N: usize> SlotRows<N> {
-    /// Stores the worker's counters (`counts`, by slot) of `slots` (worker only).
-    pub fn publish(&self, counts: &[[u64; N]], slots: impl Iterator<Item = u8>) {
-        for s in slots {
+impl<const N: usize> PublishedRows<N> {
+    /// Stores the worker's counters (`counts`, by id) of `ids` (worker only).
+    pub fn publish(&self, counts: &[[u64; N]], ids: impl Iterator<Item = u8>) {
+        for s in ids {
             let (row, src) = (&self.rows[s as usize], &counts[s as usize]);
             for (a, v) in row.0.iter().zip(src) {
                 a.store(*v, Ordering::Relaxed);
@@ -65,12 +65,12 @@ impl<const N: usize> SlotRows<N> {
         }
     }
 
-    /// A copy of slot `s`'s counters (control core).
+    /// A copy of id `s`'s counters (control core).
     pub fn read(&self, s: u8) -> [u64; N] {
         std::array::from_fn(|i| self.rows[s as usize].0[i].load(Ordering::Relaxed))
     }
 
-    /// Slot `s`'s counters summed over every worker's rows (control core).
+    /// Id `s`'s counters summed over every worker's rows (control core).
     pub fn sum(workers: &[Self], s: u8) -> [u64; N] {
         let mut sum = [0u64; N];
         for w in workers {
@@ -87,6 +87,6 @@ pub struct SessionCounts(pub Box<[[u64; COUNTERS]]>);
 
 impl Default for SessionCounts {
     fn default() -> Self {
-        SessionCounts(vec![[0u64; COUNTERS]; SESSION_SLOTS].into_boxed_slice())
+        SessionCounts(vec![[0u64; COUNTERS]; SESSION_IDS].into_boxed_slice())
     }
 }

@@ -84,8 +84,8 @@ impl<F> CompiledPolicy<F> {
 
 pub struct CompiledSession<F> {
     pub name: String,
-    /// The slot stored with each record and used for the session's counters (1..=254).
-    pub slot: u8,
+    /// The session id stored with each record and indexing the session's counters (1..=254).
+    pub id: u8,
     pub sources: Vec<Cidr>,
     pub policy: CompiledPolicy<F>,
 }
@@ -100,13 +100,13 @@ pub struct SharedSet<F> {
 }
 
 /// Index of the default policy in per-worker arrays (after the sessions).
-pub const DEFAULT_SLOT: u8 = 0;
+pub const DEFAULT_SESSION_ID: u8 = 0;
 
 impl<F> SharedSet<F> {
-    /// Compiles `set` with `make` for each filter; `slots[i]` is session `i`'s slot.
+    /// Compiles `set` with `make` for each filter; `ids[i]` is session `i`'s id.
     pub fn compile(
         set: &SessionSet,
-        slots: &[u8],
+        ids: &[u8],
         make: FilterCompiler<F>,
     ) -> Result<SharedSet<F>, String> {
         let mut by_vni: HashMap<u32, Vec<u16>> = HashMap::new();
@@ -120,7 +120,7 @@ impl<F> SharedSet<F> {
             }
             sessions.push(CompiledSession {
                 name: s.name.clone(),
-                slot: slots[i],
+                id: ids[i],
                 sources: s.source.clone(),
                 policy: CompiledPolicy::compile(&s.policy, &mut *make)
                     .map_err(|e| format!("session {:?}: {e}", s.name))?,
@@ -184,15 +184,15 @@ impl<F> WorkerSessions<F> {
         }
     }
 
-    /// The policy and counter slot of session `idx` (None: the default).
+    /// The policy and session id of session `idx` (None: the default).
     #[inline]
     pub fn policy(&self, idx: Option<usize>) -> (&CompiledPolicy<F>, u8) {
         match idx {
             Some(i) => {
                 let s = &self.shared.sessions[i];
-                (&s.policy, s.slot)
+                (&s.policy, s.id)
             }
-            None => (&self.shared.default, DEFAULT_SLOT),
+            None => (&self.shared.default, DEFAULT_SESSION_ID),
         }
     }
 

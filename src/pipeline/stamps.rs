@@ -9,8 +9,8 @@
 //! source port, which AWS and the generator derive from the inner 5-tuple), so no state is
 //! shared between workers.
 #![forbid(unsafe_code)]
-use super::latency_slot::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS};
-use super::session_stats::{SlotRows, SESSION_SLOTS};
+use super::published_latency::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS};
+use super::session_stats::{PublishedRows, SESSION_IDS};
 use mirrorcap_stamp::read_stamp;
 
 /// Flow-table entries per worker (a power of two); flows beyond it share entries, and a
@@ -45,7 +45,7 @@ impl Default for StampTracker {
     fn default() -> Self {
         StampTracker {
             flows: vec![Flow::default(); FLOW_ENTRIES].into_boxed_slice(),
-            counts: vec![[0u64; COUNTERS]; SESSION_SLOTS].into_boxed_slice(),
+            counts: vec![[0u64; COUNTERS]; SESSION_IDS].into_boxed_slice(),
         }
     }
 }
@@ -158,7 +158,7 @@ pub fn l4_payload(frame: &[u8], ethernet: bool) -> Option<&[u8]> {
 }
 
 /// A worker's published stamp counters and histogram buckets, by session slot.
-pub type StampSlots = SlotRows<COUNTERS>;
+pub type PublishedStampCounts = PublishedRows<COUNTERS>;
 
 #[cfg(test)]
 mod tests {

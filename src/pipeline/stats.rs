@@ -1,7 +1,7 @@
 //! A worker's counters: plain integers it owns ([`WorkerStats`]) and the cache-line-aligned
-//! copy it publishes for the collector ([`StatSlot`]); drops are counted per [`Drop`].
+//! copy it publishes for the collector ([`PublishedStats`]); drops are counted per [`Drop`].
 use super::verdict::Drop;
-use super::LatencySlot;
+use super::PublishedLatency;
 use mirrorcap_ring::RingStats;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -41,7 +41,7 @@ impl WorkerStats {
 /// stores), read by the collector. Aligned so no two workers share a cache line.
 #[repr(C, align(128))]
 #[derive(Default)]
-pub struct StatSlot {
+pub struct PublishedStats {
     pub rx_packets: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub captured_packets: AtomicU64,
@@ -60,10 +60,10 @@ pub struct StatSlot {
     /// Set when the worker has returned.
     pub finished: AtomicBool,
     /// The worker's latency histograms, published a few times a second.
-    pub latency: LatencySlot,
+    pub latency: PublishedLatency,
 }
 
-impl StatSlot {
+impl PublishedStats {
     pub fn publish(&self, s: &WorkerStats) {
         let r = Ordering::Relaxed;
         self.rx_packets.store(s.rx_packets, r);
@@ -118,7 +118,7 @@ impl StatSlot {
 
 #[cfg(test)]
 mod layout_tests {
-    use super::super::vni_table::{VniSlot, VniTable};
+    use super::super::vni_table::{VniEntry, VniTable};
     use super::*;
     use std::mem::{align_of, size_of};
 
@@ -127,18 +127,18 @@ mod layout_tests {
     /// fills whole lines, so two workers' writes never land on one line.
     #[test]
     fn per_worker_shared_structures_never_share_a_cache_line() {
-        assert_eq!(align_of::<StatSlot>(), 128);
-        assert_eq!(size_of::<StatSlot>() % 128, 0);
-        let slots: Vec<StatSlot> = (0..3).map(|_| StatSlot::default()).collect();
+        assert_eq!(align_of::<PublishedStats>(), 128);
+        assert_eq!(size_of::<PublishedStats>() % 128, 0);
+        let slots: Vec<PublishedStats> = (0..3).map(|_| PublishedStats::default()).collect();
         for w in slots.windows(2) {
             let (a, b) = (&w[0] as *const _ as usize, &w[1] as *const _ as usize);
             assert!(b - a >= 128 && a % 128 == 0);
         }
-        assert_eq!(align_of::<VniSlot>(), 64);
-        assert_eq!(size_of::<VniSlot>() % 64, 0);
+        assert_eq!(align_of::<VniEntry>(), 64);
+        assert_eq!(size_of::<VniEntry>() % 64, 0);
         // Each worker's VNI table is its own allocation of whole aligned slots.
         let (t0, t1) = (VniTable::new(), VniTable::new());
-        let (r0, r1) = (t0.slot_range(), t1.slot_range());
+        let (r0, r1) = (t0.entry_range(), t1.entry_range());
         assert!(r0.end <= r1.start || r1.end <= r0.start);
         assert_eq!(r0.start % 64, 0);
     }

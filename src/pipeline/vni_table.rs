@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Slots per worker; mirror sessions per appliance are far fewer.
-pub const VNI_SLOTS: usize = 1024;
+pub const VNI_ENTRIES: usize = 1024;
 /// Marks an unused slot (VNIs have 24 bits).
 const EMPTY: u32 = u32::MAX;
 /// The label of the slot that takes VNIs once the table is full.
@@ -13,16 +13,16 @@ const PROBES: usize = 16;
 
 /// One VNI's counters.
 #[repr(C, align(64))]
-pub struct VniSlot {
+pub struct VniEntry {
     pub vni: AtomicU32,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
     pub truncated: AtomicU64,
 }
 
-impl Default for VniSlot {
+impl Default for VniEntry {
     fn default() -> Self {
-        VniSlot {
+        VniEntry {
             vni: AtomicU32::new(EMPTY),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -33,7 +33,7 @@ impl Default for VniSlot {
 
 /// A worker's VNI table (the last slot is the overflow slot).
 pub struct VniTable {
-    slots: Box<[VniSlot]>,
+    slots: Box<[VniEntry]>,
 }
 
 /// What the collector reads of one VNI.
@@ -56,7 +56,7 @@ fn bump(a: &AtomicU64, by: u64) {
 
 impl VniTable {
     /// The addresses the table's slots occupy (for layout checks).
-    pub fn slot_range(&self) -> std::ops::Range<usize> {
+    pub fn entry_range(&self) -> std::ops::Range<usize> {
         let start = self.slots.as_ptr() as usize;
         start..start + std::mem::size_of_val(&*self.slots)
     }
@@ -70,11 +70,11 @@ impl Default for VniTable {
 
 impl VniTable {
     pub fn new() -> Self {
-        let slots: Vec<VniSlot> = (0..VNI_SLOTS + 1).map(|_| VniSlot::default()).collect();
+        let slots: Vec<VniEntry> = (0..VNI_ENTRIES + 1).map(|_| VniEntry::default()).collect();
         let t = VniTable {
             slots: slots.into_boxed_slice(),
         };
-        t.slots[VNI_SLOTS]
+        t.slots[VNI_ENTRIES]
             .vni
             .store(OVERFLOW_VNI, Ordering::Relaxed);
         t
@@ -82,8 +82,8 @@ impl VniTable {
 
     /// The slot of `vni`, claiming an empty one on first sight. Worker only.
     #[inline]
-    fn slot(&self, vni: u32) -> &VniSlot {
-        let mut i = (vni.wrapping_mul(0x9E37_79B1) >> 22) as usize % VNI_SLOTS;
+    fn slot(&self, vni: u32) -> &VniEntry {
+        let mut i = (vni.wrapping_mul(0x9E37_79B1) >> 22) as usize % VNI_ENTRIES;
         for _ in 0..PROBES {
             let s = &self.slots[i];
             let v = s.vni.load(Ordering::Relaxed);
@@ -94,9 +94,9 @@ impl VniTable {
                 s.vni.store(vni, Ordering::Release);
                 return s;
             }
-            i = (i + 1) % VNI_SLOTS;
+            i = (i + 1) % VNI_ENTRIES;
         }
-        &self.slots[VNI_SLOTS]
+        &self.slots[VNI_ENTRIES]
     }
 
     /// Counts one captured frame of `vni`. Worker only.
@@ -219,17 +219,17 @@ mod tests {
                 }
             ]
         );
-        for v in 0..(VNI_SLOTS as u32 * 2) {
+        for v in 0..(VNI_ENTRIES as u32 * 2) {
             t.record(v + 1000, 1, false);
         }
         let s = t.snapshot();
         let total: u64 = s.iter().map(|c| c.packets).sum();
         assert_eq!(
             total,
-            3 + VNI_SLOTS as u64 * 2,
+            3 + VNI_ENTRIES as u64 * 2,
             "nothing lost when the table is full"
         );
         assert!(s.iter().any(|c| c.vni == OVERFLOW_VNI && c.packets > 0));
-        assert!(s.len() <= VNI_SLOTS + 1);
+        assert!(s.len() <= VNI_ENTRIES + 1);
     }
 }

@@ -11,14 +11,14 @@ pub struct WorkerLcore<'a> {
     pub job: Box<dyn FnOnce() -> i32 + Send + 'a>,
 }
 
-struct Slot<'a> {
+struct LaunchedJob<'a> {
     job: Option<Box<dyn FnOnce() -> i32 + Send + 'a>>,
 }
 
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
-    // SAFETY: arg is the &mut Slot that launch_workers keeps alive until this lcore is waited
+    // SAFETY: arg is the &mut LaunchedJob that launch_workers keeps alive until this lcore is waited
     // for; only this lcore touches it meanwhile.
-    let slot = unsafe { &mut *(arg as *mut Slot<'_>) };
+    let slot = unsafe { &mut *(arg as *mut LaunchedJob<'_>) };
     match slot.job.take() {
         Some(job) => catch_unwind(AssertUnwindSafe(job)).unwrap_or(-1),
         None => -1,
@@ -53,10 +53,10 @@ pub fn launch_workers<'a, R>(
     workers: Vec<WorkerLcore<'a>>,
     control: impl FnOnce() -> R,
 ) -> Result<(R, Vec<i32>), DpdkError> {
-    let mut slots: Vec<Slot<'a>> = Vec::with_capacity(workers.len());
+    let mut slots: Vec<LaunchedJob<'a>> = Vec::with_capacity(workers.len());
     let mut lcores = Vec::with_capacity(workers.len());
     for w in workers {
-        slots.push(Slot { job: Some(w.job) });
+        slots.push(LaunchedJob { job: Some(w.job) });
         lcores.push(w.lcore);
     }
     let mut guard = WaitGuard {
@@ -64,7 +64,7 @@ pub fn launch_workers<'a, R>(
         codes: Vec::new(),
     };
     for (slot, &lcore) in slots.iter_mut().zip(&lcores) {
-        let arg = slot as *mut Slot<'a> as *mut c_void;
+        let arg = slot as *mut LaunchedJob<'a> as *mut c_void;
         // SAFETY: trampoline matches lcore_function_t; arg stays valid until the guard waits
         // for the lcore (slots outlive guard: declared before it, dropped after it).
         let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline), arg, lcore) };

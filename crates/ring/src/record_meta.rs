@@ -4,12 +4,12 @@
 //!
 //! ```text
 //! bits 0..24   VNI of the mirror session (VXLAN VNI, else the innermost Geneve VNI)
-//! bits 24..32  session slot: 0 = no configured session (named vni-<n>),
+//! bits 24..32  session id: 0 = no configured session (named vni-<n>),
 //!              1..=254 = a configured session, 255 = untagged (no tunnel: captured as is)
 //! ```
 
-/// The session slot of records that came without a tunnel (or were written without metadata).
-pub const UNTAGGED_SLOT: u8 = 255;
+/// The session id of records that came without a tunnel (or were written without metadata).
+pub const UNTAGGED_SESSION_ID: u8 = 255;
 /// Bytes of one index word.
 pub const META_LEN: usize = 4;
 
@@ -19,20 +19,20 @@ pub struct RecordMeta(pub u32);
 
 impl RecordMeta {
     /// A record that came without a tunnel.
-    pub const UNTAGGED: RecordMeta = RecordMeta((UNTAGGED_SLOT as u32) << 24);
+    pub const UNTAGGED: RecordMeta = RecordMeta((UNTAGGED_SESSION_ID as u32) << 24);
 
-    /// A decapsulated record of VNI `vni` (low 24 bits kept) in session slot `session`
+    /// A decapsulated record of VNI `vni` (low 24 bits kept) in session id `session`
     /// (0 when no session is configured for it).
     #[inline(always)]
     pub fn tunnel(vni: u32, session: u8) -> Self {
-        let session = session.min(UNTAGGED_SLOT - 1);
+        let session = session.min(UNTAGGED_SESSION_ID - 1);
         RecordMeta((vni & 0x00ff_ffff) | (session as u32) << 24)
     }
 
     /// The VNI, or None for an untagged record.
     #[inline]
     pub fn vni(self) -> Option<u32> {
-        (self.session() != UNTAGGED_SLOT).then_some(self.0 & 0x00ff_ffff)
+        (self.session() != UNTAGGED_SESSION_ID).then_some(self.0 & 0x00ff_ffff)
     }
 
     #[inline]
@@ -41,7 +41,7 @@ impl RecordMeta {
     }
 
     /// The name readers give the record's session: `vni-<n>`, or `untagged`. Configured
-    /// sessions (slots 1..=254) are named by the caller, which knows their names.
+    /// sessions (ids 1..=254) are named by the caller, which knows their names.
     pub fn default_name(self) -> String {
         match self.vni() {
             Some(v) => format!("vni-{v}"),

@@ -1,19 +1,19 @@
-//! `RING_DIR/sessions`: which configured session each record's session slot (1..=254, stored
-//! in the record index) stands for. A session keeps its slot across reloads and restarts, so
-//! records written before a reload or a restart keep their names. One `SLOT NAME` line each;
+//! `RING_DIR/sessions`: which configured session each record's session id (1..=254, stored
+//! in the record index) stands for. A session keeps its id across reloads and restarts, so
+//! records written before a reload or a restart keep their names. One `ID NAME` line each;
 //! written whole to a temporary file and renamed over the old one.
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// Slots available to configured sessions: 1..=254.
-pub const SLOTS: usize = 254;
+/// Ids available to configured sessions: 1..=254.
+pub const CONFIGURED_IDS: usize = 254;
 
 pub fn sessions_path(ring: &Path) -> PathBuf {
     ring.join("sessions")
 }
 
-/// Names by slot (index 0 unused). A missing or unreadable file names nothing; malformed
+/// Names by id (index 0 unused). A missing or unreadable file names nothing; malformed
 /// lines are skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionNames {
@@ -22,14 +22,14 @@ pub struct SessionNames {
 
 impl SessionNames {
     pub fn read(ring: &Path) -> SessionNames {
-        let mut names = vec![None; SLOTS + 1];
+        let mut names = vec![None; CONFIGURED_IDS + 1];
         if let Ok(text) = std::fs::read_to_string(sessions_path(ring)) {
             for line in text.lines() {
-                let Some((slot, name)) = line.split_once(' ') else {
+                let Some((id, name)) = line.split_once(' ') else {
                     continue;
                 };
-                if let Ok(s) = slot.parse::<usize>() {
-                    if (1..=SLOTS).contains(&s) && !name.is_empty() {
+                if let Ok(s) = id.parse::<usize>() {
+                    if (1..=CONFIGURED_IDS).contains(&s) && !name.is_empty() {
                         names[s] = Some(name.to_string());
                     }
                 }
@@ -38,34 +38,36 @@ impl SessionNames {
         SessionNames { names }
     }
 
-    /// The name of slot `slot`, if a session was given it.
-    pub fn name(&self, slot: u8) -> Option<&str> {
-        self.names.get(slot as usize).and_then(|n| n.as_deref())
+    /// The name of id `id`, if a session was given it.
+    pub fn name(&self, id: u8) -> Option<&str> {
+        self.names.get(id as usize).and_then(|n| n.as_deref())
     }
 
-    /// Slots for `wanted` (in order): a name keeps the slot it had; a new name takes a free
-    /// slot, else the slot of a name no longer wanted.
+    /// Ids for `wanted` (in order): a name keeps the id it had; a new name takes a free
+    /// id, else the id of a name no longer wanted.
     pub fn assign(&mut self, wanted: &[&str]) -> Result<Vec<u8>, String> {
-        if wanted.len() > SLOTS {
-            return Err(format!("at most {SLOTS} sessions"));
+        if wanted.len() > CONFIGURED_IDS {
+            return Err(format!("at most {CONFIGURED_IDS} sessions"));
         }
-        self.names.resize(SLOTS + 1, None);
+        self.names.resize(CONFIGURED_IDS + 1, None);
         let mut out = Vec::with_capacity(wanted.len());
         for w in wanted {
-            let slot = match self.names.iter().position(|n| n.as_deref() == Some(w)) {
+            let id = match self.names.iter().position(|n| n.as_deref() == Some(w)) {
                 Some(s) => s,
                 None => {
-                    let free = (1..=SLOTS).find(|&s| self.names[s].is_none()).or_else(|| {
-                        (1..=SLOTS).find(|&s| {
-                            !wanted.contains(&self.names[s].as_deref().unwrap_or_default())
-                        })
-                    });
-                    let s = free.ok_or_else(|| format!("no session slot left for {w:?}"))?;
+                    let free = (1..=CONFIGURED_IDS)
+                        .find(|&s| self.names[s].is_none())
+                        .or_else(|| {
+                            (1..=CONFIGURED_IDS).find(|&s| {
+                                !wanted.contains(&self.names[s].as_deref().unwrap_or_default())
+                            })
+                        });
+                    let s = free.ok_or_else(|| format!("no session id left for {w:?}"))?;
                     self.names[s] = Some(w.to_string());
                     s
                 }
             };
-            out.push(slot as u8);
+            out.push(id as u8);
         }
         Ok(out)
     }
@@ -103,7 +105,7 @@ mod tests {
         n.write(dir.path()).unwrap();
         let mut again = SessionNames::read(dir.path());
         assert_eq!(again.name(2), Some("db"));
-        // Reordered, one removed, one added: kept names keep slots, the new one a free slot.
+        // Reordered, one removed, one added: kept names keep ids, the new one a free id.
         assert_eq!(again.assign(&["db", "dns"]).unwrap(), vec![2, 3]);
         assert_eq!(again.name(1), Some("web"), "old records keep their name");
         std::fs::write(sessions_path(dir.path()), "x y\n300 big\n4 ok\n").unwrap();
@@ -115,7 +117,7 @@ mod tests {
     #[test]
     fn full_slots_are_reused_from_names_no_longer_wanted() {
         let mut n = SessionNames::default();
-        let many: Vec<String> = (0..SLOTS).map(|i| format!("s{i}")).collect();
+        let many: Vec<String> = (0..CONFIGURED_IDS).map(|i| format!("s{i}")).collect();
         let refs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
         n.assign(&refs).unwrap();
         assert_eq!(n.assign(&["s5", "new"]).unwrap(), vec![6, 1]);

@@ -45,7 +45,7 @@ const CHECK_EVERY: u32 = 256;
 /// cumulative buckets.
 #[repr(C, align(128))]
 #[derive(Default)]
-pub struct HistSlot {
+pub struct PublishedHistogram {
     buckets: [AtomicU64; LATENCY_BUCKETS],
     sum_ns: AtomicU64,
 }
@@ -84,7 +84,7 @@ pub fn bucketize(h: &Histogram<u64>) -> HistSnapshot {
     s
 }
 
-impl HistSlot {
+impl PublishedHistogram {
     fn store(&self, s: &HistSnapshot) {
         for (a, v) in self.buckets.iter().zip(s.buckets.iter()) {
             a.store(*v, Ordering::Relaxed);
@@ -103,14 +103,14 @@ impl HistSlot {
     }
 }
 
-/// A worker's exported latency histograms, part of its [`super::StatSlot`].
+/// A worker's exported latency histograms, part of its [`super::PublishedStats`].
 #[repr(C, align(128))]
 #[derive(Default)]
-pub struct LatencySlot {
+pub struct PublishedLatency {
     /// RX→commit time of each packet.
-    pub packet: HistSlot,
+    pub packet: PublishedHistogram,
     /// Processing time of each burst.
-    pub burst: HistSlot,
+    pub burst: PublishedHistogram,
     /// TSC ticks between two publications, set by the control core before the worker starts
     /// (0 publishes at every check).
     pub interval_ticks: AtomicU64,
@@ -122,7 +122,7 @@ impl Latency {
     /// histograms into `slot` (a walk of the recorded hdrhistogram slots; no allocation).
     /// `tsc` reads the clock that `slot.interval_ticks` counts in (the TSC on a worker).
     #[inline(always)]
-    pub fn publish_when_due(&mut self, slot: &LatencySlot, tsc: fn() -> u64) {
+    pub fn publish_when_due(&mut self, slot: &PublishedLatency, tsc: fn() -> u64) {
         self.polls = self.polls.wrapping_add(1);
         if self.polls.is_multiple_of(CHECK_EVERY) {
             self.publish_if_new(slot, tsc);
@@ -130,7 +130,7 @@ impl Latency {
     }
 
     #[inline(never)]
-    fn publish_if_new(&mut self, slot: &LatencySlot, tsc: fn() -> u64) {
+    fn publish_if_new(&mut self, slot: &PublishedLatency, tsc: fn() -> u64) {
         if self.burst.len() == self.published {
             return;
         }
@@ -143,7 +143,7 @@ impl Latency {
     }
 
     /// Copies both histograms into `slot` now.
-    pub fn publish(&mut self, slot: &LatencySlot) {
+    pub fn publish(&mut self, slot: &PublishedLatency) {
         slot.packet.store(&bucketize(&self.packet));
         slot.burst.store(&bucketize(&self.burst));
         self.published = self.burst.len();
@@ -161,7 +161,7 @@ mod tests {
         l.record(101, 1); // just above: le="2e-07"
         l.record(4_000, 2); // le="5e-06"
         l.record(5_000_000_000, 1); // beyond 1 s: +Inf
-        let slot = LatencySlot::default();
+        let slot = PublishedLatency::default();
         l.publish(&slot);
         let p = slot.packet.read();
         assert_eq!(p.buckets[0], 3);
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn publishes_only_when_new_values_arrived() {
-        let slot = LatencySlot::default();
+        let slot = PublishedLatency::default();
         let mut l = Latency::default();
         for _ in 0..CHECK_EVERY {
             l.publish_when_due(&slot, test_clock);
