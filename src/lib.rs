@@ -10,13 +10,14 @@ pub mod app;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "dpdk")]
-pub mod control;
+mod control;
 pub mod gen;
 #[cfg(feature = "dpdk")]
 pub mod gentx;
 #[cfg(feature = "dpdk")]
 pub mod metrics;
 pub mod pipeline;
-pub mod sizing;
 #[cfg(feature = "dpdk")]
-pub mod status;
+mod sizing;
+#[cfg(feature = "dpdk")]
+mod status;

@@ -3,9 +3,11 @@
 //! keeps the main lcore for the progress line and signals. Teardown as in `run`: senders
 //! finish, then port (which flushes a net_pcap tx_pcap file), pools and EAL go.
 #![forbid(unsafe_code)]
-pub mod plan;
-pub mod report;
-pub mod worker;
+mod plan;
+mod report;
+mod worker;
+
+pub use report::TxReport;
 
 use crate::app::startup::{self, AppError, EalPlan, PortSource};
 use crate::cli::GenArgs;
@@ -15,7 +17,6 @@ use mirrorcap_dpdk::{
     launch_workers, pktmbuf_headroom, tsc_hz, PortBuilder, TscClock, WorkerLcore,
 };
 use plan::{Limit, Plan, Rate};
-use report::TxReport;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -89,8 +89,6 @@ pub struct Plan {
     pub progress: Option<Duration>,
 }
 
-pub use crate::cli::GEN_DPDK_ONLY as DPDK_ONLY;
-
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(flag: &str, s: &str) -> Result<[u8; 6], String> {
     let parts: Vec<&str> = s.split(':').collect();

@@ -4,7 +4,7 @@
 //! Counters are plain integers owned by the worker; it stores copies into its own
 //! cache-line-aligned [`PublishedStats`], which the control core reads at scrape time. No
 //! allocation, lock, syscall or log line per packet.
-pub mod dedup;
+mod dedup;
 mod latency;
 pub mod packet;
 mod published_latency;
