@@ -728,7 +728,7 @@ fn crash_while_resuming_resumes_at_the_committed_length() {
     let e = control_segments(&ring.dir())[1];
     assert_eq!(
         e.committed, committed,
-        "BUG crates/ring/src/writer.rs RingWriter::resume: resumes at the file's length ({} bytes) \
+        "BUG crates/ring/src/writer/mod.rs RingWriter::resume: resumes at the file's length ({} bytes) \
          instead of the segment's committed length ({committed}); the zeros after the records \
          were published as committed. Fix: off = snap.committed (clamped to the file header \
          and the file length), and store E_STATE Live before extending the file",

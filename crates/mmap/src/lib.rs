@@ -44,7 +44,7 @@ pub fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
 /// page-table entries survive rotation (re-mapping each lap costs a minor fault per page).
 /// The file may be shorter than the mapping while the segment is sealed: its bytes are touched
 /// only after the file was extended to the full length (by `RingWriter::activate`, or ahead of
-/// need by the ring's helper thread, see `maintainer.rs`).
+/// need by the ring's helper thread, see `mirrorcap-ring`'s `maintainer/`).
 ///
 /// Its bytes are reached only through `&mut SegmentMap` (it is not `Clone`); a [`Populator`]
 /// of the same mapping only keeps it alive and asks the kernel to fault pages in.
