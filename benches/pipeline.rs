@@ -6,7 +6,7 @@
 //! half the flows.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use mirrorcap::config::sessions::{Policy, Session, SessionSet};
-use mirrorcap::gen::{encapsulate, inner_frame, mirror_source_port, Encap, OuterAddrs};
+use mirrorcap::gen::mirrored_vxlan;
 use mirrorcap::pipeline::{
     process_packet, Frame, PipelineConfig, SharedSet, VniTable, WorkerSessions, WorkerState,
 };
@@ -41,19 +41,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     for size in [64usize, 1500] {
         let frames: Vec<Vec<u8>> = (0..32u16)
-            .map(|flow| {
-                let inner = inner_frame(flow as u64, flow, size);
-                let sport = mirror_source_port(&inner);
-                encapsulate(
-                    Encap::Vxlan,
-                    0,
-                    &OuterAddrs::default_for(flow),
-                    flow,
-                    100,
-                    sport,
-                    &inner,
-                )
-            })
+            .map(|flow| mirrored_vxlan(flow, 100, size))
             .collect();
         let dir = std::path::Path::new("/dev/shm")
             .join(format!("mirrorcap-bench-pipeline-{}", std::process::id()));

@@ -270,3 +270,20 @@ pub fn encapsulate_with(
     f.extend_from_slice(inner);
     f
 }
+
+/// The VXLAN copy AWS would send of flow `flow`'s generated inner frame (`size` bytes,
+/// sequence number `flow`) in the mirror session with VNI `vni`: the one-liner tests and
+/// benches build their traffic with.
+pub fn mirrored_vxlan(flow: u16, vni: u32, size: usize) -> Vec<u8> {
+    let inner = super::inner_frame(flow as u64, flow, size);
+    let sport = super::mirror_source_port(&inner);
+    encapsulate(
+        Encap::Vxlan,
+        0,
+        &super::OuterAddrs::default_for(flow),
+        flow,
+        vni,
+        sport,
+        &inner,
+    )
+}

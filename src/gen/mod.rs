@@ -11,7 +11,7 @@ mod noise;
 pub mod sizes;
 
 pub use encap::{
-    encapsulate, encapsulate_with, geneve_aws_header, outer_len, Encap, OuterSpec,
+    encapsulate, encapsulate_with, geneve_aws_header, mirrored_vxlan, outer_len, Encap, OuterSpec,
     GWLB_ATTACHMENT_ID, GWLB_ENDPOINT_ID, GWLB_FLOW_COOKIE, GWLB_VNI,
 };
 pub use frames::{

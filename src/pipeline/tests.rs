@@ -3,26 +3,11 @@
 //! directory — no EAL. Each test reads the ring back and checks the counters against it.
 use super::*;
 use crate::config::sessions::{Policy, Session, SessionSet};
-use crate::gen::{encapsulate, inner_frame, mirror_source_port, Encap, OuterAddrs};
+use crate::gen::{inner_frame, mirrored_vxlan as mirrored};
 use mirrorcap_filter::PcapFilter;
 use mirrorcap_ring::reader::WorkerReader;
 use mirrorcap_ring::{Geometry, RingOptions};
 use std::sync::Arc;
-
-/// A mirrored VXLAN frame of flow `flow` (inner UDP sport 10000 + flow) in session `vni`.
-fn mirrored(flow: u16, vni: u32, size: usize) -> Vec<u8> {
-    let inner = inner_frame(flow as u64, flow, size);
-    let sport = mirror_source_port(&inner);
-    encapsulate(
-        Encap::Vxlan,
-        0,
-        &OuterAddrs::default_for(flow),
-        flow,
-        vni,
-        sport,
-        &inner,
-    )
-}
 
 fn compile(set: &SessionSet) -> Arc<SharedSet<PcapFilter>> {
     let slots: Vec<u8> = (1..=set.sessions.len() as u8).collect();
@@ -41,18 +26,26 @@ fn session(name: &str, vni: u32, policy: Policy) -> Session {
     }
 }
 
-/// Runs `frames` through the pipeline with `set`; returns the counters and the records the
-/// ring kept (data, orig_len, session slot).
-fn run(set: &SessionSet, frames: &[Vec<u8>]) -> (WorkerStats, Vec<(Vec<u8>, u32, u8)>) {
-    let dir = tempfile::tempdir().unwrap();
+/// A worker's state with a small ring in `dir` and `set`'s sessions.
+fn worker<'a>(
+    dir: &std::path::Path,
+    vnis: &'a VniTable,
+    set: &SessionSet,
+) -> WorkerState<'a, PcapFilter> {
     let geometry = Geometry {
         segments: 2,
         segment_size: 1 << 20,
     };
-    let (ring, _) =
-        RingWriter::open_with(dir.path(), 0, geometry, RingOptions::default()).expect("ring");
+    let (ring, _) = RingWriter::open_with(dir, 0, geometry, RingOptions::default()).expect("ring");
+    WorkerState::new(ring, vnis, WorkerSessions::new(compile(set)))
+}
+
+/// Runs `frames` through the pipeline with `set`; returns the counters and the records the
+/// ring kept (data, orig_len, session id).
+fn run(set: &SessionSet, frames: &[Vec<u8>]) -> (WorkerStats, Vec<(Vec<u8>, u32, u8)>) {
+    let dir = tempfile::tempdir().unwrap();
     let vnis = VniTable::new();
-    let mut w = WorkerState::new(ring, &vnis, WorkerSessions::new(compile(set)));
+    let mut w = worker(dir.path(), &vnis, set);
     let cfg = PipelineConfig::default();
     for (i, f) in frames.iter().enumerate() {
         process_packet(&Frame(f), 1_000 + i as u64, &cfg, &mut w);
@@ -170,15 +163,8 @@ impl Packet for Chained<'_> {
 #[test]
 fn a_frame_in_several_buffers_is_counted_oversize_not_parsed() {
     let dir = tempfile::tempdir().unwrap();
-    let geometry = Geometry {
-        segments: 2,
-        segment_size: 1 << 20,
-    };
-    let (ring, _) =
-        RingWriter::open_with(dir.path(), 0, geometry, RingOptions::default()).expect("ring");
     let vnis = VniTable::new();
-    let set = compile(&SessionSet::default());
-    let mut w = WorkerState::new(ring, &vnis, WorkerSessions::new(set));
+    let mut w = worker(dir.path(), &vnis, &SessionSet::default());
     let f = mirrored(1, 100, 1000);
     process_packet(&Chained(&f), 1, &PipelineConfig::default(), &mut w);
     assert_eq!(w.st.rx_packets, 1);
