@@ -332,7 +332,7 @@ fn sighup_reloads_sessions_under_load_keeping_every_packet_accounted_for() {
     let app = Appliance::looping(
         &input,
         &ring,
-        16,
+        64,
         &["--config", cfg.to_str().unwrap(), "--mbufs", "8191"],
     );
     let reloads = |n: usize| {
@@ -380,6 +380,23 @@ fn sighup_reloads_sessions_under_load_keeping_every_packet_accounted_for() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let m = app.scrape_until(Duration::from_secs(5), |_| true);
+    // A last switch to the other configuration just before stopping: the ring keeps only its
+    // newest segments, so its records of both configurations must come from around this one
+    // transition (capture ran on under the first for an unknown time meanwhile). A few
+    // thousand records of the second fit well inside the ring, so records from before the
+    // switch remain.
+    std::fs::write(&cfg, b).unwrap();
+    app.signal("HUP");
+    reloads(7);
+    let before = captured();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while captured() < before + 2_000.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "capture goes on after the last reload"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     app.signal("TERM");
     let (st, err) = app.wait(Duration::from_secs(20));
     assert!(st.success(), "{err}");
