@@ -115,12 +115,15 @@ fn reencode(idx: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     zstd::encode_all(&body[..], 1).unwrap()
 }
 
+/// A change to an index body, for the table below.
+type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+
 #[test]
 fn inconsistent_index_fields_are_errors_even_with_a_good_checksum() {
     let fx = fixture();
     let put = |b: &mut Vec<u8>, at: usize, v: &[u8]| b[at..at + v.len()].copy_from_slice(v);
     let entry = |k: usize| 40 + k * 56;
-    let edits: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("magic", Box::new(|b| b[0] = b'X')),
         ("version", Box::new(move |b| put(b, 8, &2u32.to_le_bytes()))),
         ("flags", Box::new(move |b| put(b, 12, &4u32.to_le_bytes()))),
