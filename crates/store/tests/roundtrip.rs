@@ -226,3 +226,20 @@ fn end_block_cuts_where_the_caller_says_and_bad_input_is_refused() {
         assert!(BlockWriter::new(opts).is_err(), "{block_size}");
     }
 }
+
+#[test]
+fn open_name_finds_either_mode_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(50, LENS, 19);
+    for (name, compression) in [("z", Compression::DEFAULT_ZSTD), ("p", Compression::None)] {
+        let opts = StoreOptions {
+            compression,
+            block_size: 4096,
+        };
+        write(dir.path(), name, opts, &recs);
+        let mut f = StoreFile::open_name(dir.path(), name).unwrap();
+        assert_eq!(f.index().compressed, compression != Compression::None);
+        assert!(f.read_all().unwrap() == recs);
+    }
+    assert!(StoreFile::open_name(dir.path(), "absent").is_err());
+}

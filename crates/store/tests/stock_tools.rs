@@ -19,7 +19,7 @@ fn have(tool: &str) -> bool {
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing and CI=true: install it (zstd, tcpdump, tshark's capinfos)"
+            "{tool} is missing and CI=true: install it (packages zstd, tcpdump, wireshark-common)"
         );
         eprintln!("skipped: {tool} is not installed");
     }
