@@ -1,0 +1,189 @@
+//! [`StoreFile`]: opens a store file with its index and reads any block on its own (one
+//! positioned read, one decompression), checking it against the index: length, checksum,
+//! record count and timestamps. Anything that does not match is a [`StoreError::Corrupt`],
+//! never a panic and never a record that was not written.
+
+use crate::checksum::checksum;
+use crate::index::{BlockInfo, StoreIndex};
+use crate::writer::Compression;
+use crate::{file_paths, StoreError};
+use mirrorcap_ring::pcapfmt::{
+    parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
+};
+use mirrorcap_ring::RecordMeta;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// One record as stored: what the writer was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub ts_ns: u64,
+    pub orig_len: u32,
+    pub meta: RecordMeta,
+    pub data: Vec<u8>,
+}
+
+/// An open store file.
+pub struct StoreFile {
+    path: PathBuf,
+    file: File,
+    index: StoreIndex,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl StoreFile {
+    /// Opens data file `data_path` described by index `index_path`. A data file of another
+    /// length than the index says (truncated, or still being written) is an error.
+    pub fn open(data_path: &Path, index_path: &Path) -> crate::Result<Self> {
+        let index = StoreIndex::read(index_path)?;
+        let io = |op: &'static str| {
+            let path = data_path.to_path_buf();
+            move |source| StoreError::Io { op, path, source }
+        };
+        let file = File::open(data_path).map_err(io("open store file"))?;
+        let len = file.metadata().map_err(io("stat store file"))?.len();
+        if len != index.data_len {
+            return Err(StoreError::Corrupt {
+                op: "open store file",
+                path: data_path.to_path_buf(),
+                what: format!("{len} bytes, its index says {}", index.data_len),
+            });
+        }
+        let decompressor = if index.compressed {
+            Some(zstd::bulk::Decompressor::new().map_err(io("zstd decompressor"))?)
+        } else {
+            None
+        };
+        Ok(StoreFile {
+            path: data_path.to_path_buf(),
+            file,
+            index,
+            decompressor,
+        })
+    }
+
+    /// Opens store file `name` in `dir`, compressed or not, whichever exists.
+    pub fn open_name(dir: &Path, name: &str) -> crate::Result<Self> {
+        let (zst, idx) = file_paths(dir, name, Compression::DEFAULT_ZSTD);
+        if zst.exists() {
+            return Self::open(&zst, &idx);
+        }
+        let (plain, idx) = file_paths(dir, name, Compression::None);
+        Self::open(&plain, &idx)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn index(&self) -> &StoreIndex {
+        &self.index
+    }
+
+    pub fn block_count(&self) -> usize {
+        self.index.blocks.len()
+    }
+
+    /// Block `k`'s uncompressed bytes (pcap records; block 0 starts with the file header),
+    /// checked against the index's length and checksum.
+    pub fn read_block_raw(&mut self, k: usize) -> crate::Result<Vec<u8>> {
+        let e = *self.block(k)?;
+        let mut stored = vec![0u8; e.stored_len as usize];
+        self.file
+            .read_exact_at(&mut stored, e.offset)
+            .map_err(|source| StoreError::Io {
+                op: "read store block",
+                path: self.path.clone(),
+                source,
+            })?;
+        let raw = match &mut self.decompressor {
+            None => stored,
+            Some(d) => d
+                .decompress(&stored, e.raw_len as usize)
+                .map_err(|err| self.corrupt(k, format!("zstd: {err}")))?,
+        };
+        if raw.len() as u64 != e.raw_len {
+            return Err(self.corrupt(k, format!("{} bytes, index says {}", raw.len(), e.raw_len)));
+        }
+        if checksum(&raw) != e.checksum {
+            return Err(self.corrupt(k, "checksum mismatch".into()));
+        }
+        Ok(raw)
+    }
+
+    /// Block `k`'s records with their metadata words.
+    pub fn read_block(&mut self, k: usize) -> crate::Result<Vec<Record>> {
+        let raw = self.read_block_raw(k)?;
+        let e = self.index.blocks[k];
+        let metas = self.index.block_metas(k);
+        let mut pos = 0;
+        if k == 0 {
+            if parse_file_header(&raw[..FILE_HEADER_LEN.min(raw.len())]) != Some(Resolution::Nanos)
+            {
+                return Err(self.corrupt(k, "no nanosecond Ethernet pcap header".into()));
+            }
+            pos = FILE_HEADER_LEN;
+        }
+        let mut out = Vec::with_capacity(e.records as usize);
+        let (mut min, mut max) = (u64::MAX, 0);
+        while pos < raw.len() {
+            let Some(h) = raw
+                .get(pos..pos + RECORD_HEADER_LEN)
+                .and_then(|h| RecordHeader::decode(h, Resolution::Nanos))
+            else {
+                return Err(self.corrupt(k, format!("record header cut at {pos}")));
+            };
+            let start = pos + RECORD_HEADER_LEN;
+            let end = start + h.incl_len as usize;
+            if h.incl_len > SNAPLEN || end > raw.len() {
+                return Err(self.corrupt(k, format!("record at {pos} overruns the block")));
+            }
+            let Some(&meta) = metas.get(out.len()) else {
+                return Err(self.corrupt(k, "more records than the index says".into()));
+            };
+            min = min.min(h.ts_ns);
+            max = max.max(h.ts_ns);
+            out.push(Record {
+                ts_ns: h.ts_ns,
+                orig_len: h.orig_len,
+                meta,
+                data: raw[start..end].to_vec(),
+            });
+            pos = end;
+        }
+        if out.len() != e.records as usize {
+            let what = format!("{} records, index says {}", out.len(), e.records);
+            return Err(self.corrupt(k, what));
+        }
+        if !out.is_empty() && (min, max) != (e.min_ts_ns, e.max_ts_ns) {
+            return Err(self.corrupt(k, "timestamps differ from the index".into()));
+        }
+        Ok(out)
+    }
+
+    /// Every record of the file, in order.
+    pub fn read_all(&mut self) -> crate::Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(self.index.record_count());
+        for k in 0..self.block_count() {
+            out.extend(self.read_block(k)?);
+        }
+        Ok(out)
+    }
+
+    fn block(&self, k: usize) -> crate::Result<&BlockInfo> {
+        self.index.blocks.get(k).ok_or_else(|| StoreError::NoBlock {
+            path: self.path.clone(),
+            block: k,
+            count: self.index.blocks.len(),
+        })
+    }
+
+    fn corrupt(&self, k: usize, what: String) -> StoreError {
+        StoreError::Corrupt {
+            op: "read store block",
+            path: self.path.clone(),
+            what: format!("block {k}: {what}"),
+        }
+    }
+}
