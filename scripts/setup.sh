@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent system set-up for building, running and testing mirrorcap on Debian 12/13:
 # DPDK (libdpdk-dev + dpdk-testpmd), libclang for bindgen, libpcap, the reference readers
-# (tshark, tcpdump, capinfos), prometheus + promtool, python3-matplotlib (dashboard snapshots,
+# (tshark, tcpdump, capinfos, zstd), prometheus + promtool, python3-matplotlib (dashboard snapshots,
 # load-test charts), netsniff-ng (a load-test peer; 7 small packages), the AMI checks' tools
 # (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint from PyPI in a venv at
 # /opt/cfn-lint when not on PATH), and 2 MiB hugepages when run as root.
@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config clang libclang-dev
   libdpdk-dev dpdk dpdk-dev
-  libpcap-dev tcpdump tshark wireshark-common
+  libpcap-dev tcpdump tshark wireshark-common zstd
   prometheus iproute2 procps curl
   python3-matplotlib netsniff-ng
   shellcheck packer debootstrap systemd python3-venv
