@@ -1,9 +1,11 @@
 //! The store file format: where packets go after the RAM ring, for hours of retention
 //! (issue 16). One store file is one standard nanosecond Ethernet pcap (the ring's
 //! [`pcapfmt`](mirrorcap_ring::pcapfmt)), written as a run of *blocks*, plus a sidecar index.
-//! This crate is the format only (a pure [`BlockWriter`] that produces the file's bytes and a
-//! [`StoreFile`] reader); the store writer thread, O_DIRECT, retention and export are built on
-//! it elsewhere. docs/store.md has the same specification with the measurements behind it.
+//! This crate holds the format (a pure [`BlockWriter`] that produces the file's bytes and a
+//! [`StoreFile`] reader) and the [`Spooler`] that writes a ring's sealed segments as store
+//! files (O_DIRECT, crash-safe publication, retention); the thread that runs it, metrics and
+//! export over the store are built on it elsewhere. docs/store.md has the same specification
+//! with the measurements behind it.
 //!
 //! # Data file `NAME.pcap.zst` (`--store-compress zstd`)
 //!
@@ -48,12 +50,14 @@
 
 pub mod checksum;
 pub mod index;
+pub mod odirect;
 mod pad;
 pub mod reader;
 pub mod writer;
 
 pub use index::{BlockInfo, StoreIndex};
 pub use mirrorcap_ring::RecordMeta;
+pub use odirect::IoMode;
 pub use pad::{pad_frame, PAD_MAGIC};
 pub use reader::{Record, StoreFile};
 pub use writer::{write_file, BlockWriter, Compression, Finished, OutBuf, StoreOptions};
