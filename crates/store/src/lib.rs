@@ -53,6 +53,8 @@ pub mod index;
 pub mod odirect;
 mod pad;
 pub mod reader;
+pub mod retention;
+pub mod storedir;
 pub mod writer;
 
 pub use index::{BlockInfo, StoreIndex};
@@ -60,6 +62,7 @@ pub use mirrorcap_ring::RecordMeta;
 pub use odirect::IoMode;
 pub use pad::{pad_frame, PAD_MAGIC};
 pub use reader::{Record, StoreFile};
+pub use retention::Retention;
 pub use writer::{write_file, BlockWriter, Compression, Finished, OutBuf, StoreOptions};
 
 use std::path::{Path, PathBuf};

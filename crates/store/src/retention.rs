@@ -1,0 +1,83 @@
+//! Retention of one worker's store directory: deletes the oldest store files (index first,
+//! then data, so a reader never sees an index without its data) until the directory is under
+//! its byte budget and, optionally, holds nothing older than a maximum age. The newest file
+//! is always kept, so a store never empties itself because one file is over the budget.
+
+use crate::storedir::{io_err, list, sync_dir};
+use crate::StoreIndex;
+use std::path::Path;
+use std::time::Duration;
+
+/// What retention may keep in one worker's store directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Bytes of store files (data and index) kept at most; `None`: no limit.
+    pub max_bytes: Option<u64>,
+    /// Files whose newest packet is older than this (against the given clock) are deleted.
+    pub max_age: Option<Duration>,
+}
+
+/// What one retention pass deleted and what remains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Names of the store files deleted (data and index each), oldest first.
+    pub names: Vec<String>,
+    pub bytes: u64,
+    /// Bytes of store files left.
+    pub kept_bytes: u64,
+    /// Capture time of the oldest packet still kept (Unix ns), if any file remains.
+    pub oldest_kept_ns: Option<u64>,
+}
+
+fn size(p: &Path) -> crate::Result<u64> {
+    Ok(std::fs::metadata(p)
+        .map_err(io_err("stat store file", p))?
+        .len())
+}
+
+/// Applies `r` to `dir`, with `now_ns` the current time in Unix ns (for `max_age`).
+pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
+    let files = list(dir)?;
+    let mut sizes = Vec::with_capacity(files.len());
+    for f in &files {
+        sizes.push(size(&f.data)? + size(&f.index)?);
+    }
+    let mut total: u64 = sizes.iter().sum();
+    let mut out = Deleted::default();
+    let cutoff = r
+        .max_age
+        .map(|a| now_ns.saturating_sub(a.as_nanos().min(u64::MAX as u128) as u64));
+    let mut first_kept = files.len();
+    for (i, f) in files.iter().enumerate() {
+        if i + 1 == files.len() {
+            first_kept = i;
+            break;
+        }
+        let over = r.max_bytes.is_some_and(|m| total > m);
+        let old = match cutoff {
+            // Its newest packet decides: a file is old once all of it is.
+            Some(c) => StoreIndex::read(&f.index)?
+                .blocks
+                .iter()
+                .map(|b| b.max_ts_ns)
+                .max()
+                .is_some_and(|newest| newest < c),
+            None => false,
+        };
+        if !over && !old {
+            first_kept = i;
+            break;
+        }
+        std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
+        std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
+        total -= sizes[i];
+        out.bytes += sizes[i];
+        out.names.push(f.name.clone());
+    }
+    if !out.names.is_empty() {
+        sync_dir(dir)?;
+    }
+    out.kept_bytes = total;
+    out.oldest_kept_ns = files.get(first_kept).map(|f| f.first_ts_ns);
+    Ok(out)
+}

@@ -1,0 +1,196 @@
+//! One worker's store directory (`STORE/worker-NN`): how store files are named, listed and
+//! published (temporary name, fsync, rename, fsync of the directory), the cursor file that
+//! says how far the ring has been stored, and the clean-up of what a crash left behind.
+//!
+//! ```text
+//! STORE/worker-00/
+//!   01700000000123456789-0000000042.pcap.zst   ring segment seq 42, first packet at that Unix ns
+//!   01700000000123456789-0000000042.idx        its index: present = the data file is complete
+//!   01700000000999999999-0000000043-000000524312.pcap.zst   seq 43 from byte 524312 (a ring
+//!                                              writer restarted and continued seq 43 after it
+//!                                              was stored)
+//!   cursor                                     "seq committed": what is stored of the ring
+//!   .NAME.tmp                                  being written; never read, deleted at open
+//! ```
+//! The timestamp leads and is zero-padded so that sorting names sorts files by time.
+
+use crate::{file_paths, Compression, StoreError, StoreIndex};
+use mirrorcap_ring::pcapfmt::FILE_HEADER_LEN;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name of the cursor file in a worker's store directory.
+pub const CURSOR: &str = "cursor";
+const CURSOR_MAGIC: &str = "mirrorcap-store-cursor 1";
+
+/// How far the ring has been stored: every record of segments before `seq`, and segment
+/// `seq`'s bytes below `committed` (pcap file header included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub seq: u64,
+    pub committed: u64,
+}
+
+/// A complete (indexed) store file in a worker's store directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    pub name: String,
+    pub first_ts_ns: u64,
+    pub seq: u64,
+    /// Byte of the ring segment its records start at ([`FILE_HEADER_LEN`] for a whole one).
+    pub from: u64,
+    pub data: PathBuf,
+    pub index: PathBuf,
+}
+
+/// The store file name of segment `seq`'s records from byte `from`, the first at `first_ts_ns`.
+pub fn file_name(first_ts_ns: u64, seq: u64, from: u64) -> String {
+    if from <= FILE_HEADER_LEN as u64 {
+        format!("{first_ts_ns:020}-{seq:010}")
+    } else {
+        format!("{first_ts_ns:020}-{seq:010}-{from:012}")
+    }
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = name.split('-');
+    let ts = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let from = match parts.next() {
+        Some(f) => f.parse().ok()?,
+        None => FILE_HEADER_LEN as u64,
+    };
+    parts.next().is_none().then_some((ts, seq, from))
+}
+
+pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { op, path, source }
+}
+
+/// The hidden temporary name `path` is written under before it is renamed into view.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Makes the directory's entries (renames, deletions) durable.
+pub fn sync_dir(dir: &Path) -> crate::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync store directory", dir))
+}
+
+/// Writes `bytes` as `path` atomically: a temporary file, fsync, rename. The caller syncs the
+/// directory (once for several files).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    let tmp = temp_path(path);
+    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
+}
+
+/// Deletes what an interrupted spooler left: temporary files, and data files without their
+/// index (renamed into place just before a crash; the cursor was not advanced past them, so
+/// their segment is stored again). Returns how many files it deleted.
+pub fn clean(dir: &Path) -> crate::Result<u64> {
+    let mut deleted = 0;
+    for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
+        let e = e.map_err(io_err("read store directory", dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let orphan = data_stem(&name).is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists());
+        if (name.starts_with('.') && name.ends_with(".tmp")) || orphan {
+            std::fs::remove_file(e.path()).map_err(io_err("remove leftover", &e.path()))?;
+            deleted += 1;
+        }
+    }
+    if deleted > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(deleted)
+}
+
+fn data_stem(name: &str) -> Option<&str> {
+    let stem = name
+        .strip_suffix(".pcap.zst")
+        .or_else(|| name.strip_suffix(".pcap"))?;
+    parse_name(stem).map(|_| stem)
+}
+
+/// The complete store files of `dir`, oldest first (by first timestamp, then seq).
+pub fn list(dir: &Path) -> crate::Result<Vec<StoredFile>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
+        let e = e.map_err(io_err("read store directory", dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".idx") else {
+            continue;
+        };
+        let Some((first_ts_ns, seq, from)) = parse_name(stem) else {
+            continue;
+        };
+        let data = [Compression::DEFAULT_ZSTD, Compression::None]
+            .into_iter()
+            .map(|c| file_paths(dir, stem, c).0)
+            .find(|p| p.exists());
+        if let Some(data) = data {
+            out.push(StoredFile {
+                name: stem.to_string(),
+                first_ts_ns,
+                seq,
+                from,
+                data,
+                index: e.path(),
+            });
+        }
+    }
+    out.sort_by_key(|f| (f.first_ts_ns, f.seq, f.from));
+    Ok(out)
+}
+
+/// The cursor file's position, if there is one.
+pub fn read_cursor(dir: &Path) -> crate::Result<Option<Cursor>> {
+    let path = dir.join(CURSOR);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read store cursor", &path)(e)),
+    };
+    let mut lines = text.lines();
+    let nums: Option<Vec<u64>> = (lines.next() == Some(CURSOR_MAGIC))
+        .then(|| lines.next())
+        .flatten()
+        .and_then(|l| l.split_whitespace().map(|w| w.parse().ok()).collect());
+    match nums.as_deref() {
+        Some(&[seq, committed]) => Ok(Some(Cursor { seq, committed })),
+        _ => Err(StoreError::Corrupt {
+            op: "read store cursor",
+            path,
+            what: format!("not `{CURSOR_MAGIC}` then `seq committed`"),
+        }),
+    }
+}
+
+/// Stores the cursor atomically (the caller syncs the directory).
+pub fn write_cursor(dir: &Path, c: Cursor) -> crate::Result<()> {
+    let text = format!("{CURSOR_MAGIC}\n{} {}\n", c.seq, c.committed);
+    write_atomic(&dir.join(CURSOR), text.as_bytes())
+}
+
+/// Where the newest complete store file says the ring was stored up to. The cursor file is
+/// written after a file is published, so after a crash in between it lags by that file; this
+/// reads the file's index instead (the segment bytes it holds: the pcap it decompresses to,
+/// minus its own file header).
+pub fn cursor_from_files(files: &[StoredFile]) -> crate::Result<Option<Cursor>> {
+    let Some(newest) = files.iter().max_by_key(|f| (f.seq, f.from)) else {
+        return Ok(None);
+    };
+    let index = StoreIndex::read(&newest.index)?;
+    let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
+    Ok(Some(Cursor {
+        seq: newest.seq,
+        committed: newest.from + raw.saturating_sub(FILE_HEADER_LEN as u64),
+    }))
+}
