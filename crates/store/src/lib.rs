@@ -46,6 +46,12 @@
 //! compressed/decompressed sizes, so the timestamps and metadata words need a table of their
 //! own anyway, it does not exist for the uncompressed mode, and stock `zstdcat` reads our files
 //! without it. A seekable-format seek table could be derived from the index if a tool wants one.
+//!
+//! # Spooler
+//!
+//! [`Spooler`] moves one worker ring's sealed segments into `STORE/worker-NN` as store files
+//! (O_DIRECT where possible: [`odirect`]; names, cursor, publication: [`storedir`]; deletion
+//! of the oldest: [`retention`]).
 #![forbid(unsafe_code)]
 
 pub mod checksum;
@@ -54,6 +60,7 @@ pub mod odirect;
 mod pad;
 pub mod reader;
 pub mod retention;
+pub mod spool;
 pub mod storedir;
 pub mod writer;
 
@@ -63,6 +70,7 @@ pub use odirect::IoMode;
 pub use pad::{pad_frame, PAD_MAGIC};
 pub use reader::{Record, StoreFile};
 pub use retention::Retention;
+pub use spool::{SpoolOptions, SpoolReport, Spooler};
 pub use writer::{write_file, BlockWriter, Compression, Finished, OutBuf, StoreOptions};
 
 use std::path::{Path, PathBuf};
@@ -115,6 +123,9 @@ pub enum StoreError {
     },
     #[error("store options: {0}")]
     Config(String),
+    /// Reading the ring failed (its message names the operation and the path).
+    #[error("read ring: {0}")]
+    Ring(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

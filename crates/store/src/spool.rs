@@ -1,0 +1,337 @@
+//! [`Spooler`]: moves one worker ring's sealed segments into its store directory, one store
+//! file per segment, in seq order, never blocking the ring (it only reads the ring's files
+//! and control file, as every ring reader does, and never writes them).
+//!
+//! Durability: each data file is written under a hidden temporary name (O_DIRECT when the
+//! file system allows), fsync'd, renamed into place, and the directory fsync'd; then its index
+//! the same way, so an index in view means a complete, durable data file; then the cursor
+//! (temp file, fsync, rename, directory fsync). After kill -9, `open` deletes temporary files
+//! and data files without an index, and resumes from the newer of the cursor file and the
+//! newest complete store file (the cursor lags by one file if the kill fell between them), so
+//! no segment is stored twice or skipped. A segment the ring overwrote before it was stored
+//! is counted as an overrun (the future `store_overrun` drop reason), never waited for.
+
+use crate::odirect::{AlignedBuf, DataFile, IoMode};
+use crate::retention::{apply, Retention};
+use crate::storedir::{
+    clean, cursor_from_files, file_name, io_err, list, read_cursor, sync_dir, temp_path,
+    write_atomic, write_cursor, Cursor,
+};
+use crate::{file_paths, BlockWriter, StoreError, StoreOptions};
+use mirrorcap_ring::layout::{worker_dir, EntrySnapshot, SegState};
+use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use mirrorcap_ring::reader::{Record, WorkerReader};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a spooler stores and retains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpoolOptions {
+    pub store: StoreOptions,
+    /// Per worker: the run divides its `--store-size` among its workers.
+    pub retention: Retention,
+    /// Write data files with O_DIRECT where the file system allows (else buffered).
+    pub direct: bool,
+}
+
+impl Default for SpoolOptions {
+    fn default() -> Self {
+        SpoolOptions {
+            store: StoreOptions::default(),
+            retention: Retention::default(),
+            direct: true,
+        }
+    }
+}
+
+/// What one [`Spooler::poll`] did (or, from [`Spooler::totals`], all polls so far).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpoolReport {
+    /// Store files written: one per ring segment (or continued part of one).
+    pub segments_stored: u64,
+    pub records_stored: u64,
+    /// Captured bytes stored: the segments' pcap records, headers included.
+    pub bytes_captured: u64,
+    /// Bytes of the data files written (what the disk took), and of their indexes.
+    pub bytes_data: u64,
+    pub bytes_index: u64,
+    /// Sealed segments that held no record (nothing to store).
+    pub empty_segments: u64,
+    /// Segments the ring overwrote before they were stored (`store_overrun`).
+    pub overrun_segments: u64,
+    /// Packets of those that the control file still counted (a segment whose entry was
+    /// already reused leaves no count: only its seq is known to be missing).
+    pub overrun_packets: u64,
+    /// The ring's seqs went back below the cursor (the ring was recreated): storing restarted.
+    pub ring_resets: u64,
+    /// Store files deleted by retention, oldest first, and their bytes (data and index).
+    pub deleted: Vec<String>,
+    pub deleted_bytes: u64,
+    /// After the poll: bytes of the store directory and its oldest packet (Unix ns).
+    pub store_bytes: u64,
+    pub oldest_stored_ns: Option<u64>,
+    /// After the poll: sealed segments (and their bytes) not yet stored.
+    pub lag_segments: u64,
+    pub lag_bytes: u64,
+    /// How the last data file was written.
+    pub io_mode: Option<IoMode>,
+}
+
+impl SpoolReport {
+    /// Captured bytes per byte of data file (padding included); `None` before any file.
+    pub fn compression_ratio(&self) -> Option<f64> {
+        (self.bytes_data > 0).then(|| self.bytes_captured as f64 / self.bytes_data as f64)
+    }
+
+    fn add(&mut self, p: &SpoolReport) {
+        self.segments_stored += p.segments_stored;
+        self.records_stored += p.records_stored;
+        self.bytes_captured += p.bytes_captured;
+        self.bytes_data += p.bytes_data;
+        self.bytes_index += p.bytes_index;
+        self.empty_segments += p.empty_segments;
+        self.overrun_segments += p.overrun_segments;
+        self.overrun_packets += p.overrun_packets;
+        self.ring_resets += p.ring_resets;
+        self.deleted.extend(p.deleted.iter().cloned());
+        self.deleted_bytes += p.deleted_bytes;
+        self.store_bytes = p.store_bytes;
+        self.oldest_stored_ns = p.oldest_stored_ns;
+        self.lag_segments = p.lag_segments;
+        self.lag_bytes = p.lag_bytes;
+        self.io_mode = p.io_mode.or(self.io_mode);
+    }
+}
+
+/// Stores one worker ring's sealed segments; see the module doc.
+pub struct Spooler {
+    ring: PathBuf,
+    dir: PathBuf,
+    opts: SpoolOptions,
+    /// None until something was stored (a new store starts at the ring's oldest segment and
+    /// counts nothing before it as overrun).
+    cursor: Option<Cursor>,
+    buf: AlignedBuf,
+    totals: SpoolReport,
+    /// Leftovers of an interrupted run deleted at open.
+    pub cleaned: u64,
+}
+
+impl Spooler {
+    /// Opens the store directory `store_dir/worker-NN` of worker `worker` of the ring in
+    /// `ring_dir` (the ring need not exist yet), cleaning up after a crash.
+    pub fn open(
+        ring_dir: &Path,
+        worker: usize,
+        store_dir: &Path,
+        opts: SpoolOptions,
+    ) -> crate::Result<Self> {
+        BlockWriter::new(opts.store)?; // checks the options now rather than at the first file
+        let dir = worker_dir(store_dir, worker);
+        std::fs::create_dir_all(&dir).map_err(io_err("create store directory", &dir))?;
+        let cleaned = clean(&dir)?;
+        let saved = read_cursor(&dir)?;
+        let cursor = saved.max(cursor_from_files(&list(&dir)?)?);
+        if let (Some(c), true) = (cursor, cursor != saved) {
+            write_cursor(&dir, c)?;
+            sync_dir(&dir)?;
+        }
+        Ok(Spooler {
+            ring: worker_dir(ring_dir, worker),
+            dir,
+            opts,
+            cursor,
+            buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
+            totals: SpoolReport::default(),
+            cleaned,
+        })
+    }
+
+    /// The worker's store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.cursor
+    }
+
+    pub fn totals(&self) -> &SpoolReport {
+        &self.totals
+    }
+
+    /// Stores every sealed segment not yet stored, then applies retention.
+    pub fn poll(&mut self) -> crate::Result<SpoolReport> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        self.poll_at(now)
+    }
+
+    /// [`poll`](Self::poll) with the clock `max_age` is measured against (Unix ns).
+    pub fn poll_at(&mut self, now_ns: u64) -> crate::Result<SpoolReport> {
+        let mut rep = SpoolReport::default();
+        let result = self.spool(&mut rep);
+        // Progress made before an error is on disk: count it either way.
+        let result = result.and_then(|()| self.retain(now_ns, &mut rep));
+        let result = result.and_then(|()| self.measure_lag(&mut rep));
+        self.totals.add(&rep);
+        result.map(|()| rep)
+    }
+
+    fn spool(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
+        if !mirrorcap_ring::layout::control_path(&self.ring).exists() {
+            return Ok(()); // the worker has not opened its ring yet
+        }
+        let mut reader = WorkerReader::open(&self.ring)?;
+        let max_seq = reader.segments().iter().map(|s| s.seq).max().unwrap_or(0);
+        if self.cursor.is_some_and(|c| max_seq < c.seq) {
+            rep.ring_resets += 1;
+            self.set_cursor(Cursor::default())?;
+        }
+        if let Some(c) = self.cursor {
+            // Seqs between the cursor and the oldest one the ring still has were overwritten.
+            let oldest = reader.segments().iter().map(|s| s.seq).find(|&q| q > c.seq);
+            if let Some(lo) = oldest.filter(|&lo| lo > c.seq + 1) {
+                rep.overrun_segments += lo - c.seq - 1;
+                self.set_cursor(Cursor {
+                    seq: lo - 1,
+                    committed: u64::MAX,
+                })?;
+            }
+        }
+        let cur = self.cursor;
+        reader.retain_segments(|s| pending(s, cur));
+        let order = reader.segments().to_vec();
+        let mut i = 0;
+        loop {
+            let raced = reader.stats.raced;
+            let got = reader.next_segment()?;
+            // The reader skips a segment rotated over while it read it: that one is lost.
+            for s in &order[i..i + (reader.stats.raced - raced) as usize] {
+                rep.overrun_segments += 1;
+                rep.overrun_packets += s.packets;
+                self.set_cursor(Cursor {
+                    seq: s.seq,
+                    committed: u64::MAX,
+                })?;
+                i += 1;
+            }
+            let Some(records) = got else {
+                return Ok(());
+            };
+            self.store_segment(order[i], &records, rep)?;
+            i += 1;
+        }
+    }
+
+    /// Stores the records of segment `s` past the cursor as one store file.
+    fn store_segment(
+        &mut self,
+        s: EntrySnapshot,
+        records: &[Record],
+        rep: &mut SpoolReport,
+    ) -> crate::Result<()> {
+        let rec_len = |r: &Record| (RECORD_HEADER_LEN + r.data.len()) as u64;
+        let mut from = FILE_HEADER_LEN as u64;
+        let mut skip = 0;
+        // A segment stored, then continued by a restarted ring writer: store only the rest.
+        if let Some(c) = self.cursor.filter(|c| c.seq == s.seq) {
+            while skip < records.len() && from < c.committed {
+                from += rec_len(&records[skip]);
+                skip += 1;
+            }
+        }
+        let part = &records[skip..];
+        let captured: u64 = part.iter().map(rec_len).sum();
+        if part.is_empty() {
+            rep.empty_segments += 1;
+        } else {
+            self.write_file(file_name(part[0].ts_ns, s.seq, from), part, rep)?;
+            rep.segments_stored += 1;
+            rep.records_stored += part.len() as u64;
+            rep.bytes_captured += captured;
+        }
+        self.set_cursor(Cursor {
+            seq: s.seq,
+            committed: from + captured,
+        })
+    }
+
+    fn write_file(
+        &mut self,
+        name: String,
+        part: &[Record],
+        rep: &mut SpoolReport,
+    ) -> crate::Result<()> {
+        let (data, index) = file_paths(&self.dir, &name, self.opts.store.compression);
+        let tmp = temp_path(&data);
+        let mut f = DataFile::create(&tmp, self.opts.direct)?;
+        let mut w = BlockWriter::new(self.opts.store)?;
+        for r in part {
+            w.push(r.ts_ns, r.orig_len, &r.data, r.meta)?;
+            while let Some(b) = w.pop_ready() {
+                f.write_at(b.offset, &b.bytes, &mut self.buf)?;
+            }
+        }
+        let fin = w.finish()?;
+        for b in fin.tail {
+            f.write_at(b.offset, &b.bytes, &mut self.buf)?;
+        }
+        rep.io_mode = Some(f.mode());
+        rep.bytes_data += f.finish()?;
+        std::fs::rename(&tmp, &data).map_err(io_err("rename into place", &data))?;
+        // The data's rename is durable before the index can appear: an index in view always
+        // has its complete data file, on any file system (one more fsync per file).
+        sync_dir(&self.dir)?;
+        write_atomic(&index, &fin.index_bytes)?;
+        rep.bytes_index += fin.index_bytes.len() as u64;
+        sync_dir(&self.dir)
+    }
+
+    fn set_cursor(&mut self, c: Cursor) -> crate::Result<()> {
+        self.cursor = Some(c);
+        write_cursor(&self.dir, c)?;
+        sync_dir(&self.dir)
+    }
+
+    fn retain(&mut self, now_ns: u64, rep: &mut SpoolReport) -> crate::Result<()> {
+        let d = apply(&self.dir, self.opts.retention, now_ns)?;
+        rep.deleted = d.names;
+        rep.deleted_bytes = d.bytes;
+        rep.store_bytes = d.kept_bytes;
+        rep.oldest_stored_ns = d.oldest_kept_ns;
+        Ok(())
+    }
+
+    fn measure_lag(&self, rep: &mut SpoolReport) -> crate::Result<()> {
+        if !mirrorcap_ring::layout::control_path(&self.ring).exists() {
+            return Ok(());
+        }
+        let reader = WorkerReader::open(&self.ring)?;
+        for s in reader.segments().iter().filter(|s| pending(s, self.cursor)) {
+            let done = match self.cursor {
+                Some(c) if c.seq == s.seq => c.committed,
+                _ => FILE_HEADER_LEN as u64,
+            };
+            rep.lag_segments += 1;
+            rep.lag_bytes += s.committed.saturating_sub(done);
+        }
+        Ok(())
+    }
+}
+
+/// Whether sealed segment `s` holds records the store does not have yet.
+fn pending(s: &EntrySnapshot, cur: Option<Cursor>) -> bool {
+    s.state == SegState::Sealed
+        && match cur {
+            None => true,
+            Some(c) => s.seq > c.seq || (s.seq == c.seq && s.committed > c.committed),
+        }
+}
+
+impl From<mirrorcap_ring::RingError> for StoreError {
+    fn from(e: mirrorcap_ring::RingError) -> Self {
+        StoreError::Ring(e.to_string())
+    }
+}
