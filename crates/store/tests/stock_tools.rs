@@ -5,26 +5,10 @@
 
 mod common;
 
-use common::{records, LENS};
+use common::{have, records, LENS};
 use mirrorcap_store::{file_paths, write_file, Compression, StoreOptions};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing and CI=true: install it (packages zstd, tcpdump, wireshark-common)"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
+use std::process::Command;
 
 fn capinfos_count(path: &Path) -> usize {
     // -M: exact numbers; -c: the packet count only; -T: one tab-separated table row.

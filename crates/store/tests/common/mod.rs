@@ -3,7 +3,28 @@
 //! so every run is the same.
 #![allow(dead_code)]
 
+pub mod ring;
+
 use mirrorcap_store::{Record, RecordMeta};
+use std::process::{Command, Stdio};
+
+/// Whether `tool` is on PATH. Without it a test skips with a note, except under CI=true,
+/// where a missing tool fails the test (so CI never passes by skipping the oracle).
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is missing and CI=true: install it (packages zstd, tcpdump, wireshark-common)"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
 
 /// A small deterministic generator (xorshift): the tests need variety, not quality.
 pub struct Rng(pub u64);
