@@ -71,6 +71,16 @@ fn spools_sealed_segments_exactly_once(base: &str, compression: Compression, mod
     );
     let t = sp.totals();
     assert_eq!(t.records_stored, ring.written.len() as u64);
+    // Nothing was deleted: the store spans the first to the last packet written.
+    let ts = |i: usize| Some(ring.written[i].ts_ns);
+    assert_eq!(t.oldest_stored_ns, ts(0), "{t:?}");
+    assert_eq!(t.newest_stored_ns, ts(ring.written.len() - 1), "{t:?}");
+    // A restarted spooler takes the newest packet from the newest file's index.
+    let mut reopened = open(&ring, store.path(), opts(compression));
+    assert_eq!(
+        reopened.poll().unwrap().newest_stored_ns,
+        ts(ring.written.len() - 1)
+    );
     let ratio = t.compression_ratio().unwrap();
     match compression {
         // Half the payloads are text: zstd must gain, and a plain file is the bytes themselves.
