@@ -164,6 +164,24 @@ impl Spooler {
         })
     }
 
+    /// Anchors a new store (no cursor yet) to the ring as it is now: the ring's oldest
+    /// segment (seq 1 on a ring with none) is the first to store, so a segment the ring
+    /// overwrites before the first poll counts as an overrun instead of passing unseen (a
+    /// store without an anchor starts at whatever the ring holds at its first poll). `run`
+    /// calls it at start, so every packet of the run is stored or counted. A store with a
+    /// cursor keeps it.
+    pub fn anchor(&mut self) -> crate::Result<()> {
+        if self.cursor.is_some() || !mirrorcap_ring::layout::control_path(&self.ring).exists() {
+            return Ok(());
+        }
+        let reader = WorkerReader::open(&self.ring)?;
+        let oldest = reader.segments().iter().map(|s| s.seq).min().unwrap_or(1);
+        self.set_cursor(Cursor {
+            seq: oldest.saturating_sub(1),
+            committed: u64::MAX,
+        })
+    }
+
     /// The worker's store directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -233,6 +233,37 @@ fn a_ring_that_laps_the_spooler_counts_the_lost_segments() {
 }
 
 #[test]
+fn an_anchored_store_counts_segments_lost_before_its_first_poll() {
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    let mut sp = open(&ring, store.path(), opts(Compression::DEFAULT_ZSTD));
+    sp.anchor().unwrap();
+    // Ten segments' worth into a ring of four before the first poll.
+    ring.write(SEGMENT * 10);
+    ring.close();
+    let rep = sp.poll().unwrap();
+    let r = mirrorcap_ring::reader::WorkerReader::open(&ring_dir.path().join("worker-00"));
+    let seqs: Vec<u64> = r.unwrap().segments().iter().map(|s| s.seq).collect();
+    let (oldest, newest) = (seqs[0], *seqs.last().unwrap());
+    assert_eq!(rep.overrun_segments, oldest - 1, "{rep:?}");
+    assert_eq!(
+        rep.segments_stored + rep.empty_segments + rep.overrun_segments,
+        newest,
+        "every seq stored or counted: {rep:?}"
+    );
+    same(
+        &store_records(sp.dir()),
+        &ring.contents(),
+        "the ring's four",
+    );
+    // Anchoring again keeps the cursor: nothing is stored or counted twice.
+    sp.anchor().unwrap();
+    let again = sp.poll().unwrap();
+    assert_eq!((again.segments_stored, again.overrun_segments), (0, 0));
+}
+
+#[test]
 fn retention_deletes_oldest_first_and_keeps_the_newest() {
     let ring_dir = tempdir_in("/var/tmp");
     let store = tempdir_in("/var/tmp");
