@@ -7,13 +7,14 @@ use super::control::{ring_identity, Control};
 use super::fault;
 use super::reload::{compile_sessions, describe_jit, Reloader};
 use super::startup::{self, AppError, EalPlan, PortSource};
+use super::store::{open_spoolers, StoreThreads};
 use super::summary::{print_summary, RunSummary};
 use super::worker::Worker;
 use crate::config::human_bytes;
 use crate::config::sessions::Action;
 use crate::config::RunConfig;
 use crate::control::Poller;
-use crate::metrics::{BuildInfo, Limits, Metrics, MetricsServer};
+use crate::metrics::{BuildInfo, Limits, Metrics, MetricsServer, PublishedStore};
 use crate::pipeline::{Latency, PipelineConfig, VniTable, WorkerStats};
 use crate::pipeline::{
     PublishedSessionCounts, PublishedStampCounts, PublishedStats, Reload, WorkerSessions,
@@ -94,6 +95,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     )
     .map_err(AppError::Environment)?;
     let rings = open_rings(cfg)?;
+    let spoolers = match &cfg.store {
+        Some(st) => Some(open_spoolers(&cfg.ring_dir, workers, st)?),
+        None => None,
+    };
 
     // 2. The EAL. Torn down (rte_eal_cleanup) only after a run that got as far as the
     // workers: on an early error return it is not, since drivers' close paths are not safe
@@ -115,9 +120,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     // inherits that and so shares the control core, never a worker's; the rings' helper
     // threads, started before, move there too.
     server.start().map_err(AppError::Environment)?;
-    if let Some(cpu) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+    let control_cpu = core_affinity::get_core_ids()
+        .and_then(|c| c.first().copied())
+        .map(|c| c.id);
+    if let Some(cpu) = control_cpu {
         for r in &rings {
-            r.pin_helper(cpu.id);
+            r.pin_helper(cpu);
         }
     }
 
@@ -176,6 +184,23 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         human_bytes(cfg.geometry.segment_size),
         human_bytes(cfg.geometry.worker_bytes() * workers as u64)
     );
+    if let Some(st) = &cfg.store {
+        eprintln!(
+            "mirrorcap: store {} ({}, {}{}), one thread per worker on the control core",
+            st.dir.display(),
+            match st.compression {
+                mirrorcap_store::Compression::None => "plain pcap",
+                mirrorcap_store::Compression::Zstd { .. } => "zstd blocks",
+            },
+            st.per_worker(workers)
+                .map_or("no size limit".into(), |b| format!(
+                    "{} per worker",
+                    human_bytes(b)
+                )),
+            st.max_age
+                .map_or(String::new(), |a| format!(", files kept {a:?}"))
+        );
+    }
     eprintln!(
         "mirrorcap: metrics on http://{}/metrics and /healthz",
         server.local_addr()
@@ -228,6 +253,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         },
         start_s,
     );
+    // The store threads start with the workers: from here on nothing can fail before the
+    // workers run, so no thread is left behind by an early error return.
+    let store_counts: Arc<[PublishedStore]> =
+        (0..workers).map(|_| PublishedStore::default()).collect();
+    let store_threads = match spoolers {
+        Some(s) => Some(StoreThreads::start(
+            s,
+            Arc::clone(&store_counts),
+            control_cpu,
+        )?),
+        None => None,
+    };
     let queues = port.take_rx_queues();
     let stop_ref: &AtomicBool = &stop;
     let mut jobs = Vec::with_capacity(workers);
@@ -305,6 +342,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             ),
             log_every: cfg.log_interval,
             ring_ids,
+            stores: store_threads.as_ref().map(|_| &store_counts[..]),
         }
         .run()
     })
@@ -323,6 +361,11 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         errors.push("a worker panicked".into());
     }
     errors.extend(fatal);
+    // The workers have sealed their rings: the store threads take the last segments.
+    if let Some(t) = store_threads {
+        errors.extend(t.finish());
+        print_store_summary(&store_counts);
+    }
     let summary = RunSummary {
         workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),
         latency,
@@ -336,5 +379,29 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         Ok(summary)
     } else {
         Err(AppError::Runtime(errors.join("; ")))
+    }
+}
+
+/// One line per worker's store at stop, after the final poll: what reached the disk and what
+/// did not.
+fn print_store_summary(stores: &[PublishedStore]) {
+    for (w, p) in stores.iter().enumerate() {
+        let c = p.read();
+        let ratio = if c.bytes_disk > 0 {
+            c.bytes_captured as f64 / c.bytes_disk as f64
+        } else {
+            0.0
+        };
+        eprintln!(
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
+            c.segments,
+            c.packets,
+            human_bytes(c.bytes_captured),
+            human_bytes(c.bytes_disk),
+            c.lag_segments,
+            c.overrun_segments,
+            c.deleted_files,
+            c.errors
+        );
     }
 }
