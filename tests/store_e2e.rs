@@ -53,7 +53,7 @@ fn num_before(line: &str, suffix: &str) -> u64 {
 fn store_line(stderr: &str) -> String {
     stderr
         .lines()
-        .find(|l| l.starts_with("mirrorcap: store worker 0:"))
+        .find(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains(" overrun segments, "))
         .unwrap_or_else(|| panic!("no store summary line in:\n{stderr}"))
         .to_string()
 }
@@ -234,4 +234,53 @@ fn check_config_prints_the_store_keys_and_reads_them_back() {
     std::fs::write(&again, &text).unwrap();
     let (st, err) = mirrorcap(&["check-config", again.to_str().unwrap()]);
     assert!(st.success(), "{err}");
+}
+
+#[test]
+fn a_store_directory_removed_while_running_is_counted_and_capture_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir_in("/var/tmp").unwrap();
+    let input = gen_fixture(dir.path(), "in.pcap", &["--count", "2000"]);
+    let app = Appliance::looping(
+        &input,
+        &dir.path().join("ring"),
+        4,
+        &["--store-dir", store.path().to_str().unwrap()],
+    );
+    let w = [("worker", "0")];
+    app.scrape_until(Duration::from_secs(60), |m| {
+        metric(m, "mirrorcap_store_segments_total", &w).is_some_and(|v| v >= 1.0)
+    });
+    std::fs::remove_dir_all(store.path().join("worker-00")).unwrap();
+    // Polls fail from now on (5 a second), each counted; the workers do not notice.
+    let m = app.scrape_until(Duration::from_secs(30), |m| {
+        metric(m, "mirrorcap_store_errors_total", &w).is_some_and(|v| v >= 10.0)
+    });
+    let rx = |m: &str| metric(m, "mirrorcap_captured_packets_total", &[]).unwrap();
+    let before = rx(&m);
+    let m = app.scrape_until(Duration::from_secs(30), |m| rx(m) > before);
+    let errors = metric(&m, "mirrorcap_store_errors_total", &w).unwrap();
+    assert_eq!(metric(&m, "mirrorcap_workers_running", &[]), Some(1.0));
+    assert_eq!(
+        app.get("/healthz").0,
+        200,
+        "the store does not make capture unhealthy"
+    );
+    app.signal("TERM");
+    let (st, err) = app.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "a failing store does not fail the run: {st:?}\n{err}"
+    );
+    // Logged once per distinct error, not once per failed poll.
+    let logged = err
+        .lines()
+        .filter(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains("capture goes on"))
+        .count();
+    assert!(logged >= 1, "the error is logged:\n{err}");
+    assert!(
+        (logged as f64) < errors / 2.0,
+        "{logged} log lines for {errors} failed polls:\n{err}"
+    );
+    assert!(num_before(&store_line(&err), " errors") >= errors as u64);
 }
