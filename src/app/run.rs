@@ -7,7 +7,7 @@ use super::control::{ring_identity, Control};
 use super::fault;
 use super::reload::{compile_sessions, describe_jit, Reloader};
 use super::startup::{self, AppError, EalPlan, PortSource};
-use super::store::{open_spoolers, StoreThreads};
+use super::store::{describe, open_spoolers, print_store_summary, StoreThreads};
 use super::summary::{print_summary, RunSummary};
 use super::worker::Worker;
 use crate::config::human_bytes;
@@ -185,21 +185,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         human_bytes(cfg.geometry.worker_bytes() * workers as u64)
     );
     if let Some(st) = &cfg.store {
-        eprintln!(
-            "mirrorcap: store {} ({}, {}{}), one thread per worker on the control core",
-            st.dir.display(),
-            match st.compression {
-                mirrorcap_store::Compression::None => "plain pcap",
-                mirrorcap_store::Compression::Zstd { .. } => "zstd blocks",
-            },
-            st.per_worker(workers)
-                .map_or("no size limit".into(), |b| format!(
-                    "{} per worker",
-                    human_bytes(b)
-                )),
-            st.max_age
-                .map_or(String::new(), |a| format!(", files kept {a:?}"))
-        );
+        eprintln!("{}", describe(st, workers));
     }
     eprintln!(
         "mirrorcap: metrics on http://{}/metrics and /healthz",
@@ -379,29 +365,5 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         Ok(summary)
     } else {
         Err(AppError::Runtime(errors.join("; ")))
-    }
-}
-
-/// One line per worker's store at stop, after the final poll: what reached the disk and what
-/// did not.
-fn print_store_summary(stores: &[PublishedStore]) {
-    for (w, p) in stores.iter().enumerate() {
-        let c = p.read();
-        let ratio = if c.bytes_disk > 0 {
-            c.bytes_captured as f64 / c.bytes_disk as f64
-        } else {
-            0.0
-        };
-        eprintln!(
-            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
-            c.segments,
-            c.packets,
-            human_bytes(c.bytes_captured),
-            human_bytes(c.bytes_disk),
-            c.lag_segments,
-            c.overrun_segments,
-            c.deleted_files,
-            c.errors
-        );
     }
 }

@@ -7,9 +7,10 @@
 //! their rings, each thread polls once more, so the last segments reach the store too.
 #![forbid(unsafe_code)]
 use super::startup::AppError;
+use crate::config::human_bytes;
 use crate::config::run_config::StoreConfig;
 use crate::metrics::PublishedStore;
-use mirrorcap_store::{Retention, SpoolOptions, Spooler, StoreOptions};
+use mirrorcap_store::{Compression, Retention, SpoolOptions, Spooler, StoreOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -147,5 +148,48 @@ fn store_loop(w: usize, mut sp: Spooler, out: &PublishedStore, finish: &AtomicBo
         if let Some(rest) = POLL_EVERY.checked_sub(started.elapsed()) {
             std::thread::park_timeout(rest);
         }
+    }
+}
+
+/// The start-up line saying where the store is and how it is kept.
+pub fn describe(st: &StoreConfig, workers: usize) -> String {
+    format!(
+        "mirrorcap: store {} ({}, {}{}), one thread per worker on the control core",
+        st.dir.display(),
+        match st.compression {
+            Compression::None => "plain pcap",
+            Compression::Zstd { .. } => "zstd blocks",
+        },
+        st.per_worker(workers)
+            .map_or("no size limit".into(), |b| format!(
+                "{} per worker",
+                human_bytes(b)
+            )),
+        st.max_age
+            .map_or(String::new(), |a| format!(", files kept {a:?}"))
+    )
+}
+
+/// One line per worker's store at stop, after the final poll: what reached the disk and what
+/// did not.
+pub fn print_store_summary(stores: &[PublishedStore]) {
+    for (w, p) in stores.iter().enumerate() {
+        let c = p.read();
+        let ratio = if c.bytes_disk > 0 {
+            c.bytes_captured as f64 / c.bytes_disk as f64
+        } else {
+            0.0
+        };
+        eprintln!(
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
+            c.segments,
+            c.packets,
+            human_bytes(c.bytes_captured),
+            human_bytes(c.bytes_disk),
+            c.lag_segments,
+            c.overrun_segments,
+            c.deleted_files,
+            c.errors
+        );
     }
 }
