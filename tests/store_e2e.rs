@@ -3,7 +3,9 @@
 //! appliance exits every packet it captured is in the ring or the store (read back with
 //! mirrorcap's `StoreFile` and the ring's export), none twice and none counted lost; stock
 //! tools read every store file (`zstdcat F | tcpdump -r -`, `capinfos` on plain ones); the
-//! store metrics were there while it ran; and the stop summary says what was stored.
+//! store metrics were there while it ran (and pass `promtool check metrics`); the stop summary
+//! says what was stored; and a store directory removed under a running appliance costs
+//! counted errors, never capture.
 mod support;
 
 use mirrorcap_store::StoreFile;
@@ -109,6 +111,22 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     );
     assert!(metric(&m, "mirrorcap_store_packets_total", &w).unwrap() > 0.0);
     assert_eq!(metric(&m, "mirrorcap_store_errors_total", &w), Some(0.0));
+    // The reference linter accepts the store families as they are exported.
+    if let Some(promtool) = require_tool("promtool") {
+        let f = dir.path().join("scrape.txt");
+        std::fs::write(&f, &m).unwrap();
+        let out = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&f).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(fifo.finish(), MIRRORED);
     let (st, err) = app.wait(Duration::from_secs(60));
     assert!(st.success(), "exit {st:?}:\n{err}");
