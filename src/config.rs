@@ -38,8 +38,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
-/// Parses a duration: a number with `us`, `ms`, `s`, `m` or `h` (`500ms`, `2s`, `5m`); a bare
-/// number is seconds.
+/// Parses a duration: a number with `us`, `ms`, `s`, `m`, `h` or `d` (`500ms`, `2s`, `5m`,
+/// `7d`: store retention is counted in days); a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -55,9 +55,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         u => {
             return Err(format!(
-                "'{s}': unknown duration unit '{u}' (use us, ms, s, m, h)"
+                "'{s}': unknown duration unit '{u}' (use us, ms, s, m, h, d)"
             ))
         }
     };
@@ -108,6 +109,9 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("1.5d"), Ok(Duration::from_secs(36 * 3600)));
+        assert!(parse_duration("7days").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
     }

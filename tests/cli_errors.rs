@@ -13,6 +13,15 @@ fn every_misuse_is_one_line_and_exit_code_2() {
     std::fs::write(&bad_toml, "[run]\nworkers = \"two\"\n").unwrap();
     let bad = bad_toml.to_str().unwrap();
     let not_ring = dir.path().to_str().unwrap();
+    let store = dir.path().join("store");
+    let st = store.to_str().unwrap();
+    let bad_store_toml = dir.path().join("bad-store.toml");
+    std::fs::write(
+        &bad_store_toml,
+        "[run]\nstore_dir = \"/var/tmp/x\"\nstore_compress = \"lz4\"\n",
+    )
+    .unwrap();
+    let bad_store = bad_store_toml.to_str().unwrap();
     let run = |extra: &[&'static str]| -> Vec<String> {
         let mut v: Vec<String> = ["run", "--vdev", "net_null0", "--ring-dir", r]
             .iter()
@@ -59,6 +68,85 @@ fn every_misuse_is_one_line_and_exit_code_2() {
             "bad.toml:2: run.workers",
         ),
         (own(&["run", "--ring-dir", r]), "no port"),
+        (
+            run(&["--store-size", "1GiB"]),
+            "--store-size needs --store-dir",
+        ),
+        (
+            run(&["--store-max-age", "7d"]),
+            "--store-max-age needs --store-dir",
+        ),
+        (
+            run(&["--store-compress", "none"]),
+            "--store-compress needs --store-dir",
+        ),
+        (
+            own(&[
+                "run",
+                "--vdev",
+                "net_null0",
+                "--ring-dir",
+                r,
+                "--store-dir",
+                st,
+                "--store-compress",
+                "lz4",
+            ]),
+            "--store-compress",
+        ),
+        (
+            own(&[
+                "run",
+                "--vdev",
+                "net_null0",
+                "--ring-dir",
+                r,
+                "--store-dir",
+                st,
+                "--store-size",
+                "lots",
+            ]),
+            "--store-size",
+        ),
+        (
+            // Two workers' shares of 64 MiB segments: 64 MiB is half a segment each.
+            own(&[
+                "run",
+                "--vdev",
+                "net_null0",
+                "--ring-dir",
+                r,
+                "--workers",
+                "2",
+                "--store-dir",
+                st,
+                "--store-size",
+                "64MiB",
+            ]),
+            "--store-size 64 MiB: 2 worker(s) need at least one ring segment",
+        ),
+        (
+            own(&[
+                "run",
+                "--vdev",
+                "net_null0",
+                "--ring-dir",
+                r,
+                "--store-dir",
+                st,
+                "--store-max-age",
+                "a week",
+            ]),
+            "--store-max-age",
+        ),
+        (
+            run(&["--store-dir", "/proc/mirrorcap-store"]),
+            "--store-dir /proc/mirrorcap-store: create store directory",
+        ),
+        (
+            vec!["run".into(), "--config".into(), bad_store.into()],
+            "bad-store.toml:3: run.store_compress",
+        ),
         (own(&["export"]), "RING_DIR"),
         (
             own(&["export", "/nonexistent-ring", "-w", "/dev/null"]),

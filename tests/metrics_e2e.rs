@@ -73,7 +73,7 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
             present,
             !matches!(
                 f.presence,
-                Presence::Ena | Presence::WithSessions | Presence::WithStamps
+                Presence::Ena | Presence::WithSessions | Presence::WithStamps | Presence::WithStore
             ),
             "{} ({:?}) present: {present}",
             f.name,

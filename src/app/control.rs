@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 use super::reload::Reloader;
 use crate::control::Poller;
-use crate::metrics::{HealthState, Metrics, MetricsServer};
+use crate::metrics::{HealthState, Metrics, MetricsServer, PublishedStore};
 use crate::pipeline::{PublishedStats, VniTable};
 use crate::status::StatusLine;
 use mirrorcap_dpdk::NicStats;
@@ -26,6 +26,9 @@ pub(super) struct Control<'a, 'p> {
     pub(super) log_every: Duration,
     /// Each worker ring's control file as opened at start (device, inode).
     pub(super) ring_ids: Vec<Option<(u64, u64)>>,
+    /// The store threads' numbers (`--store-dir`), read at scrape time: the loop never waits
+    /// for a store thread.
+    pub(super) stores: Option<&'a [PublishedStore]>,
 }
 
 /// The (device, inode) of a worker ring's control file.
@@ -60,6 +63,9 @@ impl Control<'_, '_> {
                     .update_sessions(self.reloader.session_counts, &named);
                 if let Some(s) = self.reloader.stamp_counts {
                     self.metrics.update_stamps(s, &named);
+                }
+                if let Some(s) = self.stores {
+                    self.metrics.update_store(s);
                 }
                 self.metrics.update_listener(self.server.stats());
                 self.metrics.render(self.slots)

@@ -1,7 +1,7 @@
 //! The top of the appliance: one start-up path shared by `run` and `gen` (`startup`), then
 //! `run`'s parts in files named for them: the orchestration (`run`), the control core's loop
 //! (`control`), session compilation and SIGHUP reloads (`reload`), the final summary
-//! (`summary`), the DPDK worker loop (`worker`) and the panic policy with its one test fault
+//! (`summary`), the store threads behind the ring (`store`), the DPDK worker loop (`worker`) and the panic policy with its one test fault
 //! (`fault`).
 pub mod fault;
 pub mod startup;
@@ -9,6 +9,7 @@ pub mod startup;
 mod control;
 mod reload;
 mod run;
+mod store;
 mod summary;
 pub mod worker;
 

@@ -7,13 +7,14 @@ use super::control::{ring_identity, Control};
 use super::fault;
 use super::reload::{compile_sessions, describe_jit, Reloader};
 use super::startup::{self, AppError, EalPlan, PortSource};
+use super::store::{describe, open_spoolers, print_store_summary, StoreThreads};
 use super::summary::{print_summary, RunSummary};
 use super::worker::Worker;
 use crate::config::human_bytes;
 use crate::config::sessions::Action;
 use crate::config::RunConfig;
 use crate::control::Poller;
-use crate::metrics::{BuildInfo, Limits, Metrics, MetricsServer};
+use crate::metrics::{BuildInfo, Limits, Metrics, MetricsServer, PublishedStore};
 use crate::pipeline::{Latency, PipelineConfig, VniTable, WorkerStats};
 use crate::pipeline::{
     PublishedSessionCounts, PublishedStampCounts, PublishedStats, Reload, WorkerSessions,
@@ -94,6 +95,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     )
     .map_err(AppError::Environment)?;
     let rings = open_rings(cfg)?;
+    let spoolers = match &cfg.store {
+        Some(st) => Some(open_spoolers(&cfg.ring_dir, workers, st)?),
+        None => None,
+    };
 
     // 2. The EAL. Torn down (rte_eal_cleanup) only after a run that got as far as the
     // workers: on an early error return it is not, since drivers' close paths are not safe
@@ -115,9 +120,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     // inherits that and so shares the control core, never a worker's; the rings' helper
     // threads, started before, move there too.
     server.start().map_err(AppError::Environment)?;
-    if let Some(cpu) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+    let control_cpu = core_affinity::get_core_ids()
+        .and_then(|c| c.first().copied())
+        .map(|c| c.id);
+    if let Some(cpu) = control_cpu {
         for r in &rings {
-            r.pin_helper(cpu.id);
+            r.pin_helper(cpu);
         }
     }
 
@@ -176,6 +184,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         human_bytes(cfg.geometry.segment_size),
         human_bytes(cfg.geometry.worker_bytes() * workers as u64)
     );
+    if let Some(st) = &cfg.store {
+        eprintln!("{}", describe(st, workers));
+    }
     eprintln!(
         "mirrorcap: metrics on http://{}/metrics and /healthz",
         server.local_addr()
@@ -228,6 +239,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         },
         start_s,
     );
+    // The store threads start with the workers: from here on nothing can fail before the
+    // workers run, so no thread is left behind by an early error return.
+    let store_counts: Arc<[PublishedStore]> =
+        (0..workers).map(|_| PublishedStore::default()).collect();
+    let store_threads = match spoolers {
+        Some(s) => Some(StoreThreads::start(
+            s,
+            Arc::clone(&store_counts),
+            control_cpu,
+        )?),
+        None => None,
+    };
     let queues = port.take_rx_queues();
     let stop_ref: &AtomicBool = &stop;
     let mut jobs = Vec::with_capacity(workers);
@@ -305,6 +328,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             ),
             log_every: cfg.log_interval,
             ring_ids,
+            stores: store_threads.as_ref().map(|_| &store_counts[..]),
         }
         .run()
     })
@@ -323,6 +347,11 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         errors.push("a worker panicked".into());
     }
     errors.extend(fatal);
+    // The workers have sealed their rings: the store threads take the last segments.
+    if let Some(t) = store_threads {
+        errors.extend(t.finish());
+        print_store_summary(&store_counts);
+    }
     let summary = RunSummary {
         workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),
         latency,

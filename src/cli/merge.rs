@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 use super::RunArgs;
 use crate::config::file::{ConfigError, Loaded};
+use crate::config::run_config::StoreConfig;
 use crate::config::sessions::SessionSet;
 use crate::config::{parse_duration, parse_size, RunConfig};
 use mirrorcap_decap::DecapConfig;
 use mirrorcap_ring::{Geometry, RingPolicy};
+use mirrorcap_store::Compression;
 use serde::Serialize;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -124,6 +126,34 @@ pub fn apply_run(
         parse_duration(v.get_ref()).map_err(|m| l.error(v, "run.exit_when_idle", m))?;
         a.exit_when_idle = Some(v.get_ref().clone());
     }
+    if let (Some(v), true) = (&r.store_dir, take("store_dir")) {
+        if v.get_ref().as_os_str().is_empty() {
+            return Err(l.error(
+                v,
+                "run.store_dir",
+                "give a directory, e.g. \"/var/lib/mirrorcap/store\"",
+            ));
+        }
+        a.store_dir = Some(v.get_ref().clone());
+    }
+    if let (Some(v), true) = (&r.store_size, take("store_size")) {
+        parse_size(v.get_ref()).map_err(|m| l.error(v, "run.store_size", m))?;
+        a.store_size = Some(v.get_ref().clone());
+    }
+    if let (Some(v), true) = (&r.store_compress, take("store_compress")) {
+        if !matches!(v.get_ref().as_str(), "zstd" | "none") {
+            return Err(l.error(
+                v,
+                "run.store_compress",
+                format!("{:?}: use \"zstd\" or \"none\"", v.get_ref()),
+            ));
+        }
+        a.store_compress = Some(v.get_ref().clone());
+    }
+    if let (Some(v), true) = (&r.store_max_age, take("store_max_age")) {
+        parse_duration(v.get_ref()).map_err(|m| l.error(v, "run.store_max_age", m))?;
+        a.store_max_age = Some(v.get_ref().clone());
+    }
     if let (Some(v), true) = (&r.eal_args, take("eal_args")) {
         a.eal_args = v.get_ref().clone();
     }
@@ -161,6 +191,15 @@ pub struct EffectiveRun<'a> {
     pub stamps: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_when_idle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_dir: Option<&'a PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_size: Option<&'a str>,
+    /// Printed with its default when a store is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_compress: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_max_age: Option<&'a str>,
     pub eal_args: &'a [String],
 }
 
@@ -185,6 +224,13 @@ pub fn effective_toml(a: &RunArgs) -> String {
             keep_unencapsulated: a.keep_unencapsulated,
             stamps: a.stamps,
             exit_when_idle: a.exit_when_idle.as_deref(),
+            store_dir: a.store_dir.as_ref(),
+            store_size: a.store_size.as_deref(),
+            store_compress: a
+                .store_compress
+                .as_deref()
+                .or(a.store_dir.as_ref().map(|_| "zstd")),
+            store_max_age: a.store_max_age.as_deref(),
             eal_args: &a.eal_args,
         },
         sessions: &a.sessions,
@@ -214,6 +260,7 @@ impl RunArgs {
             Some(s) => Some(parse_duration(s).map_err(|e| format!("--exit-when-idle: {e}"))?),
             None => None,
         };
+        let store = self.store_config()?;
         let c = RunConfig {
             config_file: self.config.clone(),
             devices: self.devices.clone(),
@@ -240,8 +287,49 @@ impl RunArgs {
             exit_when_idle,
             log_interval,
             sessions: self.sessions.clone(),
+            store,
         };
         c.validate()?;
         Ok(c)
+    }
+
+    /// The store options, typed; each needs `--store-dir`.
+    fn store_config(&self) -> Result<Option<StoreConfig>, String> {
+        let Some(dir) = &self.store_dir else {
+            for (given, flag) in [
+                (self.store_size.is_some(), "--store-size"),
+                (self.store_compress.is_some(), "--store-compress"),
+                (self.store_max_age.is_some(), "--store-max-age"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{flag} needs --store-dir DIR (where the store keeps its files)"
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        if dir.as_os_str().is_empty() {
+            return Err("--store-dir: give a directory, e.g. /var/lib/mirrorcap/store".into());
+        }
+        let size = match &self.store_size {
+            Some(s) => Some(parse_size(s).map_err(|e| format!("--store-size: {e}"))?),
+            None => None,
+        };
+        let max_age = match &self.store_max_age {
+            Some(s) => Some(parse_duration(s).map_err(|e| format!("--store-max-age: {e}"))?),
+            None => None,
+        };
+        let compression = match self.store_compress.as_deref() {
+            None | Some("zstd") => Compression::DEFAULT_ZSTD,
+            Some("none") => Compression::None,
+            Some(o) => return Err(format!("--store-compress {o}: use zstd or none")),
+        };
+        Ok(Some(StoreConfig {
+            dir: dir.clone(),
+            size,
+            compression,
+            max_age,
+        }))
     }
 }

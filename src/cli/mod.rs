@@ -106,6 +106,21 @@ pub struct RunArgs {
     /// is rewritten every second).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub log_interval: String,
+    /// Keep the ring's sealed segments on disk in this directory (a store file per segment,
+    /// one writer thread per worker on the control core; docs/store.md).
+    #[arg(long, value_name = "DIR")]
+    pub store_dir: Option<PathBuf>,
+    /// Total size of the store, split evenly among the workers; the oldest store files are
+    /// deleted past it (default: no size limit).
+    #[arg(long, value_name = "SIZE")]
+    pub store_size: Option<String>,
+    /// Store files as independent zstd blocks (read with zstdcat FILE | tcpdump -r -) or
+    /// plain pcaps [default: zstd].
+    #[arg(long, value_name = "zstd|none", value_parser = ["zstd", "none"])]
+    pub store_compress: Option<String>,
+    /// Delete store files whose newest packet is older than this (e.g. 12h, 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub store_max_age: Option<String>,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,

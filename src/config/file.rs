@@ -58,6 +58,10 @@ pub struct RunSection {
     pub keep_unencapsulated: Option<Spanned<bool>>,
     pub stamps: Option<Spanned<bool>>,
     pub exit_when_idle: Option<Spanned<String>>,
+    pub store_dir: Option<Spanned<PathBuf>>,
+    pub store_size: Option<Spanned<String>>,
+    pub store_compress: Option<Spanned<String>>,
+    pub store_max_age: Option<Spanned<String>>,
     pub eal_args: Option<Spanned<Vec<String>>>,
 }
 

@@ -6,6 +6,7 @@
 use super::sessions::SessionSet;
 use mirrorcap_decap::DecapConfig;
 use mirrorcap_ring::{Geometry, RingPolicy};
+use mirrorcap_store::Compression;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,26 @@ pub struct RunConfig {
     /// How often the status line is logged off a terminal.
     pub log_interval: Duration,
     pub sessions: SessionSet,
+    /// The disk store behind the ring (`--store-dir`), if any.
+    pub store: Option<StoreConfig>,
+}
+
+/// `--store-dir` and its options: where sealed ring segments go on disk (docs/store.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    /// Bytes for all workers together; `None`: no size limit (age and the disk only).
+    pub size: Option<u64>,
+    pub compression: Compression,
+    pub max_age: Option<Duration>,
+}
+
+impl StoreConfig {
+    /// Each worker's share of `--store-size`: every worker has its own store directory with
+    /// its own retention, so the total is split evenly.
+    pub fn per_worker(&self, workers: usize) -> Option<u64> {
+        self.size.map(|s| s / workers.max(1) as u64)
+    }
 }
 
 impl RunConfig {
@@ -50,6 +71,22 @@ impl RunConfig {
         });
         if self.devices.is_empty() && self.vdevs.is_empty() && !eal_port {
             return Err("no port: pass --device PCI (the mirror target ENI bound to DPDK) or --vdev SPEC (e.g. net_pcap0,rx_pcap=FILE)".into());
+        }
+        if let Some(st) = &self.store {
+            // Retention always keeps a worker's newest store file, which can hold a whole
+            // segment: a smaller share could never be honoured.
+            if let Some(share) = st.per_worker(self.workers) {
+                let need = self.geometry.segment_size * self.workers as u64;
+                if share < self.geometry.segment_size {
+                    return Err(format!(
+                        "--store-size {}: {} worker(s) need at least one ring segment ({}) each: give --store-size {} or more",
+                        crate::config::human_bytes(st.size.unwrap_or(0)),
+                        self.workers,
+                        crate::config::human_bytes(self.geometry.segment_size),
+                        crate::config::human_bytes(need)
+                    ));
+                }
+            }
         }
         for p in self
             .decap

@@ -24,6 +24,8 @@ pub enum Presence {
     WithSessions,
     /// With `run --stamps`, once a session has seen a frame carrying a `mirrorcap gen` stamp.
     WithStamps,
+    /// With `run --store-dir`, once each worker's store thread has polled.
+    WithStore,
 }
 
 /// One metric family.
@@ -89,6 +91,16 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_ring_newest_timestamp_seconds", Gauge, W, "Capture time of the newest committed packet, Unix seconds.", AfterCapture),
     f("mirrorcap_ring_retention_seconds", Gauge, W, "Time span the ring holds: newest minus oldest retained packet.", AfterCapture),
     f("mirrorcap_ring_writable", Gauge, W, "1 when the ring takes new packets: its control file opens for writing and no ring_write_error or ring_full drop rose in the last second.", Always),
+    // The disk store behind the ring (`run --store-dir`; docs/store.md).
+    f("mirrorcap_store_segments_total", Counter, W, "Ring segments (or continued parts of one) written to the store as store files.", WithStore),
+    f("mirrorcap_store_packets_total", Counter, W, "Packets written to the store.", WithStore),
+    f("mirrorcap_store_bytes_total", Counter, &["worker", "kind"], "Bytes stored: kind=\"captured\" the pcap records taken from the ring (headers included), kind=\"disk\" the data and index files written (captured / disk is the compression ratio).", WithStore),
+    f("mirrorcap_store_lag_segments", Gauge, W, "Sealed ring segments not yet in the store; if the ring overwrites them first they become store overruns.", WithStore),
+    f("mirrorcap_store_lag_bytes", Gauge, W, "Bytes of sealed ring segments not yet in the store.", WithStore),
+    f("mirrorcap_store_overrun_segments_total", Counter, W, "Ring segments overwritten before the store took them (store_overrun): their packets are in neither.", WithStore),
+    f("mirrorcap_store_deleted_files_total", Counter, W, "Store files deleted by retention (--store-size, --store-max-age), oldest first.", WithStore),
+    f("mirrorcap_store_retention_seconds", Gauge, W, "Time span the store holds: newest minus oldest stored packet.", WithStore),
+    f("mirrorcap_store_errors_total", Counter, W, "Store polls that failed (disk full, directory removed or read-only...): capture goes on, the segment is retried at the next poll; the log names each distinct error once.", WithStore),
     // Generator stamps (`run --stamps`; docs/loadtest.md).
     f("mirrorcap_stamp_packets_total", Counter, &["session"], "Frames carrying a mirrorcap gen stamp, per session (counted before the session's policy).", WithStamps),
     f("mirrorcap_stamp_gaps_total", Counter, &["session"], "Sequence numbers a flow skipped: frames lost before the appliance, unless they arrive late (lost = gaps - late when nothing is duplicated).", WithStamps),

@@ -9,10 +9,12 @@ pub mod listener_stats;
 pub mod nic;
 mod routes;
 mod server;
+pub mod store;
 
 pub use catalogue::{family, is_exported, Family, Kind, Presence, CATALOGUE};
 pub use listener_stats::ListenerStats;
 pub use server::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
+pub use store::{PublishedStore, StoreCounts};
 
 use crate::control::Sample;
 use crate::pipeline::{
@@ -245,6 +247,41 @@ impl Metrics {
         }
         *self.stamp_latency.lock().unwrap_or_else(|e| e.into_inner()) = (!series.is_empty())
             .then(|| histograms::family_of("mirrorcap_stamp_latency_seconds", series));
+    }
+
+    /// Copies the store threads' published numbers (`run --store-dir`); a worker's series
+    /// appear once its thread has polled.
+    pub fn update_store(&self, stores: &[PublishedStore]) {
+        for (i, p) in stores.iter().enumerate() {
+            if !p.polled.load(std::sync::atomic::Ordering::Relaxed) {
+                continue;
+            }
+            let c = p.read();
+            let w = i.to_string();
+            let w = w.as_str();
+            self.count("mirrorcap_store_segments_total", &[w], c.segments);
+            self.count("mirrorcap_store_packets_total", &[w], c.packets);
+            self.count(
+                "mirrorcap_store_bytes_total",
+                &[w, "captured"],
+                c.bytes_captured,
+            );
+            self.count("mirrorcap_store_bytes_total", &[w, "disk"], c.bytes_disk);
+            self.set("mirrorcap_store_lag_segments", &[w], c.lag_segments as f64);
+            self.set("mirrorcap_store_lag_bytes", &[w], c.lag_bytes as f64);
+            self.count(
+                "mirrorcap_store_overrun_segments_total",
+                &[w],
+                c.overrun_segments,
+            );
+            self.count("mirrorcap_store_deleted_files_total", &[w], c.deleted_files);
+            self.set(
+                "mirrorcap_store_retention_seconds",
+                &[w],
+                c.retention_ns as f64 / 1e9,
+            );
+            self.count("mirrorcap_store_errors_total", &[w], c.errors);
+        }
     }
 
     /// Takes the control core's once-a-second poll: NIC counters and xstats, link, mempools

@@ -70,6 +70,9 @@ pub struct SpoolReport {
     /// After the poll: bytes of the store directory and its oldest packet (Unix ns).
     pub store_bytes: u64,
     pub oldest_stored_ns: Option<u64>,
+    /// After the poll: the newest packet the store holds (Unix ns), so newest minus oldest is
+    /// the store's retention (`mirrorcap_store_retention_seconds`).
+    pub newest_stored_ns: Option<u64>,
     /// After the poll: sealed segments (and their bytes) not yet stored.
     pub lag_segments: u64,
     pub lag_bytes: u64,
@@ -97,6 +100,7 @@ impl SpoolReport {
         self.deleted_bytes += p.deleted_bytes;
         self.store_bytes = p.store_bytes;
         self.oldest_stored_ns = p.oldest_stored_ns;
+        self.newest_stored_ns = p.newest_stored_ns;
         self.lag_segments = p.lag_segments;
         self.lag_bytes = p.lag_bytes;
         self.io_mode = p.io_mode.or(self.io_mode);
@@ -111,6 +115,9 @@ pub struct Spooler {
     /// None until something was stored (a new store starts at the ring's oldest segment and
     /// counts nothing before it as overrun).
     cursor: Option<Cursor>,
+    /// Newest packet stored (Unix ns): kept here so a poll need not read an index for it;
+    /// retention always keeps the newest file, so it stays true.
+    newest_ns: Option<u64>,
     buf: AlignedBuf,
     totals: SpoolReport,
     /// Leftovers of an interrupted run deleted at open.
@@ -131,7 +138,16 @@ impl Spooler {
         std::fs::create_dir_all(&dir).map_err(io_err("create store directory", &dir))?;
         let cleaned = clean(&dir)?;
         let saved = read_cursor(&dir)?;
-        let cursor = saved.max(cursor_from_files(&list(&dir)?)?);
+        let files = list(&dir)?;
+        let cursor = saved.max(cursor_from_files(&files)?);
+        let newest_ns = match files.last() {
+            Some(f) => crate::StoreIndex::read(&f.index)?
+                .blocks
+                .iter()
+                .map(|b| b.max_ts_ns)
+                .max(),
+            None => None,
+        };
         if let (Some(c), true) = (cursor, cursor != saved) {
             write_cursor(&dir, c)?;
             sync_dir(&dir)?;
@@ -141,9 +157,28 @@ impl Spooler {
             dir,
             opts,
             cursor,
+            newest_ns,
             buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
             totals: SpoolReport::default(),
             cleaned,
+        })
+    }
+
+    /// Anchors a new store (no cursor yet) to the ring as it is now: the ring's oldest
+    /// segment (seq 1 on a ring with none) is the first to store, so a segment the ring
+    /// overwrites before the first poll counts as an overrun instead of passing unseen (a
+    /// store without an anchor starts at whatever the ring holds at its first poll). `run`
+    /// calls it at start, so every packet of the run is stored or counted. A store with a
+    /// cursor keeps it.
+    pub fn anchor(&mut self) -> crate::Result<()> {
+        if self.cursor.is_some() || !mirrorcap_ring::layout::control_path(&self.ring).exists() {
+            return Ok(());
+        }
+        let reader = WorkerReader::open(&self.ring)?;
+        let oldest = reader.segments().iter().map(|s| s.seq).min().unwrap_or(1);
+        self.set_cursor(Cursor {
+            seq: oldest.saturating_sub(1),
+            committed: u64::MAX,
         })
     }
 
@@ -251,6 +286,8 @@ impl Spooler {
             rep.segments_stored += 1;
             rep.records_stored += part.len() as u64;
             rep.bytes_captured += captured;
+            let newest = part.iter().map(|r| r.ts_ns).max();
+            self.newest_ns = self.newest_ns.max(newest);
         }
         self.set_cursor(Cursor {
             seq: s.seq,
@@ -301,6 +338,7 @@ impl Spooler {
         rep.deleted_bytes = d.bytes;
         rep.store_bytes = d.kept_bytes;
         rep.oldest_stored_ns = d.oldest_kept_ns;
+        rep.newest_stored_ns = self.newest_ns.filter(|_| d.oldest_kept_ns.is_some());
         Ok(())
     }
 

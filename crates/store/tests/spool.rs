@@ -71,6 +71,16 @@ fn spools_sealed_segments_exactly_once(base: &str, compression: Compression, mod
     );
     let t = sp.totals();
     assert_eq!(t.records_stored, ring.written.len() as u64);
+    // Nothing was deleted: the store spans the first to the last packet written.
+    let ts = |i: usize| Some(ring.written[i].ts_ns);
+    assert_eq!(t.oldest_stored_ns, ts(0), "{t:?}");
+    assert_eq!(t.newest_stored_ns, ts(ring.written.len() - 1), "{t:?}");
+    // A restarted spooler takes the newest packet from the newest file's index.
+    let mut reopened = open(&ring, store.path(), opts(compression));
+    assert_eq!(
+        reopened.poll().unwrap().newest_stored_ns,
+        ts(ring.written.len() - 1)
+    );
     let ratio = t.compression_ratio().unwrap();
     match compression {
         // Half the payloads are text: zstd must gain, and a plain file is the bytes themselves.
@@ -220,6 +230,37 @@ fn a_ring_that_laps_the_spooler_counts_the_lost_segments() {
     );
     // Counted once: a later poll does not count the same gap again.
     assert_eq!(sp.poll().unwrap().overrun_segments, 0);
+}
+
+#[test]
+fn an_anchored_store_counts_segments_lost_before_its_first_poll() {
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    let mut sp = open(&ring, store.path(), opts(Compression::DEFAULT_ZSTD));
+    sp.anchor().unwrap();
+    // Ten segments' worth into a ring of four before the first poll.
+    ring.write(SEGMENT * 10);
+    ring.close();
+    let rep = sp.poll().unwrap();
+    let r = mirrorcap_ring::reader::WorkerReader::open(&ring_dir.path().join("worker-00"));
+    let seqs: Vec<u64> = r.unwrap().segments().iter().map(|s| s.seq).collect();
+    let (oldest, newest) = (seqs[0], *seqs.last().unwrap());
+    assert_eq!(rep.overrun_segments, oldest - 1, "{rep:?}");
+    assert_eq!(
+        rep.segments_stored + rep.empty_segments + rep.overrun_segments,
+        newest,
+        "every seq stored or counted: {rep:?}"
+    );
+    same(
+        &store_records(sp.dir()),
+        &ring.contents(),
+        "the ring's four",
+    );
+    // Anchoring again keeps the cursor: nothing is stored or counted twice.
+    sp.anchor().unwrap();
+    let again = sp.poll().unwrap();
+    assert_eq!((again.segments_stored, again.overrun_segments), (0, 0));
 }
 
 #[test]

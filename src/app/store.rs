@@ -1,0 +1,195 @@
+//! `run --store-dir`: one store thread per worker ring, `mc-store-NN`, each owning that
+//! worker's [`Spooler`] and polling it every [`POLL_EVERY`]. The threads run on the control
+//! core, never a worker's: compression and disk writes (and the stalls of a slow disk) stay off
+//! the hot path, which keeps writing only to the RAM ring. A poll that fails does not stop
+//! capture: the error is counted, logged once per distinct message, and the next poll retries
+//! (the spooler's cursor says what is already stored). At shutdown, after the workers sealed
+//! their rings, each thread polls once more, so the last segments reach the store too.
+#![forbid(unsafe_code)]
+use super::startup::AppError;
+use crate::config::human_bytes;
+use crate::config::run_config::StoreConfig;
+use crate::metrics::PublishedStore;
+use mirrorcap_store::{Compression, Retention, SpoolOptions, Spooler, StoreOptions};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a store thread looks for newly sealed segments: short next to a segment's
+/// lifetime at any useful rate, long enough that an idle poll (a read of the control file)
+/// costs nothing.
+pub const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// Opens every worker's store directory (before the EAL, so a store that cannot be created
+/// costs nothing and exits 2), with its share of `--store-size`.
+pub fn open_spoolers(
+    ring_dir: &Path,
+    workers: usize,
+    st: &StoreConfig,
+) -> Result<Vec<Spooler>, AppError> {
+    let opts = SpoolOptions {
+        store: StoreOptions {
+            compression: st.compression,
+            ..StoreOptions::default()
+        },
+        retention: Retention {
+            max_bytes: st.per_worker(workers),
+            max_age: st.max_age,
+        },
+        direct: true,
+    };
+    (0..workers)
+        .map(|w| {
+            let fail = |e: mirrorcap_store::StoreError| {
+                AppError::Environment(format!(
+                    "--store-dir {}: {e} (give a writable directory on a local disk)",
+                    st.dir.display()
+                ))
+            };
+            let mut sp = Spooler::open(ring_dir, w, &st.dir, opts).map_err(fail)?;
+            // From the ring as it is at start: whatever the ring overwrites before the first
+            // poll is counted, not silently skipped.
+            sp.anchor().map_err(fail)?;
+            if sp.cleaned > 0 {
+                eprintln!(
+                    "mirrorcap: store worker {w}: removed {} incomplete file(s) left by an unclean stop",
+                    sp.cleaned
+                );
+            }
+            Ok(sp)
+        })
+        .collect()
+}
+
+/// The running store threads.
+pub struct StoreThreads {
+    handles: Vec<JoinHandle<()>>,
+    finish: Arc<AtomicBool>,
+}
+
+impl StoreThreads {
+    /// Starts one thread per spooler, pinned to `cpu` (the control core) when given;
+    /// `published[w]` receives worker `w`'s numbers after every poll.
+    pub fn start(
+        spoolers: Vec<Spooler>,
+        published: Arc<[PublishedStore]>,
+        cpu: Option<usize>,
+    ) -> Result<Self, AppError> {
+        let finish = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::with_capacity(spoolers.len());
+        for (w, sp) in spoolers.into_iter().enumerate() {
+            let finish = Arc::clone(&finish);
+            let published = Arc::clone(&published);
+            let h = std::thread::Builder::new()
+                .name(format!("mc-store-{w:02}"))
+                .spawn(move || {
+                    if let Some(id) = cpu {
+                        core_affinity::set_for_current(core_affinity::CoreId { id });
+                    }
+                    store_loop(w, sp, &published[w], &finish);
+                })
+                .map_err(|e| {
+                    AppError::Environment(format!("start store thread mc-store-{w:02}: {e}"))
+                })?;
+            handles.push(h);
+        }
+        Ok(StoreThreads { handles, finish })
+    }
+
+    /// After the workers sealed their rings: each thread polls once more and exits. Waits for
+    /// them (the last segments must be on disk before `run` returns).
+    pub fn finish(self) -> Vec<String> {
+        self.finish.store(true, Ordering::Release);
+        let mut errors = Vec::new();
+        for h in self.handles {
+            h.thread().unpark();
+            let name = h.thread().name().unwrap_or("mc-store").to_string();
+            if h.join().is_err() {
+                errors.push(format!("store thread {name} panicked"));
+            }
+        }
+        errors
+    }
+}
+
+/// One store thread: poll, publish, sleep; a last poll once `finish` is set.
+fn store_loop(w: usize, mut sp: Spooler, out: &PublishedStore, finish: &AtomicBool) {
+    let mut errors = 0u64;
+    let mut last_error: Option<String> = None;
+    loop {
+        // Read before polling: a poll that starts after the flag is the final one.
+        let last = finish.load(Ordering::Acquire);
+        let started = Instant::now();
+        match sp.poll() {
+            Ok(_) => {
+                if let Some(e) = last_error.take() {
+                    eprintln!("mirrorcap: store worker {w}: storing again after: {e}");
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                let msg = e.to_string();
+                // One line per distinct error, not one per poll (5 a second).
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    eprintln!(
+                        "mirrorcap: store worker {w}: {msg} (capture goes on; retrying every {POLL_EVERY:?})"
+                    );
+                    last_error = Some(msg);
+                }
+            }
+        }
+        out.publish(sp.totals(), errors);
+        if last {
+            return;
+        }
+        // Parked rather than slept, so `finish` wakes the thread at once.
+        if let Some(rest) = POLL_EVERY.checked_sub(started.elapsed()) {
+            std::thread::park_timeout(rest);
+        }
+    }
+}
+
+/// The start-up line saying where the store is and how it is kept.
+pub fn describe(st: &StoreConfig, workers: usize) -> String {
+    format!(
+        "mirrorcap: store {} ({}, {}{}), one thread per worker on the control core",
+        st.dir.display(),
+        match st.compression {
+            Compression::None => "plain pcap",
+            Compression::Zstd { .. } => "zstd blocks",
+        },
+        st.per_worker(workers)
+            .map_or("no size limit".into(), |b| format!(
+                "{} per worker",
+                human_bytes(b)
+            )),
+        st.max_age
+            .map_or(String::new(), |a| format!(", files kept {a:?}"))
+    )
+}
+
+/// One line per worker's store at stop, after the final poll: what reached the disk and what
+/// did not.
+pub fn print_store_summary(stores: &[PublishedStore]) {
+    for (w, p) in stores.iter().enumerate() {
+        let c = p.read();
+        let ratio = if c.bytes_disk > 0 {
+            c.bytes_captured as f64 / c.bytes_disk as f64
+        } else {
+            0.0
+        };
+        eprintln!(
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
+            c.segments,
+            c.packets,
+            human_bytes(c.bytes_captured),
+            human_bytes(c.bytes_disk),
+            c.lag_segments,
+            c.overrun_segments,
+            c.deleted_files,
+            c.errors
+        );
+    }
+}
