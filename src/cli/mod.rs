@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Receive mirrored traffic on a DPDK port and write the original frames to a pcap ring.
     Run(RunArgs),
-    /// Merge every worker's ring into one pcap, ordered by timestamp.
+    /// Merge every worker's ring and store into one pcap, ordered by timestamp.
     Export(ExportArgs),
     /// Follow the live ring and stream new packets, merged by timestamp, as pcap to stdout.
     Tail(TailArgs),
@@ -141,8 +141,10 @@ impl Default for RunArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
-    /// The ring directory given to `run --ring-dir`.
-    pub ring_dir: PathBuf,
+    /// Ring directories (`run --ring-dir`) and store directories (`run --store-dir`), in any
+    /// order: read as one timeline, every record once.
+    #[arg(required = true, num_args = 1.., value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
     /// Output pcap file ("-" for standard output).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub out: PathBuf,

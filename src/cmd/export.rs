@@ -1,5 +1,7 @@
 //! `mirrorcap export`: every worker's ring merged by time into one pcap or pcapng, cut by
-//! time range and VNI.
+//! time range and VNI. One ring directory takes the ring's own export (the original
+//! behaviour, byte for byte); any store directory, or several directories, take the store's
+//! timeline (`mirrorcap_store::timeline`), which writes each record of ring and store once.
 use super::output::{create_out, reader_gone_is_ok};
 
 pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
@@ -26,23 +28,42 @@ pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
     }
     let mut out = create_out(&a.out)?;
     let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
-    let names = |slot: u8| {
-        mirrorcap_ring::session_names::SessionNames::read(&a.ring_dir)
-            .name(slot)
-            .map(str::to_string)
-    };
+    use mirrorcap_store::timeline::{dir_kind, DirKind};
+    let mut kinds = Vec::with_capacity(a.dirs.len());
+    for d in &a.dirs {
+        kinds.push(dir_kind(d)?);
+    }
+    // Session names live in a ring directory; a store alone names sessions vni-<n>.
+    let ring = kinds
+        .iter()
+        .position(|k| *k == DirKind::Ring)
+        .map(|i| mirrorcap_ring::session_names::SessionNames::read(&a.dirs[i]));
+    let names = |slot: u8| ring.as_ref()?.name(slot).map(str::to_string);
     let mut sink = mirrorcap_ring::Sink::new(format).with_names(&names);
-    let Some(s) = reader_gone_is_ok(mirrorcap_ring::export(
-        &a.ring_dir,
-        &mut out,
-        &filter,
-        &mut sink,
-    ))?
-    else {
-        return Ok(());
+    let (s, store) = if kinds == [DirKind::Ring] {
+        let r = mirrorcap_ring::export(&a.dirs[0], &mut out, &filter, &mut sink);
+        let Some(s) = reader_gone_is_ok(r)? else {
+            return Ok(());
+        };
+        (s, String::new())
+    } else {
+        let t = match mirrorcap_store::timeline::export(&a.dirs, &mut out, &filter, &mut sink) {
+            Err(mirrorcap_store::StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                return Ok(());
+            }
+            r => r?,
+        };
+        let store = format!(
+            ", {} store file(s) ({} block(s) read, {} skipped by time index), {} ring record(s) \
+             already in the store",
+            t.store_files, t.store_blocks_read, t.store_blocks_skipped, t.ring_records_in_store
+        );
+        (t.export, store)
     };
     eprintln!(
-        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{}{}{}{}",
+        "mirrorcap: exported {} packets ({} bytes) from {} worker(s), {} segment(s) read{store}{}{}{}{}",
         s.packets,
         s.bytes,
         s.workers,

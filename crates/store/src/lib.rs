@@ -62,6 +62,7 @@ pub mod reader;
 pub mod retention;
 pub mod spool;
 pub mod storedir;
+pub mod timeline;
 pub mod writer;
 
 pub use index::{BlockInfo, StoreIndex};

@@ -1,0 +1,325 @@
+//! One timeline over rings and stores: `mirrorcap export DIR [DIR]...` where each DIR is a ring
+//! directory (`worker-NN/control`) or a store directory (`worker-NN/*.idx`), in any order.
+//! Every record is written once, merged by timestamp across workers and directories through the
+//! ring's [`Sink`] (pcap or pcapng) and cut by its [`ExportFilter`].
+//!
+//! # The seam
+//!
+//! A sealed segment can be both still in the ring and already in the store. Records are
+//! deduplicated exactly by **(worker, ring seq, byte offset in the segment)**: a store file's
+//! name carries its segment's seq and the byte its records start at (`from`), and its index the
+//! bytes it holds, so it covers `[from, from + bytes)` of that seq. A ring record whose offset
+//! lies in a store file's range is skipped: the store is preferred where both hold a record
+//! (it is durable and the ring may overwrite the segment mid-read), the ring supplies the rest
+//! (segments not yet stored, the live segment, bytes a restarted writer appended). Offsets
+//! rather than timestamps or bytes because equal packets at equal times are legitimately
+//! distinct records, and offsets are what the spooler itself cuts continued segments by.
+//! Workers are matched by number, so the directories are taken to be one appliance's ring and
+//! its store (a second ring's seqs would collide with the first's).
+//!
+//! Store files and blocks whose index's time range lies outside `--from/--to` are not read.
+
+use crate::storedir::{list, StoredFile};
+use crate::{StoreError, StoreFile, StoreIndex};
+use mirrorcap_ring::layout::{control_path, SegState};
+use mirrorcap_ring::output::Sink;
+use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use mirrorcap_ring::reader::{list_worker_dirs, Record, WorkerReader};
+use mirrorcap_ring::{ExportFilter, ExportStats};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What a directory given to export holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirKind {
+    Ring,
+    Store,
+}
+
+/// Whether `dir` is a ring (a `worker-NN` with a control file) or a store (a `worker-NN` with
+/// an index file).
+pub fn dir_kind(dir: &Path) -> crate::Result<DirKind> {
+    let (mut ring, mut store) = (false, false);
+    for (_, w) in workers(dir)? {
+        ring |= control_path(&w).is_file();
+        store |= std::fs::read_dir(&w)
+            .map_err(io("read store directory", &w))?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".idx"));
+    }
+    match (ring, store) {
+        (true, _) => Ok(DirKind::Ring),
+        (false, true) => Ok(DirKind::Store),
+        _ => Err(StoreError::Config(format!(
+            "{}: neither a ring (worker-NN/control) nor a store (worker-NN/*.idx) directory",
+            dir.display()
+        ))),
+    }
+}
+
+/// The `worker-NN` subdirectories of `dir` with their numbers.
+fn workers(dir: &Path) -> crate::Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io("read directory", dir))? {
+        let e = e.map_err(io("read directory", dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name.strip_prefix("worker-").and_then(|n| n.parse().ok()) {
+            if e.path().is_dir() {
+                out.push((n, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { op, path, source }
+}
+
+/// What a timeline export wrote and read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimelineStats {
+    /// Packets, bytes, interfaces; `workers` counts distinct worker numbers; `read` and
+    /// `segments_skipped` are the rings'.
+    pub export: ExportStats,
+    pub store_files: u64,
+    pub store_blocks_read: u64,
+    /// Store blocks (of files read or not) outside the time range, never read.
+    pub store_blocks_skipped: u64,
+    /// Ring records not written because a store file holds them (the seam).
+    pub ring_records_in_store: u64,
+}
+
+/// One ordered stream of records: a worker's store files or a worker's ring.
+struct Stream<'a> {
+    worker: usize,
+    /// 0 for a store, 1 for a ring: at equal timestamps the store (older data) goes first.
+    rank: u8,
+    kind: StreamKind,
+    pending: VecDeque<Record>,
+    filter: &'a ExportFilter,
+}
+
+enum StreamKind {
+    /// Files (seq, from order) and the blocks of each to read.
+    Store(VecDeque<(StoreFile, Vec<usize>)>),
+    Ring {
+        reader: Box<WorkerReader>,
+        seqs: VecDeque<u64>,
+        /// Byte ranges of each seq the store holds.
+        covered: HashMap<u64, Vec<(u64, u64)>>,
+    },
+}
+
+impl Stream<'_> {
+    fn peek_ts(&mut self, stats: &mut TimelineStats) -> crate::Result<Option<u64>> {
+        while self.pending.is_empty() {
+            let filter = self.filter;
+            let recs: Vec<Record> = match &mut self.kind {
+                StreamKind::Store(files) => {
+                    let Some((file, blocks)) = files.front_mut() else {
+                        return Ok(None);
+                    };
+                    let Some(k) = (!blocks.is_empty()).then(|| blocks.remove(0)) else {
+                        files.pop_front();
+                        continue;
+                    };
+                    stats.store_blocks_read += 1;
+                    file.read_block(k)?
+                        .into_iter()
+                        .map(|r| Record {
+                            ts_ns: r.ts_ns,
+                            orig_len: r.orig_len,
+                            data: r.data,
+                            meta: r.meta,
+                        })
+                        .collect()
+                }
+                StreamKind::Ring {
+                    reader,
+                    seqs,
+                    covered,
+                } => {
+                    let raced = reader.stats.raced;
+                    let got = reader
+                        .next_segment()
+                        .map_err(|e| StoreError::Ring(e.to_string()))?;
+                    // The reader skips segments rotated over while it read them.
+                    seqs.drain(..(reader.stats.raced - raced) as usize);
+                    let Some(recs) = got else {
+                        return Ok(None);
+                    };
+                    let seq = seqs.pop_front().expect("one seq per segment read");
+                    let ranges = covered.get(&seq).map(Vec::as_slice).unwrap_or(&[]);
+                    let mut off = FILE_HEADER_LEN as u64;
+                    let mut keep = Vec::with_capacity(recs.len());
+                    for r in recs {
+                        let at = off;
+                        off += (RECORD_HEADER_LEN + r.data.len()) as u64;
+                        if ranges.iter().any(|&(a, b)| (a..b).contains(&at)) {
+                            stats.ring_records_in_store += 1;
+                        } else {
+                            keep.push(r);
+                        }
+                    }
+                    keep
+                }
+            };
+            self.pending
+                .extend(recs.into_iter().filter(|r| keeps(filter, r)));
+        }
+        Ok(self.pending.front().map(|r| r.ts_ns))
+    }
+}
+
+fn keeps(f: &ExportFilter, r: &Record) -> bool {
+    f.from_ns.is_none_or(|t| r.ts_ns >= t)
+        && f.to_ns.is_none_or(|t| r.ts_ns <= t)
+        && f.sessions.keeps(r.meta)
+}
+
+/// Whether `[lo, hi]` can hold a record of the time range.
+fn in_range(f: &ExportFilter, lo: u64, hi: u64) -> bool {
+    f.from_ns.is_none_or(|t| hi >= t) && f.to_ns.is_none_or(|t| lo <= t)
+}
+
+/// Merges every record of `dirs` (rings and stores, any order) that `filter` selects into `out`
+/// through `sink`, once each, by timestamp; see the module doc for the seam.
+pub fn export(
+    dirs: &[PathBuf],
+    out: &mut dyn Write,
+    filter: &ExportFilter,
+    sink: &mut Sink,
+) -> crate::Result<TimelineStats> {
+    let mut stats = TimelineStats::default();
+    let mut rings = Vec::new();
+    let mut stores: Vec<(usize, Vec<(StoredFile, StoreIndex)>)> = Vec::new();
+    let mut covered: HashMap<usize, HashMap<u64, Vec<(u64, u64)>>> = HashMap::new();
+    for d in dirs {
+        match dir_kind(d)? {
+            DirKind::Ring => rings.push(d.clone()),
+            DirKind::Store => {
+                for (n, w) in workers(d)? {
+                    let mut files = Vec::new();
+                    for f in list(&w)? {
+                        let index = StoreIndex::read(&f.index)?;
+                        let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
+                        let end = f.from + raw.saturating_sub(FILE_HEADER_LEN as u64);
+                        let c = covered.entry(n).or_default().entry(f.seq).or_default();
+                        c.push((f.from, end));
+                        files.push((f, index));
+                    }
+                    stores.push((n, files));
+                }
+            }
+        }
+    }
+    let mut streams = Vec::new();
+    for (worker, mut files) in stores {
+        files.sort_by_key(|(f, _)| (f.seq, f.from));
+        let mut open = VecDeque::new();
+        for (f, index) in files {
+            let blocks: Vec<usize> = (0..index.blocks.len())
+                .filter(|&k| {
+                    let b = &index.blocks[k];
+                    let keep = b.records > 0 && in_range(filter, b.min_ts_ns, b.max_ts_ns);
+                    stats.store_blocks_skipped += u64::from(b.records > 0 && !keep);
+                    keep
+                })
+                .collect();
+            if !blocks.is_empty() {
+                stats.store_files += 1;
+                open.push_back((StoreFile::open(&f.data, &f.index)?, blocks));
+            }
+        }
+        streams.push(stream(worker, 0, StreamKind::Store(open), filter));
+    }
+    for ring in &rings {
+        for w in list_worker_dirs(ring).map_err(io("read ring directory", ring))? {
+            let n = w
+                .file_name()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.strip_prefix("worker-"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(usize::MAX);
+            let mut reader = WorkerReader::open(&w).map_err(|e| StoreError::Ring(e.to_string()))?;
+            stats.export.segments_skipped += reader.retain_segments(|s| {
+                let after = filter.to_ns.is_some_and(|t| s.first_ts > t);
+                let before =
+                    s.state == SegState::Sealed && filter.from_ns.is_some_and(|f| s.last_ts < f);
+                s.packets == 0 || !(after || before)
+            });
+            let seqs = reader.segments().iter().map(|s| s.seq).collect();
+            let kind = StreamKind::Ring {
+                reader: Box::new(reader),
+                seqs,
+                covered: covered.get(&n).cloned().unwrap_or_default(),
+            };
+            streams.push(stream(n, 1, kind, filter));
+        }
+    }
+    merge(streams, out, sink, stats)
+}
+
+fn werr(source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        op: "write export",
+        path: PathBuf::from("<output>"),
+        source,
+    }
+}
+
+fn stream(worker: usize, rank: u8, kind: StreamKind, filter: &ExportFilter) -> Stream<'_> {
+    Stream {
+        worker,
+        rank,
+        kind,
+        pending: VecDeque::new(),
+        filter,
+    }
+}
+
+fn merge(
+    mut streams: Vec<Stream>,
+    out: &mut dyn Write,
+    sink: &mut Sink,
+    mut stats: TimelineStats,
+) -> crate::Result<TimelineStats> {
+    // Ties go to the lower worker, then the store: the same output whatever the dir order.
+    streams.sort_by_key(|s| (s.worker, s.rank));
+    let mut heap = BinaryHeap::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        if let Some(ts) = s.peek_ts(&mut stats)? {
+            heap.push(Reverse((ts, i)));
+        }
+    }
+    sink.begin(out).map_err(werr)?;
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let r = streams[i].pending.pop_front().expect("peeked");
+        sink.write(out, &r).map_err(werr)?;
+        stats.export.packets += 1;
+        stats.export.bytes += r.data.len() as u64;
+        if let Some(ts) = streams[i].peek_ts(&mut stats)? {
+            heap.push(Reverse((ts, i)));
+        }
+    }
+    out.flush().map_err(werr)?;
+    stats.export.interfaces = sink.interfaces();
+    let mut workers: Vec<usize> = streams.iter().map(|s| s.worker).collect();
+    workers.dedup();
+    stats.export.workers = workers.len();
+    for s in &streams {
+        if let StreamKind::Ring { reader, .. } = &s.kind {
+            let r = reader.stats;
+            stats.export.read.segments += r.segments;
+            stats.export.read.records += r.records;
+            stats.export.read.raced += r.raced;
+            stats.export.read.torn_bytes += r.torn_bytes;
+        }
+    }
+    Ok(stats)
+}
