@@ -4,7 +4,8 @@
 //! mirrorcap's `StoreFile` and the ring's export), none twice and none counted lost; stock
 //! tools read every store file (`zstdcat F | tcpdump -r -`, `capinfos` on plain ones); the
 //! store metrics were there while it ran (and pass `promtool check metrics`); the stop summary
-//! says what was stored; and a store directory removed under a running appliance costs
+//! says what was stored; `mirrorcap export RING STORE` writes every captured frame once, in
+//! time order, read by tcpdump, tshark and capinfos; and a store directory removed under a running appliance costs
 //! counted errors, never capture.
 mod support;
 
@@ -158,6 +159,37 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
         seen.insert((r.ts_ns, r.data));
     }
     assert_eq!(seen.len(), MIRRORED, "ring and store together");
+
+    // The real binary's `export RING STORE` writes that same set as one timeline: every
+    // captured frame exactly once (each carries its flow's 5-tuple and sequence number), in
+    // time order, in a file the stock tools read.
+    let out = dir.path().join("timeline.pcap");
+    let (st, err) = mirrorcap(&[
+        "export",
+        ring.to_str().unwrap(),
+        store.path().to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    assert!(st.success(), "export ring store: {err}");
+    assert!(
+        err.contains(" ring record(s) already in the store"),
+        "{err}"
+    );
+    let got = read_records_file(&out);
+    assert_eq!(got.len(), MIRRORED, "{err}");
+    assert!(
+        got.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns),
+        "time order"
+    );
+    let keys: HashSet<Vec<u8>> = got
+        .iter()
+        .map(|r| [&r.data[26..38], &r.data[42..50]].concat())
+        .collect();
+    assert_eq!(keys.len(), MIRRORED, "every frame once");
+    let got: HashSet<(u64, Vec<u8>)> = got.into_iter().map(|r| (r.ts_ns, r.data)).collect();
+    assert!(got == seen, "export = ring ∪ store");
+    assert_tools_accept(&out, MIRRORED);
 
     // Stock tools read every file, and see exactly its records.
     for ((d, stem), recs) in store_files(store.path()).iter().zip(&files) {

@@ -143,7 +143,7 @@ impl Default for RunArgs {
 pub struct ExportArgs {
     /// Ring directories (`run --ring-dir`) and store directories (`run --store-dir`), in any
     /// order: read as one timeline, every record once.
-    #[arg(required = true, num_args = 1.., value_name = "DIR")]
+    #[arg(required = true, num_args = 1.., value_name = "RING_DIR|STORE_DIR")]
     pub dirs: Vec<PathBuf>,
     /// Output pcap file ("-" for standard output).
     #[arg(short = 'w', long = "write", value_name = "OUT")]

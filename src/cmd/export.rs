@@ -29,10 +29,15 @@ pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
     let mut out = create_out(&a.out)?;
     let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
     use mirrorcap_store::timeline::{dir_kind, DirKind};
-    let mut kinds = Vec::with_capacity(a.dirs.len());
-    for d in &a.dirs {
-        kinds.push(dir_kind(d)?);
-    }
+    // One directory that is not a store takes the ring's own export, errors included.
+    let kinds = if let [d] = a.dirs.as_slice() {
+        vec![dir_kind(d).unwrap_or(DirKind::Ring)]
+    } else {
+        a.dirs
+            .iter()
+            .map(|d| dir_kind(d))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     // Session names live in a ring directory; a store alone names sessions vni-<n>.
     let ring = kinds
         .iter()

@@ -53,7 +53,7 @@ pub fn dir_kind(dir: &Path) -> crate::Result<DirKind> {
         (true, _) => Ok(DirKind::Ring),
         (false, true) => Ok(DirKind::Store),
         _ => Err(StoreError::Config(format!(
-            "{}: neither a ring (worker-NN/control) nor a store (worker-NN/*.idx) directory",
+            "{} is not a mirrorcap ring (no worker-NN/control inside) or store (no worker-NN/*.idx)",
             dir.display()
         ))),
     }
