@@ -1,7 +1,8 @@
 //! The reading build: `cargo build --no-default-features --bin mirrorcap` gives a `mirrorcap`
-//! with no DPDK in it (`ldd` names no `librte_`), whose `export`, `tail`, `check-config` and
-//! `gen -w` give the same bytes as the appliance's own binary on the same ring, and whose `run`
-//! refuses with one line. This is what an analyst runs on a laptop over a copied ring.
+//! with no DPDK in it (`ldd` names no `librte_`), whose `export` (of a ring, of ring and store,
+//! of a store alone), `tail`, `check-config` and `gen -w` give the same bytes as the
+//! appliance's own binary on the same ring, and whose `run` refuses with one line. This is what
+//! an analyst runs on a laptop over a copied ring and store.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,6 +87,8 @@ fn make_ring(dir: &Path) -> PathBuf {
             "127.0.0.1:0",
             "--exit-when-idle",
             "1s",
+            "--store-dir",
+            dir.join("store").to_str().unwrap(),
         ],
     );
     assert!(ok, "run: {err}");
@@ -121,6 +124,20 @@ fn the_reading_build_has_no_dpdk_and_reads_what_the_appliance_wrote() {
         assert!(ok_a && ok_b, "export {extra:?}: {err_a} / {err_b}");
         assert!(a.len() > 1000, "export {extra:?} wrote {} bytes", a.len());
         assert_eq!(a, b, "export {extra:?} differs between the two builds");
+    }
+    // export of ring and store (the store's timeline is pure Rust too), and of a store alone.
+    let store = dir.path().join("store");
+    let store_s = store.to_str().unwrap();
+    for dirs in [&[ring_s, store_s][..], &[store_s][..]] {
+        let mut args = vec!["export"];
+        args.extend_from_slice(dirs);
+        args.extend_from_slice(&["-w", "-", "--format", "pcapng"]);
+        let (ok_a, a, err_a) = run(Path::new(full()), &args);
+        let (ok_b, b, err_b) = run(&reading, &args);
+        assert!(ok_a && ok_b, "export {dirs:?}: {err_a} / {err_b}");
+        assert!(err_b.contains("store file(s)"), "{err_b}");
+        assert!(b.len() > 1000, "export {dirs:?} wrote {} bytes", b.len());
+        assert_eq!(a, b, "export {dirs:?} differs between the two builds");
     }
     // tail --from-start streams what the ring holds, then follows until a signal.
     let mut child = Command::new(&reading)
