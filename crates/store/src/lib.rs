@@ -3,8 +3,9 @@
 //! [`pcapfmt`](mirrorcap_ring::pcapfmt)), written as a run of *blocks*, plus a sidecar index.
 //! This crate holds the format (a pure [`BlockWriter`] that produces the file's bytes and a
 //! [`StoreFile`] reader) and the [`Spooler`] that writes a ring's sealed segments as store
-//! files (O_DIRECT, crash-safe publication, retention); the thread that runs it, metrics and
-//! export over the store are built on it elsewhere. docs/store.md has the same specification
+//! files (O_DIRECT, crash-safe publication, retention), and the [`timeline`] that `export`
+//! reads rings and stores as, each record once; the thread that runs the spooler and its
+//! metrics are built on it elsewhere. docs/store.md has the same specification
 //! with the measurements behind it.
 //!
 //! # Data file `NAME.pcap.zst` (`--store-compress zstd`)
