@@ -24,13 +24,8 @@ pub(super) fn compile_sessions(
 ) -> Result<Arc<SharedSet>, String> {
     let wanted: Vec<&str> = set.sessions.iter().map(|s| s.name.as_str()).collect();
     let ids = names.assign(&wanted)?;
-    let mut jit = |expr: &str, link: mirrorcap_filter::LinkType, snaplen: u32| {
-        let link = match link {
-            mirrorcap_filter::LinkType::Ethernet => LinkType::Ethernet,
-            mirrorcap_filter::LinkType::Raw => LinkType::Raw,
-        };
-        Filter::new(eal, expr, link, snaplen, true)
-    };
+    let mut jit =
+        |expr: &str, link: LinkType, snaplen: u32| Filter::new(eal, expr, link, snaplen, true);
     let shared = SharedSet::compile(set, &ids, &mut jit)?;
     if !wanted.is_empty() {
         names.write(ring).map_err(|e| {

@@ -6,21 +6,15 @@ use super::{Burst, Eal};
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-/// What a filter's bytes start with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkType {
-    /// An Ethernet frame (LINKTYPE_ETHERNET).
-    Ethernet,
-    /// A bare IPv4 or IPv6 packet (LINKTYPE_RAW): Geneve frames that carry IP directly.
-    Raw,
-}
+/// What a filter's bytes start with: the same type the libpcap-only filters and the
+/// pipeline's filter compiler use.
+pub use mirrorcap_filter::LinkType;
 
-impl LinkType {
-    fn code(self) -> i32 {
-        match self {
-            LinkType::Ethernet => dpdk_sys::SHIM_LINKTYPE_ETHERNET as i32,
-            LinkType::Raw => dpdk_sys::SHIM_LINKTYPE_RAW as i32,
-        }
+/// The shim's code for `link`.
+fn code(link: LinkType) -> i32 {
+    match link {
+        LinkType::Ethernet => dpdk_sys::SHIM_LINKTYPE_ETHERNET as i32,
+        LinkType::Raw => dpdk_sys::SHIM_LINKTYPE_RAW as i32,
     }
 }
 
@@ -42,7 +36,7 @@ pub fn check(expr: &str, link: LinkType, snaplen: u32) -> Result<(), String> {
     let rc = unsafe {
         dpdk_sys::shim_filter_check(
             e.as_ptr(),
-            link.code(),
+            code(link),
             snaplen,
             err.as_mut_ptr() as *mut std::os::raw::c_char,
             err.len(),
@@ -84,7 +78,7 @@ impl Filter {
         let p = unsafe {
             dpdk_sys::shim_filter_new(
                 e.as_ptr(),
-                link.code(),
+                code(link),
                 snaplen,
                 jit as i32,
                 err.as_mut_ptr() as *mut std::os::raw::c_char,
