@@ -2,6 +2,7 @@
 //! the EAL (lcore map, hugepages or `--no-huge`, no shared files), the one probed port, the
 //! lcore check and one mempool per lcore on that lcore's socket.
 #![forbid(unsafe_code)]
+use crate::config::run_config::eal_has;
 use mirrorcap_dpdk::{hugepages_available, DpdkError, Eal, EalBuilder, Mempool};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -44,15 +45,6 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>, AppError> {
             .map_err(|e| AppError::Environment(format!("cannot handle signal {sig}: {e}")))?;
     }
     Ok(stop)
-}
-
-/// Whether the user's EAL arguments already hold one of `flags` (`--flag` or `--flag=…`).
-pub fn eal_has(args: &[String], flags: &[&str]) -> bool {
-    args.iter().any(|a| {
-        flags
-            .iter()
-            .any(|f| a == f || a.starts_with(&format!("{f}=")))
-    })
 }
 
 /// The `--lcores` map: main lcore 0 and worker lcores 1..=n on the CPUs this process may use,

@@ -60,15 +60,20 @@ impl StoreConfig {
     }
 }
 
+/// Whether the user's EAL arguments already hold one of `flags` (`--flag` or `--flag=…`).
+pub fn eal_has(args: &[String], flags: &[&str]) -> bool {
+    args.iter().any(|a| {
+        flags
+            .iter()
+            .any(|f| a == f || a.starts_with(&format!("{f}=")))
+    })
+}
+
 impl RunConfig {
     /// Checks what the parts cannot check alone: that a port was named, and the tunnel ports.
     pub fn validate(&self) -> Result<(), String> {
         self.geometry.validate()?;
-        let eal_port = self.eal_args.iter().any(|a| {
-            ["--vdev", "-a", "--allow"]
-                .iter()
-                .any(|f| a == f || a.starts_with(&format!("{f}=")))
-        });
+        let eal_port = eal_has(&self.eal_args, &["--vdev", "-a", "--allow"]);
         if self.devices.is_empty() && self.vdevs.is_empty() && !eal_port {
             return Err("no port: pass --device PCI (the mirror target ENI bound to DPDK) or --vdev SPEC (e.g. net_pcap0,rx_pcap=FILE)".into());
         }
