@@ -238,38 +238,17 @@ fn dedup_drops_exactly_the_copies_mirrored_twice() {
 fn check_config_prints_a_configuration_that_reads_back_and_refuses_bad_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("m.toml");
-    std::fs::write(
-        &cfg,
+    let printed = check_config(
+        tmp.path(),
+        "m.toml",
         "[run]\nworkers = 2\nsegment_size = \"8MiB\"\n\n[[session]]\nname = \"web\"\nvni = [1, 2]\nfilter = \"tcp port 443\"\ndedup = \"1500us\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["check-config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let printed = String::from_utf8(out.stdout).unwrap();
     assert!(
         printed.contains("workers = 2") && printed.contains("name = \"web\""),
         "{printed}"
     );
-    let again = tmp.path().join("again.toml");
-    std::fs::write(&again, &printed).unwrap();
-    let out2 = std::process::Command::new(bin())
-        .args(["check-config", again.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out2.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out2.stderr)
-    );
     assert_eq!(
-        String::from_utf8(out2.stdout).unwrap(),
+        check_config(tmp.path(), "again.toml", &printed),
         printed,
         "the printed configuration is a fixed point"
     );

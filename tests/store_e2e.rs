@@ -256,22 +256,11 @@ fn store_compress_none_writes_plain_pcaps_and_stores_the_last_segment_at_stop() 
 #[test]
 fn check_config_prints_the_store_keys_and_reads_them_back() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("m.toml");
-    std::fs::write(
-        &cfg,
+    let text = check_config(
+        dir.path(),
+        "m.toml",
         "[run]\nvdev = [\"net_null0\"]\nstore_dir = \"/var/tmp/s\"\nstore_size = \"2GiB\"\nstore_max_age = \"7d\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["check-config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     for want in [
         "store_dir = \"/var/tmp/s\"",
         "store_size = \"2GiB\"",
@@ -280,10 +269,7 @@ fn check_config_prints_the_store_keys_and_reads_them_back() {
     ] {
         assert!(text.contains(want), "no {want} in\n{text}");
     }
-    let again = dir.path().join("again.toml");
-    std::fs::write(&again, &text).unwrap();
-    let (st, err) = mirrorcap(&["check-config", again.to_str().unwrap()]);
-    assert!(st.success(), "{err}");
+    check_config(dir.path(), "again.toml", &text);
 }
 
 #[test]

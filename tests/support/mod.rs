@@ -43,6 +43,23 @@ pub fn mirrorcap(args: &[&str]) -> (ExitStatus, String) {
     )
 }
 
+/// Writes `toml` to `dir/name`, runs `mirrorcap check-config` on it, asserts it succeeded and
+/// returns the effective configuration it printed.
+pub fn check_config(dir: &Path, name: &str, toml: &str) -> String {
+    let cfg = dir.join(name);
+    std::fs::write(&cfg, toml).unwrap();
+    let out = Command::new(bin())
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .expect("run mirrorcap check-config");
+    assert!(
+        out.status.success(),
+        "check-config {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 configuration")
+}
+
 /// Runs `mirrorcap export RING -w OUT EXTRA...`, asserts it succeeded, returns its stderr.
 pub fn export_ring(ring: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![
