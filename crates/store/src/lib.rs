@@ -72,7 +72,7 @@ pub use odirect::IoMode;
 pub use pad::{pad_frame, PAD_MAGIC};
 pub use reader::{Record, StoreFile};
 pub use retention::Retention;
-pub use spool::{SpoolOptions, SpoolReport, Spooler};
+pub use spool::{Lag, SpoolOptions, SpoolReport, Spooler};
 pub use writer::{write_file, BlockWriter, Compression, Finished, OutBuf, StoreOptions};
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ use crate::{file_paths, BlockWriter, StoreError, StoreOptions};
 use mirrorcap_ring::layout::{worker_dir, EntrySnapshot, SegState};
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{Record, WorkerReader};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -59,8 +60,9 @@ pub struct SpoolReport {
     pub empty_segments: u64,
     /// Segments the ring overwrote before they were stored (`store_overrun`).
     pub overrun_segments: u64,
-    /// Packets of those that the control file still counted (a segment whose entry was
-    /// already reused leaves no count: only its seq is known to be missing).
+    /// Packets of those: the count the control file gave when a poll last saw the segment
+    /// (a segment the ring started and overwrote between two polls, never seen, counts only
+    /// in `overrun_segments`; a segment last seen live counts what it held then).
     pub overrun_packets: u64,
     /// The ring's seqs went back below the cursor (the ring was recreated): storing restarted.
     pub ring_resets: u64,
@@ -76,6 +78,10 @@ pub struct SpoolReport {
     /// After the poll: sealed segments (and their bytes) not yet stored.
     pub lag_segments: u64,
     pub lag_bytes: u64,
+    /// After the poll: how far the store is behind the ring's sealed segments in capture
+    /// time, ns: the newest sealed packet not yet stored minus the newest stored one (0 when
+    /// the store has every sealed segment).
+    pub lag_ns: u64,
     /// How the last data file was written.
     pub io_mode: Option<IoMode>,
 }
@@ -103,6 +109,7 @@ impl SpoolReport {
         self.newest_stored_ns = p.newest_stored_ns;
         self.lag_segments = p.lag_segments;
         self.lag_bytes = p.lag_bytes;
+        self.lag_ns = p.lag_ns;
         self.io_mode = p.io_mode.or(self.io_mode);
     }
 }
@@ -119,6 +126,10 @@ pub struct Spooler {
     /// retention always keeps the newest file, so it stays true.
     newest_ns: Option<u64>,
     buf: AlignedBuf,
+    /// Packets of each segment past the cursor as the last poll saw them in the control
+    /// file, so a segment the ring overwrites before it is stored is counted in packets, not
+    /// only as a missing seq (its control entry is reused by then).
+    seen: BTreeMap<u64, u64>,
     totals: SpoolReport,
     /// Leftovers of an interrupted run deleted at open.
     pub cleaned: u64,
@@ -159,6 +170,7 @@ impl Spooler {
             cursor,
             newest_ns,
             buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
+            seen: BTreeMap::new(),
             totals: SpoolReport::default(),
             cleaned,
         })
@@ -229,6 +241,7 @@ impl Spooler {
             let oldest = reader.segments().iter().map(|s| s.seq).find(|&q| q > c.seq);
             if let Some(lo) = oldest.filter(|&lo| lo > c.seq + 1) {
                 rep.overrun_segments += lo - c.seq - 1;
+                rep.overrun_packets += self.seen.range(c.seq + 1..lo).map(|(_, p)| p).sum::<u64>();
                 self.set_cursor(Cursor {
                     seq: lo - 1,
                     committed: u64::MAX,
@@ -236,6 +249,11 @@ impl Spooler {
             }
         }
         let cur = self.cursor;
+        let floor = cur.map_or(0, |c| c.seq);
+        self.seen.retain(|&q, _| q > floor);
+        for s in reader.segments().iter().filter(|s| s.seq > floor) {
+            self.seen.insert(s.seq, s.packets);
+        }
         reader.retain_segments(|s| pending(s, cur));
         let order = reader.segments().to_vec();
         let mut i = 0;
@@ -343,20 +361,48 @@ impl Spooler {
     }
 
     fn measure_lag(&self, rep: &mut SpoolReport) -> crate::Result<()> {
+        let lag = self.lag()?;
+        rep.lag_segments = lag.segments;
+        rep.lag_bytes = lag.bytes;
+        rep.lag_ns = lag.ns;
+        Ok(())
+    }
+
+    /// How far the store is behind the ring now: sealed segments not yet stored, their bytes,
+    /// and the capture time between the newest of their packets and the newest stored one.
+    pub fn lag(&self) -> crate::Result<Lag> {
+        let mut lag = Lag::default();
         if !mirrorcap_ring::layout::control_path(&self.ring).exists() {
-            return Ok(());
+            return Ok(lag);
         }
         let reader = WorkerReader::open(&self.ring)?;
+        let mut span: Option<(u64, u64)> = None; // oldest first_ts, newest last_ts pending
         for s in reader.segments().iter().filter(|s| pending(s, self.cursor)) {
             let done = match self.cursor {
                 Some(c) if c.seq == s.seq => c.committed,
                 _ => FILE_HEADER_LEN as u64,
             };
-            rep.lag_segments += 1;
-            rep.lag_bytes += s.committed.saturating_sub(done);
+            lag.segments += 1;
+            lag.bytes += s.committed.saturating_sub(done);
+            if s.packets > 0 {
+                let (lo, hi) = span.unwrap_or((s.first_ts, s.last_ts));
+                span = Some((lo.min(s.first_ts), hi.max(s.last_ts)));
+            }
         }
-        Ok(())
+        if let Some((oldest, newest)) = span {
+            lag.ns = newest.saturating_sub(self.newest_ns.unwrap_or(oldest));
+        }
+        Ok(lag)
     }
+}
+
+/// What [`Spooler::lag`] measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lag {
+    pub segments: u64,
+    pub bytes: u64,
+    /// Capture time, ns: newest sealed packet not stored minus newest stored (0: caught up).
+    pub ns: u64,
 }
 
 /// Whether sealed segment `s` holds records the store does not have yet.

@@ -233,6 +233,55 @@ fn a_ring_that_laps_the_spooler_counts_the_lost_segments() {
 }
 
 #[test]
+fn overrun_segments_a_poll_saw_are_counted_in_packets() {
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    let mut sp = open(&ring, store.path(), opts(Compression::DEFAULT_ZSTD));
+    ring.write(SEGMENT * 5 / 2); // 1 and 2 sealed, 3 live
+    let worker = ring_dir.path().join("worker-00");
+    let live = mirrorcap_ring::reader::WorkerReader::open(&worker).unwrap();
+    let seen = live.segments().iter().find(|s| s.seq == 3).unwrap().packets;
+    assert!(seen > 0);
+    assert_eq!(sp.poll().unwrap().segments_stored, 2);
+    // The ring laps the spooler: 3 (seen live, with `seen` packets) and the segments after
+    // it (never seen) are overwritten before the next poll.
+    ring.write(SEGMENT * 10);
+    ring.close();
+    let rep = sp.poll().unwrap();
+    assert!(rep.overrun_segments > 1, "{rep:?}");
+    assert_eq!(rep.overrun_packets, seen, "{rep:?}");
+}
+
+#[test]
+fn lag_in_time_is_the_span_of_sealed_segments_not_yet_stored() {
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    let mut sp = open(&ring, store.path(), opts(Compression::DEFAULT_ZSTD));
+    ring.write(SEGMENT * 3 / 2); // 1 sealed, 2 live
+    let rep = sp.poll().unwrap();
+    assert_eq!((rep.segments_stored, rep.lag_segments, rep.lag_ns), (1, 0, 0));
+    ring.write(SEGMENT * 2); // 2 and 3 sealed
+    let r = mirrorcap_ring::reader::WorkerReader::open(&ring_dir.path().join("worker-00"));
+    let segs = r.unwrap().segments().to_vec();
+    let stored_newest = segs.iter().find(|s| s.seq == 1).unwrap().last_ts;
+    let pending_newest = segs
+        .iter()
+        .filter(|s| s.seq == 2 || s.seq == 3)
+        .map(|s| s.last_ts)
+        .max()
+        .unwrap();
+    let lag = sp.lag().unwrap();
+    assert_eq!(lag.segments, 2, "{lag:?}");
+    assert!(lag.bytes > SEGMENT as u64, "{lag:?}");
+    assert_eq!(lag.ns, pending_newest - stored_newest, "{lag:?}");
+    let rep = sp.poll().unwrap();
+    assert_eq!(rep.segments_stored, 2, "{rep:?}");
+    assert_eq!((rep.lag_segments, rep.lag_bytes, rep.lag_ns), (0, 0, 0), "{rep:?}");
+}
+
+#[test]
 fn an_anchored_store_counts_segments_lost_before_its_first_poll() {
     let ring_dir = tempdir_in("/var/tmp");
     let store = tempdir_in("/var/tmp");
