@@ -1,7 +1,8 @@
 //! The documentation matches the code: docs/drop-reasons.md has one row per drop reason the
-//! pipeline's model (`pipeline::Drop`) can count, with its stage, and no other; and the README
+//! pipeline's model (`pipeline::Drop`) and the store (`AFTER_CAPTURE`) can count, with its
+//! stage, and no other; and the README
 //! names the two set-up commands.
-use mirrorcap::pipeline::Drop;
+use mirrorcap::pipeline::{Drop, AFTER_CAPTURE};
 
 fn read(p: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
@@ -17,10 +18,14 @@ fn every_drop_reason_is_documented() {
             "docs/drop-reasons.md lacks a row `| `{label}` | {stage} |`"
         );
     }
+    for (label, stage) in AFTER_CAPTURE {
+        let row = format!("| `{label}` | {} |", stage.as_str());
+        assert!(doc.contains(&row), "docs/drop-reasons.md lacks a row {row}");
+    }
     let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
     assert_eq!(
         rows,
-        Drop::COUNT,
+        Drop::COUNT + AFTER_CAPTURE.len(),
         "docs/drop-reasons.md lists reasons the code does not count"
     );
 }

@@ -56,7 +56,7 @@ fn num_before(line: &str, suffix: &str) -> u64 {
 fn store_line(stderr: &str) -> String {
     stderr
         .lines()
-        .find(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains(" overrun segments, "))
+        .find(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains(" overrun segments ("))
         .unwrap_or_else(|| panic!("no store summary line in:\n{stderr}"))
         .to_string()
 }
@@ -96,7 +96,9 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
         "mirrorcap_store_packets_total",
         "mirrorcap_store_lag_segments",
         "mirrorcap_store_lag_bytes",
+        "mirrorcap_store_lag_seconds",
         "mirrorcap_store_overrun_segments_total",
+        "mirrorcap_store_compression_ratio",
         "mirrorcap_store_deleted_files_total",
         "mirrorcap_store_retention_seconds",
         "mirrorcap_store_errors_total",
@@ -112,6 +114,14 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     );
     assert!(metric(&m, "mirrorcap_store_packets_total", &w).unwrap() > 0.0);
     assert_eq!(metric(&m, "mirrorcap_store_errors_total", &w), Some(0.0));
+    let overrun = [("worker", "0"), ("stage", "store"), ("reason", "store_overrun")];
+    assert_eq!(
+        metric(&m, "mirrorcap_dropped_packets_total", &overrun),
+        Some(0.0),
+        "the store's drop reason is exported, at 0:\n{m}"
+    );
+    let ratio = metric(&m, "mirrorcap_store_compression_ratio", &w).unwrap();
+    assert!(ratio > 1.0, "compression ratio {ratio}");
     // The reference linter accepts the store families as they are exported.
     if let Some(promtool) = require_tool("promtool") {
         let f = dir.path().join("scrape.txt");

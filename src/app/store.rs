@@ -175,19 +175,16 @@ pub fn describe(st: &StoreConfig, workers: usize) -> String {
 pub fn print_store_summary(stores: &[PublishedStore]) {
     for (w, p) in stores.iter().enumerate() {
         let c = p.read();
-        let ratio = if c.bytes_disk > 0 {
-            c.bytes_captured as f64 / c.bytes_disk as f64
-        } else {
-            0.0
-        };
+        let ratio = c.compression_ratio().unwrap_or(0.0);
         eprintln!(
-            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments ({} packets, store_overrun), {} files deleted, {} errors",
             c.segments,
             c.packets,
             human_bytes(c.bytes_captured),
             human_bytes(c.bytes_disk),
             c.lag_segments,
             c.overrun_segments,
+            c.overrun_packets,
             c.deleted_files,
             c.errors
         );

@@ -269,11 +269,22 @@ impl Metrics {
             self.count("mirrorcap_store_bytes_total", &[w, "disk"], c.bytes_disk);
             self.set("mirrorcap_store_lag_segments", &[w], c.lag_segments as f64);
             self.set("mirrorcap_store_lag_bytes", &[w], c.lag_bytes as f64);
+            self.set("mirrorcap_store_lag_seconds", &[w], c.lag_ns as f64 / 1e9);
             self.count(
                 "mirrorcap_store_overrun_segments_total",
                 &[w],
                 c.overrun_segments,
             );
+            for (reason, stage) in crate::pipeline::AFTER_CAPTURE {
+                self.count(
+                    "mirrorcap_dropped_packets_total",
+                    &[w, stage.as_str(), reason],
+                    c.overrun_packets,
+                );
+            }
+            if let Some(r) = c.compression_ratio() {
+                self.set("mirrorcap_store_compression_ratio", &[w], r);
+            }
             self.count("mirrorcap_store_deleted_files_total", &[w], c.deleted_files);
             self.set(
                 "mirrorcap_store_retention_seconds",

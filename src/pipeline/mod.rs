@@ -29,7 +29,7 @@ pub use session_stats::{PublishedSessionCounts, SessionCounts};
 pub use sessions::{SharedSet, WorkerSessions};
 pub use stamps::{PublishedStampCounts, StampTracker};
 pub use stats::{PublishedStats, WorkerStats};
-pub use verdict::{Drop, Stage, Verdict};
+pub use verdict::{Drop, Stage, Verdict, AFTER_CAPTURE};
 pub use vni_table::{VniBatch, VniCounts, VniTable, OVERFLOW_VNI, VNI_ENTRIES};
 
 use crate::config::sessions::Action;

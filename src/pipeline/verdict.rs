@@ -13,6 +13,8 @@ pub enum Stage {
     Decap,
     Session,
     Capture,
+    /// After capture: the store threads' losses (`run --store-dir`), not a worker's.
+    Store,
 }
 
 impl Stage {
@@ -21,6 +23,7 @@ impl Stage {
             Stage::Decap => "decap",
             Stage::Session => "session",
             Stage::Capture => "capture",
+            Stage::Store => "store",
         }
     }
 }
@@ -46,6 +49,11 @@ pub enum Drop {
     /// The ring is full and its policy is `stop`.
     RingFull,
 }
+
+/// Reasons counted after capture, by the store threads rather than a worker, in the same
+/// metric family: packets the ring committed but overwrote before the store took them. Not
+/// in [`Drop`], whose per-reason arrays the workers own; the pipeline never returns them.
+pub const AFTER_CAPTURE: [(&str, Stage); 1] = [("store_overrun", Stage::Store)];
 
 const AFTER_DECAP: [Drop; 7] = [
     Drop::SessionDrop,
