@@ -210,6 +210,10 @@ fn dashboard_has_the_panels_operators_need() {
         ("ena allowances", "timeseries"),
         ("latency", "heatmap"),
         ("retention", "timeseries"),
+        ("store lag", "timeseries"),
+        ("store overrun", "timeseries"),
+        ("store write rate", "timeseries"),
+        ("store retention", "timeseries"),
     ] {
         assert!(find(needle, kind), "no {kind} panel about {needle}");
     }
