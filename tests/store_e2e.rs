@@ -61,6 +61,52 @@ fn store_line(stderr: &str) -> String {
         .to_string()
 }
 
+/// What `mirrorcap tail --from-start DIRS...` writes by the time it has written `len` bytes
+/// (or `wait` passed) and half a second more, when it gets SIGINT.
+fn tail_until(dirs: &[&Path], len: usize, wait: Duration) -> Vec<u8> {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut child = std::process::Command::new(bin())
+        .arg("tail")
+        .arg("--from-start")
+        .args(dirs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let n = Arc::clone(&seen);
+    // Read to the end, so bytes beyond `len` (a duplicate) are seen, not left in the pipe.
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(k @ 1..) = stdout.read(&mut buf) {
+            got.extend_from_slice(&buf[..k]);
+            n.store(got.len(), Ordering::Relaxed);
+        }
+        got
+    });
+    let deadline = std::time::Instant::now() + wait;
+    while seen.load(Ordering::Relaxed) < len && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let got = reader.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "tail: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    got
+}
+
 #[test]
 fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     let (Some(_), Some(_)) = (require_tool("zstdcat"), require_tool("tcpdump")) else {
@@ -114,7 +160,11 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     );
     assert!(metric(&m, "mirrorcap_store_packets_total", &w).unwrap() > 0.0);
     assert_eq!(metric(&m, "mirrorcap_store_errors_total", &w), Some(0.0));
-    let overrun = [("worker", "0"), ("stage", "store"), ("reason", "store_overrun")];
+    let overrun = [
+        ("worker", "0"),
+        ("stage", "store"),
+        ("reason", "store_overrun"),
+    ];
     assert_eq!(
         metric(&m, "mirrorcap_dropped_packets_total", &overrun),
         Some(0.0),
@@ -200,6 +250,27 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     let got: HashSet<(u64, Vec<u8>)> = got.into_iter().map(|r| (r.ts_ns, r.data)).collect();
     assert!(got == seen, "export = ring ∪ store");
     assert_tools_accept(&out, MIRRORED);
+
+    // `tail --from-start RING STORE` streams the same timeline, byte for byte, before it
+    // would follow the (stopped) ring; store directories without --from-start are refused.
+    let want = std::fs::read(&out).unwrap();
+    let tailed = tail_until(&[&ring, store.path()], want.len(), Duration::from_secs(30));
+    assert!(
+        tailed == want,
+        "tail --from-start: {} of {} bytes differ or are missing",
+        tailed.len(),
+        want.len()
+    );
+    let (st, err) = mirrorcap(&[
+        "tail",
+        ring.to_str().unwrap(),
+        store.path().to_str().unwrap(),
+    ]);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(
+        err.contains("only add older packets with --from-start"),
+        "{err}"
+    );
 
     // Stock tools read every file, and see exactly its records.
     for ((d, stem), recs) in store_files(store.path()).iter().zip(&files) {

@@ -165,9 +165,12 @@ pub struct ExportArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct TailArgs {
-    /// The ring directory given to `run --ring-dir`.
-    pub ring_dir: PathBuf,
-    /// First write every retained packet, then follow (default: start at the newest).
+    /// The ring directory given to `run --ring-dir`; with --from-start, also store directories
+    /// (`run --store-dir`), in any order: their older packets come first, every record once.
+    #[arg(required = true, num_args = 1.., value_name = "RING_DIR|STORE_DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// First write every retained packet (the stores' too), then follow (default: start at
+    /// the newest).
     #[arg(long)]
     pub from_start: bool,
     /// Reorder window: how long an idle worker may hold back the others' packets.

@@ -25,7 +25,8 @@ use mirrorcap_ring::layout::{control_path, SegState};
 use mirrorcap_ring::output::Sink;
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{list_worker_dirs, Record, WorkerReader};
-use mirrorcap_ring::{ExportFilter, ExportStats};
+use mirrorcap_ring::tail::{History, StartAt};
+use mirrorcap_ring::{ExportFilter, ExportStats, RingError, SessionFilter};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::Write;
@@ -120,25 +121,13 @@ impl Stream<'_> {
         while self.pending.is_empty() {
             let filter = self.filter;
             let recs: Vec<Record> = match &mut self.kind {
-                StreamKind::Store(files) => {
-                    let Some((file, blocks)) = files.front_mut() else {
-                        return Ok(None);
-                    };
-                    let Some(k) = (!blocks.is_empty()).then(|| blocks.remove(0)) else {
-                        files.pop_front();
-                        continue;
-                    };
-                    stats.store_blocks_read += 1;
-                    file.read_block(k)?
-                        .into_iter()
-                        .map(|r| Record {
-                            ts_ns: r.ts_ns,
-                            orig_len: r.orig_len,
-                            data: r.data,
-                            meta: r.meta,
-                        })
-                        .collect()
-                }
+                StreamKind::Store(files) => match next_block(files)? {
+                    Some(recs) => {
+                        stats.store_blocks_read += 1;
+                        recs
+                    }
+                    None => return Ok(None),
+                },
                 StreamKind::Ring {
                     reader,
                     seqs,
@@ -174,6 +163,94 @@ impl Stream<'_> {
         }
         Ok(self.pending.front().map(|r| r.ts_ns))
     }
+}
+
+/// The records of the next block to read from `files` (dropping files read to their end);
+/// `None` when every file is read.
+fn next_block(files: &mut VecDeque<(StoreFile, Vec<usize>)>) -> crate::Result<Option<Vec<Record>>> {
+    while let Some((file, blocks)) = files.front_mut() {
+        if blocks.is_empty() {
+            files.pop_front();
+            continue;
+        }
+        let k = blocks.remove(0);
+        let recs = file.read_block(k)?;
+        return Ok(Some(
+            recs.into_iter()
+                .map(|r| Record {
+                    ts_ns: r.ts_ns,
+                    orig_len: r.orig_len,
+                    data: r.data,
+                    meta: r.meta,
+                })
+                .collect(),
+        ));
+    }
+    Ok(None)
+}
+
+/// One worker's store files as `tail --from-start` history: the files of segments older than
+/// the one the tail starts the ring at, in (seq, from) order, records of `sessions` only.
+struct StoreHistory {
+    files: VecDeque<(StoreFile, Vec<usize>)>,
+    pending: VecDeque<Record>,
+    sessions: SessionFilter,
+}
+
+impl History for StoreHistory {
+    fn peek_ts(&mut self) -> Result<Option<u64>, RingError> {
+        while self.pending.is_empty() {
+            let Some(recs) =
+                next_block(&mut self.files).map_err(|e| RingError::Config(e.to_string()))?
+            else {
+                return Ok(None);
+            };
+            let keep = recs.into_iter().filter(|r| self.sessions.keeps(r.meta));
+            self.pending.extend(keep);
+        }
+        Ok(self.pending.front().map(|r| r.ts_ns))
+    }
+
+    fn pop(&mut self) -> Option<Record> {
+        self.pending.pop_front()
+    }
+}
+
+/// The history `tail --from-start` streams from the stores in `dirs` before (and merged with)
+/// the ring: for each worker, the store files of seqs before the one the ring's tail starts at
+/// (`starts`; every file of a worker the ring does not have). The ring holds the rest: a
+/// segment in both is read from the ring, which is where the tail goes on.
+pub fn tail_history(
+    dirs: &[PathBuf],
+    starts: &[StartAt],
+    sessions: &SessionFilter,
+) -> crate::Result<Vec<Box<dyn History>>> {
+    let mut out: Vec<Box<dyn History>> = Vec::new();
+    for d in dirs {
+        for (n, w) in workers(d)? {
+            let before = starts
+                .iter()
+                .find(|s| s.worker == n)
+                .map_or(u64::MAX, |s| s.seq);
+            let mut files = list(&w)?;
+            files.retain(|f| f.seq < before);
+            files.sort_by_key(|f| (f.seq, f.from));
+            let mut open = VecDeque::new();
+            for f in files {
+                let index = StoreIndex::read(&f.index)?;
+                let blocks: Vec<usize> = (0..index.blocks.len())
+                    .filter(|&k| index.blocks[k].records > 0)
+                    .collect();
+                open.push_back((StoreFile::open(&f.data, &f.index)?, blocks));
+            }
+            out.push(Box::new(StoreHistory {
+                files: open,
+                pending: VecDeque::new(),
+                sessions: sessions.clone(),
+            }));
+        }
+    }
+    Ok(out)
 }
 
 fn keeps(f: &ExportFilter, r: &Record) -> bool {

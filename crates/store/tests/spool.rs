@@ -261,7 +261,10 @@ fn lag_in_time_is_the_span_of_sealed_segments_not_yet_stored() {
     let mut sp = open(&ring, store.path(), opts(Compression::DEFAULT_ZSTD));
     ring.write(SEGMENT * 3 / 2); // 1 sealed, 2 live
     let rep = sp.poll().unwrap();
-    assert_eq!((rep.segments_stored, rep.lag_segments, rep.lag_ns), (1, 0, 0));
+    assert_eq!(
+        (rep.segments_stored, rep.lag_segments, rep.lag_ns),
+        (1, 0, 0)
+    );
     ring.write(SEGMENT * 2); // 2 and 3 sealed
     let r = mirrorcap_ring::reader::WorkerReader::open(&ring_dir.path().join("worker-00"));
     let segs = r.unwrap().segments().to_vec();
@@ -278,7 +281,11 @@ fn lag_in_time_is_the_span_of_sealed_segments_not_yet_stored() {
     assert_eq!(lag.ns, pending_newest - stored_newest, "{lag:?}");
     let rep = sp.poll().unwrap();
     assert_eq!(rep.segments_stored, 2, "{rep:?}");
-    assert_eq!((rep.lag_segments, rep.lag_bytes, rep.lag_ns), (0, 0, 0), "{rep:?}");
+    assert_eq!(
+        (rep.lag_segments, rep.lag_bytes, rep.lag_ns),
+        (0, 0, 0),
+        "{rep:?}"
+    );
 }
 
 #[test]

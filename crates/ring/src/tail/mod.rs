@@ -84,6 +84,29 @@ pub struct TailStats {
     pub late: u64,
 }
 
+/// Older records streamed with the ring's by `tail --from-start` (a store's): one worker's
+/// records in time order, none of them in the ring's segments the tail reads. They are merged
+/// with the ring's records under the same horizon, so the output stays in time order across
+/// the seam.
+pub trait History {
+    /// The next record's timestamp, reading more when needed; `None` once exhausted.
+    fn peek_ts(&mut self) -> Result<Option<u64>, RingError>;
+    /// The record [`peek_ts`](Self::peek_ts) announced.
+    fn pop(&mut self) -> Option<Record>;
+}
+
+/// Builds the history sources once the ring's starting points are known.
+pub type HistoryFor<'a> = dyn FnMut(&[StartAt]) -> Result<Vec<Box<dyn History>>, RingError> + 'a;
+
+/// Where `tail --from-start` starts reading one worker of the ring: its number (`worker-NN`)
+/// and the oldest seq it still holds. A history source supplies that worker's records of
+/// earlier seqs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartAt {
+    pub worker: usize,
+    pub seq: u64,
+}
+
 fn wall_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -188,6 +211,7 @@ fn discover(ring: &Path, workers: &mut Vec<Worker>, from_start: bool) -> Result<
 /// Writes the pending records that every worker has let through, oldest first.
 fn emit(
     workers: &mut [Worker],
+    history: &mut [Box<dyn History>],
     window: Duration,
     out: &mut dyn Write,
     sink: &mut Sink,
@@ -197,22 +221,38 @@ fn emit(
     let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
     let horizon = workers.iter().map(|w| w.horizon(window)).min().unwrap_or(0);
     let mut n = 0;
-    // The oldest pending record (ties: lowest worker), while the horizon lets it through.
-    while let Some((i, _)) = workers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| w.pending.front().map(|r| (i, r.ts_ns)))
-        .min_by_key(|&(i, ts)| (ts, i))
-        .filter(|&(_, ts)| ts <= horizon)
-    {
-        let w = &mut workers[i];
-        let r = w.pending.pop_front().expect("peeked");
-        w.pending_bytes -= r.data.len();
+    // The oldest pending record (ties: history first, then the lowest worker), while the
+    // horizon lets it through.
+    loop {
+        let mut best: Option<(u64, usize)> = None; // (ts, source): history first, then workers
+        for (i, h) in history.iter_mut().enumerate() {
+            if let Some(ts) = h.peek_ts()? {
+                best = best.filter(|&(b, _)| b <= ts).or(Some((ts, i)));
+            }
+        }
+        for (i, w) in workers.iter().enumerate() {
+            if let Some(ts) = w.pending.front().map(|r| r.ts_ns) {
+                best = best
+                    .filter(|&(b, _)| b <= ts)
+                    .or(Some((ts, history.len() + i)));
+            }
+        }
+        let Some((ts, src)) = best.filter(|&(ts, _)| ts <= horizon) else {
+            break;
+        };
+        let r = if src < history.len() {
+            history[src].pop().expect("peeked")
+        } else {
+            let w = &mut workers[src - history.len()];
+            let r = w.pending.pop_front().expect("peeked");
+            w.pending_bytes -= r.data.len();
+            r
+        };
         sink.write(out, &r).map_err(werr)?;
-        if r.ts_ns < *last_ts {
+        if ts < *last_ts {
             stats.late += 1;
         }
-        *last_ts = (*last_ts).max(r.ts_ns);
+        *last_ts = (*last_ts).max(ts);
         stats.packets += 1;
         stats.bytes += r.data.len() as u64;
         n += 1;
@@ -226,6 +266,20 @@ fn emit(
 pub fn tail_pcap(
     ring: &Path,
     opts: &TailOptions,
+    out: &mut dyn Write,
+    stop: &AtomicBool,
+    warn: &mut dyn FnMut(String),
+) -> Result<TailStats, RingError> {
+    tail_pcap_with_history(ring, opts, &mut |_| Ok(Vec::new()), out, stop, warn)
+}
+
+/// [`tail_pcap`] with older records merged in front of the ring's: once the ring's workers
+/// are opened, `history` is given where each starts ([`StartAt`]; with `from_start`, the
+/// oldest seq the ring holds) and returns the sources of what came before.
+pub fn tail_pcap_with_history(
+    ring: &Path,
+    opts: &TailOptions,
+    history: &mut HistoryFor<'_>,
     out: &mut dyn Write,
     stop: &AtomicBool,
     warn: &mut dyn FnMut(String),
@@ -245,6 +299,17 @@ pub fn tail_pcap(
     if workers.is_empty() {
         return Err(first_err.expect("at least one worker directory"));
     }
+    let starts: Vec<StartAt> = workers
+        .iter()
+        .filter_map(|w| {
+            let n = w.name.strip_prefix("worker-")?.parse().ok()?;
+            Some(StartAt {
+                worker: n,
+                seq: w.seq,
+            })
+        })
+        .collect();
+    let mut history = history(&starts)?;
     let werr = |e: std::io::Error| io_err("write tail", Path::new("<output>"), e);
     // Session names are read when a session first appears (a reload may add some).
     let names = |slot: u8| {
@@ -273,6 +338,7 @@ pub fn tail_pcap(
         }
         if emit(
             &mut workers,
+            &mut history,
             opts.window,
             out,
             &mut sink,
@@ -298,6 +364,8 @@ pub fn tail_pcap(
     }
     emit(
         &mut workers,
+        // History not read yet is not read now: a stop ends the stream promptly.
+        &mut Vec::new(),
         opts.window,
         out,
         &mut sink,
