@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod fault;
 pub mod index;
 pub mod odirect;
 mod pad;
@@ -66,6 +67,7 @@ pub mod storedir;
 pub mod timeline;
 pub mod writer;
 
+pub use fault::{errno_name, Fault};
 pub use index::{BlockInfo, StoreIndex};
 pub use mirrorcap_ring::RecordMeta;
 pub use odirect::IoMode;
