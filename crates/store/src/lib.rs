@@ -52,7 +52,8 @@
 //!
 //! [`Spooler`] moves one worker ring's sealed segments into `STORE/worker-NN` as store files
 //! (O_DIRECT where possible: [`odirect`]; names, cursor, publication: [`storedir`]; deletion
-//! of the oldest: [`retention`]).
+//! of the oldest: [`retention`]). A poll that fails (disk full, read-only, a directory
+//! removed) leaves no partial file and says which [`Fault`] it met ([`fault`]).
 #![forbid(unsafe_code)]
 
 pub mod checksum;
