@@ -294,14 +294,11 @@ impl Spooler {
         if keep_if.is_some_and(Path::exists) {
             return;
         }
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                if !self.leftovers.iter().any(|(p, _)| p == path) {
-                    self.leftovers
-                        .push((path.to_path_buf(), keep_if.map(Path::to_path_buf)));
-                }
-            }
-            _ => {}
+        let refused =
+            std::fs::remove_file(path).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound);
+        if refused && !self.leftovers.iter().any(|(p, _)| p == path) {
+            self.leftovers
+                .push((path.to_path_buf(), keep_if.map(Path::to_path_buf)));
         }
     }
 
