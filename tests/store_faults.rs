@@ -477,3 +477,39 @@ fn read_only_store_fails_healthz_and_storing_resumes_when_read_write_again() {
     assert_eq!(exported, MIRRORED as u64, "every captured packet once");
     assert!(assert_store_files_complete(&worker, tmp.path()) >= 5);
 }
+
+/// Stopped while the store fails: the run still exits 0 (capture went fine), and the store's
+/// stop line says why its last poll failed.
+#[test]
+fn stopped_while_the_store_fails_exits_0_and_the_summary_says_why() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir_in("/var/tmp").unwrap();
+    let store = base.path().join("store");
+    let (app, _ring) = looping(tmp.path(), &store, &[]);
+    app.scrape_until(Duration::from_secs(30), |m| stored(m) >= 1.0);
+    while store.exists() {
+        let _ = std::fs::remove_dir_all(&store);
+    }
+    assert_store_unhealthy(
+        &app,
+        &format!(
+            "worker 0: directory missing or not mounted at {}",
+            store.display()
+        ),
+    );
+    app.signal("TERM");
+    let (st, err) = app.wait(Duration::from_secs(30));
+    assert!(st.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("mirrorcap: store worker 0:")
+                && l.ends_with(
+                    " errors; failing at stop: directory missing or not mounted (ENOENT)"
+                )),
+        "{err}"
+    );
+    assert!(!store.exists());
+}

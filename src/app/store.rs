@@ -218,7 +218,7 @@ pub fn describe(st: &StoreConfig, workers: usize) -> String {
 }
 
 /// One line per worker's store at stop, after the final poll: what reached the disk and what
-/// did not.
+/// did not (and why, if the final poll failed).
 pub fn print_store_summary(stores: &[PublishedStore]) {
     for (w, p) in stores.iter().enumerate() {
         let c = p.read();
@@ -228,7 +228,7 @@ pub fn print_store_summary(stores: &[PublishedStore]) {
             0.0
         };
         eprintln!(
-            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors",
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments, {} files deleted, {} errors{}",
             c.segments,
             c.packets,
             human_bytes(c.bytes_captured),
@@ -236,7 +236,15 @@ pub fn print_store_summary(stores: &[PublishedStore]) {
             c.lag_segments,
             c.overrun_segments,
             c.deleted_files,
-            c.errors
+            c.errors,
+            p.read_fault().map_or(String::new(), |f| format!(
+                "; failing at stop: {}{}",
+                f.fault.what(),
+                f.errno.map_or(String::new(), |e| format!(
+                    " ({})",
+                    mirrorcap_store::errno_name(e)
+                ))
+            ))
         );
     }
 }
