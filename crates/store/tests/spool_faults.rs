@@ -1,7 +1,8 @@
 //! The spooler when its disk fails under it, on real file systems it mounts itself (tmpfs with
 //! `size=`, so root; without root the tests skip, and fail under CI=true): a disk that fills
 //! mid-file leaves no temporary or partial file and storing resumes, from the cursor, once
-//! space returns; a read-only file system fails the poll until it is writable again; a
+//! space returns, and one that fills between a data file and its index takes the data file
+//! out of view again; a read-only file system fails the poll until it is writable again; a
 //! removed worker directory is created again; a removed or unmounted store directory is
 //! never created again (it may be a mount point), only written once it is back. Each error
 //! carries its [`Fault`].
@@ -274,4 +275,40 @@ fn an_unmounted_store_is_not_written_to_the_disk_below_it() {
     let rep = sp.poll().unwrap();
     assert_eq!((rep.dirs_recreated, rep.segments_stored), (1, 1), "{rep:?}");
     assert_eq!(list(sp.dir()).unwrap().len(), 1);
+}
+
+/// The disk fills between the data file's rename and its index: the data file, complete but
+/// without its index, is removed again (the segment is stored again once there is room).
+#[test]
+fn an_index_that_does_not_fit_takes_its_data_file_out_of_view_again() {
+    if !root() {
+        return;
+    }
+    let ring_dir = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    ring.write(SEGMENT * 3 / 2);
+    // The data file's size, from a store on a roomy disk: a tmpfs of exactly its pages takes
+    // the data file and has no page left for the index.
+    let roomy = tempdir_in("/var/tmp");
+    let mut dry = Spooler::open(&ring.dir, 0, roomy.path(), opts(Compression::None)).unwrap();
+    assert_eq!(dry.poll().unwrap().segments_stored, 1);
+    let data_len = std::fs::metadata(&list(dry.dir()).unwrap()[0].data)
+        .unwrap()
+        .len();
+    let base = tempdir_in("/var/tmp");
+    let size = data_len.div_ceil(4096) * 4096;
+    let fs = Tmpfs::mount(&base.path().join("store"), &size.to_string());
+    let mut sp = Spooler::open(&ring.dir, 0, &fs.path, opts(Compression::None)).unwrap();
+    let e = expect_fault(sp.poll(), Fault::DiskFull, libc::ENOSPC);
+    assert!(e.to_string().contains(".idx.tmp"), "the index failed: {e}");
+    assert_eq!(
+        names(sp.dir()),
+        Vec::<String>::new(),
+        "nothing in view, nothing left"
+    );
+    assert_eq!(sp.totals().segments_stored, 0);
+    fs.remount("size=16m");
+    assert_eq!(sp.poll().unwrap().segments_stored, 1);
+    assert!(store_records(sp.dir()) == store_records(dry.dir()));
+    assert_nothing_partial(sp.dir());
 }
