@@ -320,7 +320,10 @@ fn disk_full_mid_run_is_counted_fails_healthz_and_storing_resumes_when_space_ret
     let m = app.scrape_until(Duration::from_secs(20), |m| {
         captured(m) > before + 20_000.0 && value(m, "mirrorcap_store_errors_total") >= errors + 2.0
     });
-    assert_store_files_complete(&worker, tmp.path());
+    for _ in 0..3 {
+        assert_store_files_complete(&worker, tmp.path());
+        std::thread::sleep(Duration::from_millis(300));
+    }
     assert_eq!(healthz_within(&app, 503, Duration::ZERO).0, 503, "{body}");
     let stuck = stored(&m);
 
