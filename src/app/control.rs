@@ -137,7 +137,7 @@ impl Control<'_, '_> {
     }
 
     /// Healthy: link up, every worker polling (its heartbeat moved within [`STALL`]), every
-    /// ring writable (as of the last poll).
+    /// ring writable (as of the last poll), every store storing (its last poll succeeded).
     fn health(&self, beats: &[(u64, Instant)]) -> HealthState {
         let mut h = HealthState::default();
         if !self.poller.sample.link_up {
@@ -147,6 +147,16 @@ impl Control<'_, '_> {
         for (i, r) in self.poller.sample.rings.iter().enumerate() {
             if let Some(p) = &r.problem {
                 h.problems.push(format!("ring of worker {i}: {p}"));
+            }
+        }
+        // A failing store (disk full, read-only, removed): capture goes on into the ring, but
+        // what the ring overwrites is lost for good, so a fleet should move traffic away.
+        if let (Some(stores), Some(st)) = (self.stores, &self.reloader.cfg.store) {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            for (w, p) in stores.iter().enumerate() {
+                h.problems.extend(p.problem(w, &st.dir, now_ms));
             }
         }
         for (i, (s, b)) in self.slots.iter().zip(beats).enumerate() {

@@ -2,15 +2,17 @@
 //! worker's [`Spooler`] and polling it every [`POLL_EVERY`]. The threads run on the control
 //! core, never a worker's: compression and disk writes (and the stalls of a slow disk) stay off
 //! the hot path, which keeps writing only to the RAM ring. A poll that fails does not stop
-//! capture: the error is counted, logged once per distinct message, and the next poll retries
-//! (the spooler's cursor says what is already stored). At shutdown, after the workers sealed
-//! their rings, each thread polls once more, so the last segments reach the store too.
+//! capture: the error is counted, logged once per kind of fault, published for `/healthz`
+//! (which fails, naming the worker, the directory and the reason, until a poll succeeds), and
+//! the next poll retries (the spooler's cursor says what is already stored), backing off to
+//! [`RETRY_MAX`] while it keeps failing. At shutdown, after the workers sealed their rings,
+//! each thread polls once more, so the last segments reach the store too.
 #![forbid(unsafe_code)]
 use super::startup::AppError;
 use crate::config::human_bytes;
 use crate::config::run_config::StoreConfig;
-use crate::metrics::PublishedStore;
-use mirrorcap_store::{Compression, Retention, SpoolOptions, Spooler, StoreOptions};
+use crate::metrics::{PublishedStore, StoreFault};
+use mirrorcap_store::{Compression, Retention, SpoolOptions, Spooler, StoreError, StoreOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,12 @@ use std::time::{Duration, Instant};
 /// lifetime at any useful rate, long enough that an idle poll (a read of the control file)
 /// costs nothing.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// The longest wait between polls while they fail: each failed poll doubles the wait from
+/// [`POLL_EVERY`] up to this. A failing poll may compress a whole segment before the disk
+/// refuses it, which must not take the control core it shares; and storing still resumes
+/// within a second of the disk coming back.
+pub const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Opens every worker's store directory (before the EAL, so a store that cannot be created
 /// costs nothing and exits 2), with its share of `--store-size`.
@@ -117,37 +125,76 @@ impl StoreThreads {
 /// One store thread: poll, publish, sleep; a last poll once `finish` is set.
 fn store_loop(w: usize, mut sp: Spooler, out: &PublishedStore, finish: &AtomicBool) {
     let mut errors = 0u64;
-    let mut last_error: Option<String> = None;
+    let mut failing: Option<(StoreFault, String)> = None;
+    let mut wait = POLL_EVERY;
     loop {
         // Read before polling: a poll that starts after the flag is the final one.
         let last = finish.load(Ordering::Acquire);
         let started = Instant::now();
-        match sp.poll() {
-            Ok(_) => {
-                if let Some(e) = last_error.take() {
-                    eprintln!("mirrorcap: store worker {w}: storing again after: {e}");
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                let msg = e.to_string();
-                // One line per distinct error, not one per poll (5 a second).
-                if last_error.as_deref() != Some(msg.as_str()) {
-                    eprintln!(
-                        "mirrorcap: store worker {w}: {msg} (capture goes on; retrying every {POLL_EVERY:?})"
-                    );
-                    last_error = Some(msg);
-                }
-            }
+        let recreated = sp.totals().dirs_recreated;
+        let result = sp.poll();
+        if result.is_err() {
+            errors += 1;
         }
         out.publish(sp.totals(), errors);
+        if sp.totals().dirs_recreated > recreated {
+            eprintln!(
+                "mirrorcap: store worker {w}: {} had been removed: created it again; storing on after ring seq {}",
+                sp.dir().display(),
+                sp.cursor().map_or(0, |c| c.seq)
+            );
+        }
+        match result {
+            Ok(_) => {
+                if let Some((_, e)) = failing.take() {
+                    eprintln!("mirrorcap: store worker {w}: storing again after: {e}");
+                }
+                out.publish_fault(None);
+                wait = POLL_EVERY;
+            }
+            Err(e) => {
+                let fault = fault_of(&e, &sp, failing.as_ref().map(|f| f.0));
+                // One line per kind of fault, not one per poll (up to 5 a second) nor one per
+                // segment (each has its own file name).
+                if failing.as_ref().map(|f| (f.0.fault, f.0.errno))
+                    != Some((fault.fault, fault.errno))
+                {
+                    eprintln!(
+                        "mirrorcap: store worker {w}: {e} (capture goes on; retrying every {POLL_EVERY:?}, backing off to {RETRY_MAX:?})"
+                    );
+                }
+                failing = Some((fault, e.to_string()));
+                out.publish_fault(Some(fault));
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+        }
         if last {
             return;
         }
         // Parked rather than slept, so `finish` wakes the thread at once.
-        if let Some(rest) = POLL_EVERY.checked_sub(started.elapsed()) {
+        if let Some(rest) = wait.checked_sub(started.elapsed()) {
             std::thread::park_timeout(rest);
         }
+    }
+}
+
+/// What `/healthz` publishes of a failed poll: the kind and errno of `e`, and whether it is the
+/// store directory itself; since when and from which overrun count it keeps from `before`
+/// while the kind stays the same.
+fn fault_of(e: &StoreError, sp: &Spooler, before: Option<StoreFault>) -> StoreFault {
+    let (fault, errno) = (e.fault(), e.errno());
+    let store_dir = matches!(e, StoreError::Io { path, .. } if path == sp.store_dir());
+    match before {
+        Some(b) if (b.fault, b.errno) == (fault, errno) => StoreFault { store_dir, ..b },
+        _ => StoreFault {
+            fault,
+            errno,
+            store_dir,
+            since_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            overruns_before: sp.totals().overrun_segments,
+        },
     }
 }
 
@@ -171,13 +218,13 @@ pub fn describe(st: &StoreConfig, workers: usize) -> String {
 }
 
 /// One line per worker's store at stop, after the final poll: what reached the disk and what
-/// did not.
+/// did not (and why, if the final poll failed).
 pub fn print_store_summary(stores: &[PublishedStore]) {
     for (w, p) in stores.iter().enumerate() {
         let c = p.read();
         let ratio = c.compression_ratio().unwrap_or(0.0);
         eprintln!(
-            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments ({} packets, store_overrun), {} files deleted, {} errors",
+            "mirrorcap: store worker {w}: {} segments, {} packets, {} captured in {} on disk (ratio {ratio:.2}), lag {} segments, {} overrun segments ({} packets, store_overrun), {} files deleted, {} errors{}",
             c.segments,
             c.packets,
             human_bytes(c.bytes_captured),
@@ -186,7 +233,15 @@ pub fn print_store_summary(stores: &[PublishedStore]) {
             c.overrun_segments,
             c.overrun_packets,
             c.deleted_files,
-            c.errors
+            c.errors,
+            p.read_fault().map_or(String::new(), |f| format!(
+                "; failing at stop: {}{}",
+                f.fault.what(),
+                f.errno.map_or(String::new(), |e| format!(
+                    " ({})",
+                    mirrorcap_store::errno_name(e)
+                ))
+            ))
         );
     }
 }

@@ -125,7 +125,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_burst_duration_seconds", Histogram, W, "Processing time of each received burst (decap, copy to the ring, commit).", Always),
     // The process.
     f("mirrorcap_workers_running", Gauge, &[], "Worker lcores currently polling.", Always),
-    f("mirrorcap_healthy", Gauge, &[], "1 when /healthz answers 200: port link up, every worker polling, every ring writable.", Always),
+    f("mirrorcap_healthy", Gauge, &[], "1 when /healthz answers 200: port link up, every worker polling, every ring writable, every store storing.", Always),
     f("mirrorcap_build_info", Gauge, &["version", "dpdk", "driver"], "Build and runtime facts (mirrorcap version, DPDK version, the port's PMD); always 1.", Always),
     f("mirrorcap_start_time_seconds", Gauge, &[], "When the appliance started, Unix seconds.", Always),
     f("mirrorcap_config_reload_failures_total", Counter, &[], "SIGHUP reloads refused (unreadable or invalid configuration file): the running sessions were kept.", Always),

@@ -14,7 +14,7 @@ pub mod store;
 pub use catalogue::{family, is_exported, Family, Kind, Presence, CATALOGUE};
 pub use listener_stats::ListenerStats;
 pub use server::{HealthState, Limits, MetricsServer, MAX_HEAD_BYTES};
-pub use store::{PublishedStore, StoreCounts};
+pub use store::{PublishedStore, StoreCounts, StoreFault};
 
 use crate::control::Sample;
 use crate::pipeline::{

@@ -2,8 +2,9 @@
 //! thread stores after every poll and the scrape reads, so neither waits for the other (a
 //! poll that is busy compressing a segment never delays a scrape).
 #![forbid(unsafe_code)]
-use mirrorcap_store::SpoolReport;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use mirrorcap_store::{errno_name, Fault, SpoolReport};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// One worker's store numbers: totals since start, and the state after the last poll.
 #[derive(Debug, Default)]
@@ -25,6 +26,25 @@ pub struct PublishedStore {
     pub errors: AtomicU64,
     /// Set by the first poll: before it the lag and retention are unknown.
     pub polled: AtomicBool,
+    /// While the store's polls fail: the [`Fault`] (`as_u8`; 0 once a poll succeeds), its
+    /// errno (0: none), whether it is the store directory itself (gone or unmounted) rather
+    /// than the worker's, since when (Unix ms) and the overrun count when it began. `/healthz`
+    /// fails while `fault` is set ([`PublishedStore::problem`]).
+    pub fault: AtomicU8,
+    pub fault_errno: AtomicI32,
+    pub fault_store_dir: AtomicBool,
+    pub fault_since_ms: AtomicU64,
+    pub fault_overruns_before: AtomicU64,
+}
+
+/// A failing store as published: see [`PublishedStore::fault`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreFault {
+    pub fault: Fault,
+    pub errno: Option<i32>,
+    pub store_dir: bool,
+    pub since_ms: u64,
+    pub overruns_before: u64,
 }
 
 /// A plain copy of [`PublishedStore`], as the collector and the stop summary use it.
@@ -72,6 +92,64 @@ impl PublishedStore {
         self.retention_ns.store(span, Relaxed);
         self.errors.store(errors, Relaxed);
         self.polled.store(true, Relaxed);
+    }
+
+    /// Publishes that the last poll failed (`Some`) or succeeded (`None`). The store thread
+    /// keeps `since_ms` and `overruns_before` from the poll the fault began at.
+    pub fn publish_fault(&self, f: Option<StoreFault>) {
+        match f {
+            Some(f) => {
+                self.fault_errno.store(f.errno.unwrap_or(0), Relaxed);
+                self.fault_store_dir.store(f.store_dir, Relaxed);
+                self.fault_since_ms.store(f.since_ms, Relaxed);
+                self.fault_overruns_before.store(f.overruns_before, Relaxed);
+                self.fault.store(f.fault.as_u8(), Relaxed);
+            }
+            None => self.fault.store(0, Relaxed),
+        }
+    }
+
+    /// The fault published last, if the store is failing.
+    pub fn read_fault(&self) -> Option<StoreFault> {
+        let fault = Fault::from_u8(self.fault.load(Relaxed))?;
+        let errno = self.fault_errno.load(Relaxed);
+        Some(StoreFault {
+            fault,
+            errno: (errno != 0).then_some(errno),
+            store_dir: self.fault_store_dir.load(Relaxed),
+            since_ms: self.fault_since_ms.load(Relaxed),
+            overruns_before: self.fault_overruns_before.load(Relaxed),
+        })
+    }
+
+    /// `/healthz`'s line for worker `w`'s store in `store_dir` while it fails, at `now_ms`
+    /// (Unix ms): `store worker 0: disk full at /s/worker-00 (ENOSPC) since 12 s; 3 segments
+    /// not stored`. Not stored: the sealed segments waiting (lag) and those the ring
+    /// overwrote since the fault began.
+    pub fn problem(&self, w: usize, store_dir: &Path, now_ms: u64) -> Option<String> {
+        let f = self.read_fault()?;
+        let c = self.read();
+        let dir = if f.store_dir {
+            store_dir.to_path_buf()
+        } else {
+            mirrorcap_ring::layout::worker_dir(store_dir, w)
+        };
+        let errno = f
+            .errno
+            .map_or(String::new(), |e| format!(" ({})", errno_name(e)));
+        let lost = c.overrun_segments.saturating_sub(f.overruns_before);
+        Some(format!(
+            "store worker {w}: {} at {}{errno} since {} s; {} segments not stored{}",
+            f.fault.what(),
+            dir.display(),
+            now_ms.saturating_sub(f.since_ms) / 1000,
+            c.lag_segments + lost,
+            if lost > 0 {
+                format!(" ({lost} overwritten by the ring)")
+            } else {
+                String::new()
+            }
+        ))
     }
 
     pub fn read(&self) -> StoreCounts {
@@ -131,5 +209,42 @@ mod tests {
             (1, 2_500_000_000, 4)
         );
         assert!(p.polled.load(Relaxed));
+    }
+
+    #[test]
+    fn a_fault_is_one_health_line_until_a_poll_succeeds() {
+        let p = PublishedStore::default();
+        let store = Path::new("/x");
+        assert_eq!(p.problem(0, store, 0), None);
+        let t = SpoolReport {
+            lag_segments: 2,
+            overrun_segments: 5,
+            ..SpoolReport::default()
+        };
+        p.publish(&t, 7);
+        p.publish_fault(Some(StoreFault {
+            fault: Fault::DiskFull,
+            errno: Some(libc::ENOSPC),
+            store_dir: false,
+            since_ms: 1_000,
+            overruns_before: 4,
+        }));
+        assert_eq!(
+            p.problem(0, store, 13_500).unwrap(),
+            "store worker 0: disk full at /x/worker-00 (ENOSPC) since 12 s; 3 segments not stored (1 overwritten by the ring)"
+        );
+        p.publish_fault(Some(StoreFault {
+            fault: Fault::Missing,
+            errno: Some(libc::ENOENT),
+            store_dir: true,
+            since_ms: 1_000,
+            overruns_before: 5,
+        }));
+        assert_eq!(
+            p.problem(3, store, 3_000).unwrap(),
+            "store worker 3: directory missing or not mounted at /x (ENOENT) since 2 s; 2 segments not stored"
+        );
+        p.publish_fault(None);
+        assert_eq!(p.problem(0, store, 13_500), None);
     }
 }

@@ -52,10 +52,12 @@
 //!
 //! [`Spooler`] moves one worker ring's sealed segments into `STORE/worker-NN` as store files
 //! (O_DIRECT where possible: [`odirect`]; names, cursor, publication: [`storedir`]; deletion
-//! of the oldest: [`retention`]).
+//! of the oldest: [`retention`]). A poll that fails (disk full, read-only, a directory
+//! removed) leaves no partial file and says which [`Fault`] it met ([`fault`]).
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod fault;
 pub mod index;
 pub mod odirect;
 mod pad;
@@ -66,6 +68,7 @@ pub mod storedir;
 pub mod timeline;
 pub mod writer;
 
+pub use fault::{errno_name, Fault};
 pub use index::{BlockInfo, StoreIndex};
 pub use mirrorcap_ring::RecordMeta;
 pub use odirect::IoMode;

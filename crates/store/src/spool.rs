@@ -10,6 +10,14 @@
 //! newest complete store file (the cursor lags by one file if the kill fell between them), so
 //! no segment is stored twice or skipped. A segment the ring overwrote before it was stored
 //! is counted as an overrun (the future `store_overrun` drop reason), never waited for.
+//!
+//! Faults (disk full, read-only, directory removed): a poll that fails leaves no trace of the
+//! file it was writing (its temporary files are removed, and its data file if the index did
+//! not follow), keeps its cursor in memory, and the next poll retries from there. A removed
+//! worker directory is created again inside the store directory; the store directory itself
+//! never is (it may be a mount point whose file system went away: creating it would write to
+//! the disk below), nor is one that was a mount point at open and no longer is. The error's
+//! [`Fault`](crate::Fault) says which of these it is.
 
 use crate::odirect::{AlignedBuf, DataFile, IoMode};
 use crate::retention::{apply, Retention};
@@ -22,6 +30,7 @@ use mirrorcap_ring::layout::{worker_dir, EntrySnapshot, SegState};
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{Record, WorkerReader};
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -84,6 +93,9 @@ pub struct SpoolReport {
     pub lag_ns: u64,
     /// How the last data file was written.
     pub io_mode: Option<IoMode>,
+    /// Times the worker directory had been removed and was created again (storing goes on
+    /// from the cursor; what the ring overwrote meanwhile is counted as overrun).
+    pub dirs_recreated: u64,
 }
 
 impl SpoolReport {
@@ -111,13 +123,22 @@ impl SpoolReport {
         self.lag_bytes = p.lag_bytes;
         self.lag_ns = p.lag_ns;
         self.io_mode = p.io_mode.or(self.io_mode);
+        self.dirs_recreated += p.dirs_recreated;
     }
 }
 
 /// Stores one worker ring's sealed segments; see the module doc.
 pub struct Spooler {
     ring: PathBuf,
+    /// `STORE` and `STORE/worker-NN`.
+    store_dir: PathBuf,
     dir: PathBuf,
+    /// The store directory's device when it was a mount point at open: if it stops being one
+    /// (unmounted), nothing is written to the directory left below.
+    mount_dev: Option<u64>,
+    /// Files a failed poll could not remove (read-only file system): retried at each poll,
+    /// each unless the file named with it exists (a data file is left only without its index).
+    leftovers: Vec<(PathBuf, Option<PathBuf>)>,
     opts: SpoolOptions,
     /// None until something was stored (a new store starts at the ring's oldest segment and
     /// counts nothing before it as overrun).
@@ -165,6 +186,9 @@ impl Spooler {
         }
         Ok(Spooler {
             ring: worker_dir(ring_dir, worker),
+            store_dir: store_dir.to_path_buf(),
+            mount_dev: mount_dev(store_dir),
+            leftovers: Vec::new(),
             dir,
             opts,
             cursor,
@@ -199,6 +223,11 @@ impl Spooler {
         &self.dir
     }
 
+    /// The store directory the worker's directory is in.
+    pub fn store_dir(&self) -> &Path {
+        &self.store_dir
+    }
+
     pub fn cursor(&self) -> Option<Cursor> {
         self.cursor
     }
@@ -218,12 +247,77 @@ impl Spooler {
     /// [`poll`](Self::poll) with the clock `max_age` is measured against (Unix ns).
     pub fn poll_at(&mut self, now_ns: u64) -> crate::Result<SpoolReport> {
         let mut rep = SpoolReport::default();
-        let result = self.spool(&mut rep);
-        // Progress made before an error is on disk: count it either way.
+        self.remove_leftovers();
+        let result = self.ensure_dir(&mut rep);
+        let result = result.and_then(|()| self.spool(&mut rep));
         let result = result.and_then(|()| self.retain(now_ns, &mut rep));
-        let result = result.and_then(|()| self.measure_lag(&mut rep));
+        if result.is_err() {
+            // Retention did not run (or not to its end): the store is what it was.
+            rep.store_bytes = self.totals.store_bytes;
+            rep.oldest_stored_ns = self.totals.oldest_stored_ns;
+            rep.newest_stored_ns = self.totals.newest_stored_ns;
+        }
+        // The lag is the ring's side: measured even when storing failed, so a failing store
+        // shows what waits for it.
+        let lag = self.measure_lag(&mut rep);
+        // Progress made before an error is on disk: count it either way.
         self.totals.add(&rep);
-        result.map(|()| rep)
+        result.and(lag).map(|()| rep)
+    }
+
+    /// Before each poll: the worker directory exists, or is created again inside the store
+    /// directory (with the cursor, so storing goes on where it was). The store directory
+    /// itself is never created here, nor written when it was a mount point at open and is
+    /// no longer one: either may be a mount point whose file system went away, and the
+    /// directory left below is on another disk (the root's). Storing resumes when it is back.
+    fn ensure_dir(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        let gone = |op| StoreError::Io {
+            op,
+            path: self.store_dir.clone(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        if !self.store_dir.is_dir() {
+            return Err(gone(
+                "store directory removed (not created again: it may be an unmounted mount point)",
+            ));
+        }
+        if self.mount_dev.is_some() && mount_dev(&self.store_dir).is_none() {
+            return Err(gone(
+                "store directory no longer a mount point (unmounted? nothing is written to the disk below it)",
+            ));
+        }
+        std::fs::create_dir(&self.dir)
+            .map_err(io_err("create worker store directory again", &self.dir))?;
+        sync_dir(&self.store_dir)?;
+        rep.dirs_recreated += 1;
+        if let Some(c) = self.cursor {
+            write_cursor(&self.dir, c)?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `path` (unless `keep_if` exists), or remembers it for the next poll when the
+    /// file system refuses now (read-only).
+    fn discard(&mut self, path: &Path, keep_if: Option<&Path>) {
+        if keep_if.is_some_and(Path::exists) {
+            return;
+        }
+        let refused =
+            std::fs::remove_file(path).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound);
+        if refused && !self.leftovers.iter().any(|(p, _)| p == path) {
+            self.leftovers
+                .push((path.to_path_buf(), keep_if.map(Path::to_path_buf)));
+        }
+    }
+
+    fn remove_leftovers(&mut self) {
+        for (path, keep_if) in std::mem::take(&mut self.leftovers) {
+            self.discard(&path, keep_if.as_deref());
+        }
     }
 
     fn spool(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
@@ -313,6 +407,11 @@ impl Spooler {
         })
     }
 
+    /// Writes and publishes one store file; on failure (disk full, read-only, directory
+    /// gone) removes what it left: the temporary files, and the data file if its index did
+    /// not follow (the cursor did not move, so the next poll stores the segment again under
+    /// the same name). A reader never sees a partial file, and a full disk keeps no
+    /// half-written file taking its space.
     fn write_file(
         &mut self,
         name: String,
@@ -320,7 +419,35 @@ impl Spooler {
         rep: &mut SpoolReport,
     ) -> crate::Result<()> {
         let (data, index) = file_paths(&self.dir, &name, self.opts.store.compression);
-        let tmp = temp_path(&data);
+        let mut published = false;
+        match self.publish(&data, &index, part, &mut published) {
+            Ok((mode, data_len, index_len)) => {
+                rep.io_mode = Some(mode);
+                rep.bytes_data += data_len;
+                rep.bytes_index += index_len;
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(&temp_path(&data), None);
+                self.discard(&temp_path(&index), None);
+                if published {
+                    self.discard(&data, Some(&index));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`write_file`](Self::write_file)'s steps; sets `published` once the data file is in
+    /// view. Returns how it wrote and the data and index lengths.
+    fn publish(
+        &mut self,
+        data: &Path,
+        index: &Path,
+        part: &[Record],
+        published: &mut bool,
+    ) -> crate::Result<(IoMode, u64, u64)> {
+        let tmp = temp_path(data);
         let mut f = DataFile::create(&tmp, self.opts.direct)?;
         let mut w = BlockWriter::new(self.opts.store)?;
         for r in part {
@@ -333,15 +460,16 @@ impl Spooler {
         for b in fin.tail {
             f.write_at(b.offset, &b.bytes, &mut self.buf)?;
         }
-        rep.io_mode = Some(f.mode());
-        rep.bytes_data += f.finish()?;
-        std::fs::rename(&tmp, &data).map_err(io_err("rename into place", &data))?;
+        let mode = f.mode();
+        let data_len = f.finish()?;
+        std::fs::rename(&tmp, data).map_err(io_err("rename into place", data))?;
+        *published = true;
         // The data's rename is durable before the index can appear: an index in view always
         // has its complete data file, on any file system (one more fsync per file).
         sync_dir(&self.dir)?;
-        write_atomic(&index, &fin.index_bytes)?;
-        rep.bytes_index += fin.index_bytes.len() as u64;
-        sync_dir(&self.dir)
+        write_atomic(index, &fin.index_bytes)?;
+        sync_dir(&self.dir)?;
+        Ok((mode, data_len, fin.index_bytes.len() as u64))
     }
 
     fn set_cursor(&mut self, c: Cursor) -> crate::Result<()> {
@@ -403,6 +531,14 @@ pub struct Lag {
     pub bytes: u64,
     /// Capture time, ns: newest sealed packet not stored minus newest stored (0: caught up).
     pub ns: u64,
+}
+
+/// The device of `store_dir` when it is a mount point (on another device than its parent).
+fn mount_dev(store_dir: &Path) -> Option<u64> {
+    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
+    let parent = store_dir.canonicalize().ok()?.parent()?.to_path_buf();
+    let d = dev(store_dir)?;
+    (Some(d) != dev(&parent)).then_some(d)
 }
 
 /// Whether sealed segment `s` holds records the store does not have yet.

@@ -86,10 +86,19 @@ pub fn sync_dir(dir: &Path) -> crate::Result<()> {
 /// directory (once for several files).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     let tmp = temp_path(path);
-    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    f.sync_all().map_err(io_err("sync", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
+    let result = File::create(&tmp)
+        .map_err(io_err("create", &tmp))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(io_err("write", &tmp))?;
+            f.sync_all().map_err(io_err("sync", &tmp))
+        })
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err("rename into place", path)));
+    if result.is_err() {
+        // Disk full mid-write: no half-written temporary file stays behind (best effort: on a
+        // read-only or vanished directory there is nothing to remove, or it cannot be).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Deletes what an interrupted spooler left: temporary files, and data files without their
