@@ -227,7 +227,7 @@ fn assert_accounted(err: &str, ring: &Path, store: &Path, dir: &Path) -> (u64, S
     assert_eq!(rx, cap + drops, "{err}");
     let line = err
         .lines()
-        .find(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains(" overrun segments, "))
+        .find(|l| l.starts_with("mirrorcap: store worker 0:") && l.contains(" overrun segments ("))
         .unwrap_or_else(|| panic!("no store summary in:\n{err}"))
         .to_string();
     assert_eq!(number_after(&line, "lag "), 0, "{line}");

@@ -122,7 +122,7 @@ fn ten_kills_mid_spool_lose_nothing_committed_and_every_visible_file_reads() {
             metric(m, "mirrorcap_store_segments_total", &[("worker", "0")])
                 .is_some_and(|v| v >= 1.0)
         });
-        let delay = Rng::new(0x5707_e ^ i).range(0, 1500) as u64;
+        let delay = Rng::new(0x0005_707e ^ i).range(0, 1500) as u64;
         std::thread::sleep(Duration::from_millis(delay));
         app.signal("KILL");
         let (st, _) = app.wait(Duration::from_secs(10));
