@@ -48,6 +48,7 @@ impl RingWriter {
         let words = control.words();
         if words[W_MAGIC].load(Ordering::Acquire) == 0 {
             words[W_VERSION].store(CONTROL_VERSION, Ordering::Relaxed);
+            words[W_GENERATION].store(new_generation(), Ordering::Relaxed);
             words[W_SEGMENTS].store(geometry.segments as u64, Ordering::Relaxed);
             words[W_SEGMENT_SIZE].store(geometry.segment_size, Ordering::Relaxed);
             words[W_WORKER].store(worker as u64, Ordering::Relaxed);
@@ -55,6 +56,10 @@ impl RingWriter {
         }
         let found = read_header(words)
             .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
+        if words[W_GENERATION].load(Ordering::Acquire) == 0 {
+            // A ring created before the generation word: from now on it has one.
+            words[W_GENERATION].store(new_generation(), Ordering::Release);
+        }
         if found != geometry {
             return Err(RingError::Config(format!(
                 "{} holds a ring of {} segments of {} bytes; asked for {} of {}: use another --ring-dir or remove this one",
@@ -71,7 +76,11 @@ impl RingWriter {
         let mut lens = Vec::with_capacity(geometry.segments as usize);
         let (mut newest, mut max_seq) = (None, 0u64);
         for i in 0..geometry.segments as usize {
-            let path = segment_path(&dir, i);
+            // Under its hidden name (live or prepared at a kill, never written, or created
+            // now) or its visible one (sealed and trimmed, or a ring from before hidden names).
+            let (shown, hidden) = SlotFile::Data.paths(&dir, i);
+            let is_visible = !hidden.exists() && shown.exists();
+            let path = if is_visible { shown } else { hidden };
             let f = open_rw(&path, true)?;
             let e = Entry::of(words, i).expect("control sized for its segments");
             let snap = e.snapshot(i);
@@ -140,7 +149,7 @@ impl RingWriter {
         }
         let mut index_maps = Vec::with_capacity(files.len());
         for i in 0..geometry.segments as usize {
-            let path = index_path(&dir, i);
+            let path = current_path(&dir, i, SlotFile::Index);
             let f = open_rw(&path, true)?;
             let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
             if len != geometry.index_len() {
@@ -156,10 +165,19 @@ impl RingWriter {
         let start = newest.unwrap_or(0);
         let mut segments = Vec::with_capacity(files.len());
         for (i, (file, len)) in files.into_iter().zip(lens).enumerate() {
-            let path = segment_path(&dir, i);
+            let written =
+                Entry::of(words, i).is_some_and(|e| e.load(E_SEQ, Ordering::Relaxed) != 0);
+            // Every written slot now holds a sealed segment trimmed to its records: shown
+            // under its visible names; a never-written one hidden (both files each time: a
+            // kill can fall between the two renames).
+            rename_slot(&dir, i, written)?;
+            let (shown, hidden) = SlotFile::Data.paths(&dir, i);
+            let path = if written { shown } else { hidden };
             let map = SegmentMap::map(&file, geometry.segment_size)
                 .map_err(|e| io_err("mmap", &path, e))?;
             segments.push(Segment {
+                dir: dir.clone(),
+                index: i,
                 path,
                 file,
                 map,
@@ -167,6 +185,8 @@ impl RingWriter {
                     len,
                     reserved: true,
                 },
+                visible: written,
+                written,
             });
         }
         let mut w = RingWriter {
