@@ -73,7 +73,7 @@ pub(super) enum Prep {
 /// One segment file and its mapping, kept for the writer's lifetime.
 pub(super) struct Segment {
     /// The worker directory and the slot's index there (its file names).
-    pub dir: PathBuf,
+    pub dir: Arc<SlotDir>,
     pub index: usize,
     /// Where the data file is now (for messages).
     pub path: PathBuf,
@@ -88,34 +88,53 @@ pub(super) struct Segment {
     pub written: bool,
 }
 
-/// Moves `from` to `to`; done already (nothing at `from`, something at `to`) counts as done.
-fn move_file(from: &Path, to: &Path) -> Result<(), RingError> {
-    match std::fs::rename(from, to) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => Ok(()),
-        r => r.map_err(|e| io_err(&format!("rename to {}", to.display()), from, e)),
-    }
-}
-
-/// Gives slot `index`'s two files their visible (`visible`) or hidden names. Shown: the
-/// index first, then the data file, so a visible `seg-NNN.pcap` has its `seg-NNN.idx`.
-/// Hidden: the data file first.
-pub(super) fn rename_slot(dir: &Path, index: usize, visible: bool) -> Result<(), RingError> {
-    let (data_v, data_h) = SlotFile::Data.paths(dir, index);
-    let (idx_v, idx_h) = SlotFile::Index.paths(dir, index);
-    if visible {
-        move_file(&idx_h, &idx_v)?;
-        move_file(&data_h, &data_v)
-    } else {
-        move_file(&data_v, &data_h)?;
-        move_file(&idx_v, &idx_h)
-    }
-}
-
 fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
     RingError::Io {
         op: op.to_string(),
         path: path.to_path_buf(),
         source: e,
+    }
+}
+
+/// The worker directory, open: the ring renames its files through it (see
+/// [`rename_at`](super::mmap::rename_at)), and its path for messages.
+pub(super) struct SlotDir {
+    pub fd: File,
+    pub path: PathBuf,
+}
+
+impl SlotDir {
+    pub fn open(path: &Path) -> Result<Self, RingError> {
+        Ok(SlotDir {
+            fd: File::open(path).map_err(|e| io_err("open directory", path, e))?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Moves `from` to `to` (file names in this directory). A name that is not there counts as
+    /// done: already moved (a kill between a slot's two renames), or removed by someone else,
+    /// and then nobody sees it under either name.
+    fn move_file(&self, from: &Path, to: &Path) -> Result<(), RingError> {
+        let name = |p: &Path| p.file_name().unwrap_or_default().to_os_string();
+        match super::mmap::rename_at(&self.fd, &name(from), &name(to)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r.map_err(|e| io_err(&format!("rename to {}", to.display()), from, e)),
+        }
+    }
+
+    /// Gives slot `index`'s two files their visible (`visible`) or hidden names. Shown: the
+    /// index first, then the data file, so a visible `seg-NNN.pcap` has its `seg-NNN.idx`.
+    /// Hidden: the data file first.
+    pub fn rename_slot(&self, index: usize, visible: bool) -> Result<(), RingError> {
+        let (data_v, data_h) = SlotFile::Data.paths(&self.path, index);
+        let (idx_v, idx_h) = SlotFile::Index.paths(&self.path, index);
+        if visible {
+            self.move_file(&idx_h, &idx_v)?;
+            self.move_file(&data_h, &data_v)
+        } else {
+            self.move_file(&data_v, &data_h)?;
+            self.move_file(&idx_v, &idx_h)
+        }
     }
 }
 
@@ -139,9 +158,9 @@ impl Segment {
     /// per segment.
     pub fn hide(&mut self) -> Result<(), RingError> {
         if self.visible {
-            rename_slot(&self.dir, self.index, false)?;
+            self.dir.rename_slot(self.index, false)?;
             self.visible = false;
-            self.path = SlotFile::Data.paths(&self.dir, self.index).1;
+            self.path = SlotFile::Data.paths(&self.dir.path, self.index).1;
         }
         Ok(())
     }
@@ -149,9 +168,9 @@ impl Segment {
     /// Gives a written slot trimmed to its records its visible names.
     fn reveal(&mut self) -> Result<(), RingError> {
         if !self.visible && self.written {
-            rename_slot(&self.dir, self.index, true)?;
+            self.dir.rename_slot(self.index, true)?;
             self.visible = true;
-            self.path = SlotFile::Data.paths(&self.dir, self.index).0;
+            self.path = SlotFile::Data.paths(&self.dir.path, self.index).0;
         }
         Ok(())
     }

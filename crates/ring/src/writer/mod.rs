@@ -10,7 +10,7 @@
 //! next segment is prepared ahead of need (see `maintainer/`), so a rotation on the worker
 //! is memory stores and atomics only.
 use super::layout::*;
-use super::maintainer::{rename_slot, BackgroundStats, Maintainer, Prep, Segment, Shared};
+use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared, SlotDir};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;

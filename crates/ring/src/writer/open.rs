@@ -162,6 +162,7 @@ impl RingWriter {
                 SegmentMap::map(&f, geometry.index_len()).map_err(|e| io_err("mmap", &path, e))?,
             );
         }
+        let slot_dir = Arc::new(SlotDir::open(&dir)?);
         let start = newest.unwrap_or(0);
         let mut segments = Vec::with_capacity(files.len());
         for (i, (file, len)) in files.into_iter().zip(lens).enumerate() {
@@ -170,13 +171,13 @@ impl RingWriter {
             // Every written slot now holds a sealed segment trimmed to its records: shown
             // under its visible names; a never-written one hidden (both files each time: a
             // kill can fall between the two renames).
-            rename_slot(&dir, i, written)?;
+            slot_dir.rename_slot(i, written)?;
             let (shown, hidden) = SlotFile::Data.paths(&dir, i);
             let path = if written { shown } else { hidden };
             let map = SegmentMap::map(&file, geometry.segment_size)
                 .map_err(|e| io_err("mmap", &path, e))?;
             segments.push(Segment {
-                dir: dir.clone(),
+                dir: slot_dir.clone(),
                 index: i,
                 path,
                 file,
