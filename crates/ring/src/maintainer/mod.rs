@@ -14,15 +14,16 @@
 //!   still `Sealed` with that seq; otherwise it was reused (or prepared) since, and the request
 //!   is stale: skipped.
 //! * Prepare (helper): once the live segment is half full, the next one is renamed to its
-//!   hidden name and extended to full size (held for that `rename` and `ftruncate`), then the part of its mapping the trim released is
-//!   pre-faulted with `madvise(MADV_POPULATE_WRITE)` through a [`Populator`], without holding
-//!   it (the advice touches no byte), and it is marked ready: `Prep::Extended { faulted:
-//!   size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
+//!   hidden name and extended to full size (held for that `rename` and `ftruncate`), then the
+//!   part of its mapping the trim released is pre-faulted with `madvise(MADV_POPULATE_WRITE)`
+//!   through a [`Populator`], without holding it (the advice touches no byte), and it is
+//!   marked ready: `Prep::Extended { faulted: size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
 //!   (a store, so holding the segment, 64 KiB at a time).
 //! * Activate (worker): takes the next segment, waiting only while the helper holds it for one
 //!   file operation. Ready: no syscall. Still full size (sealed and not trimmed yet, or
 //!   extended but not all pre-faulted): no syscall either (it is hidden already). Trimmed: the
-//!   worker hides and extends the file itself. Both of the latter count in `RingStats::rotations_unprepared`.
+//!   worker hides and extends the file itself. Both of the latter count in
+//!   `RingStats::rotations_unprepared`.
 //! * Close (writer): stops and joins the helper, then seals the live segment and trims every
 //!   segment back to its records itself ([`Segment::settle`]).
 //!

@@ -1,6 +1,7 @@
-//! Opening a worker's ring: creating its files and reserving their blocks, or continuing a
-//! ring that exists (trimming a segment a crash left live to its committed length and resuming
-//! at the end of the newest segment), and starting the helper thread when asked.
+//! Opening a worker's ring: creating its files (under their hidden names) and reserving their
+//! blocks, or continuing a ring that exists (trimming a segment a crash left live to its
+//! committed length, showing every written segment under its visible name and resuming at the
+//! end of the newest segment), and starting the helper thread when asked.
 use super::*;
 
 impl RingWriter {
@@ -56,10 +57,6 @@ impl RingWriter {
         }
         let found = read_header(words)
             .map_err(|m| RingError::Config(format!("{}: {m}", cpath.display())))?;
-        if words[W_GENERATION].load(Ordering::Acquire) == 0 {
-            // A ring created before the generation word: from now on it has one.
-            words[W_GENERATION].store(new_generation(), Ordering::Release);
-        }
         if found != geometry {
             return Err(RingError::Config(format!(
                 "{} holds a ring of {} segments of {} bytes; asked for {} of {}: use another --ring-dir or remove this one",
@@ -69,6 +66,10 @@ impl RingWriter {
                 geometry.segments,
                 geometry.segment_size
             )));
+        }
+        if words[W_GENERATION].load(Ordering::Acquire) == 0 {
+            // A ring created before the generation word: from now on it has one.
+            words[W_GENERATION].store(new_generation(), Ordering::Release);
         }
 
         let mut report = OpenReport::default();
