@@ -146,7 +146,8 @@ fn generated_vxlan_with_noise_is_captured_byte_for_byte() {
     assert!(st.success(), "run failed: {err}");
     assert!(err.contains("captured 400"), "summary missing: {err}");
 
-    // Every segment is a standalone pcap the reference tools read without complaint.
+    // Every segment written is a standalone pcap the reference tools read without complaint
+    // (never-written ones stay hidden, `.seg-NNN.pcap.part`).
     let wdir = ring.join("worker-00");
     let mut segs: Vec<_> = std::fs::read_dir(&wdir)
         .unwrap()
@@ -155,7 +156,9 @@ fn generated_vxlan_with_noise_is_captured_byte_for_byte() {
         .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
         .collect();
     segs.sort();
-    assert_eq!(segs.len(), 8);
+    let written = control_segments(&wdir).len();
+    assert!((1..8).contains(&written), "{written} segments written");
+    assert_eq!(segs.len(), written);
     for s in &segs {
         assert_readable_by_tools(s);
     }

@@ -6,10 +6,12 @@
 //! contiguous within each process run, timestamps non-decreasing) and every sealed segment must
 //! read cleanly in capinfos, tshark and tcpdump. A last run, stopped with SIGTERM, must
 //! recover the last crash (`mirrorcap_ring_segments_recovered_total`) and leave every segment
-//! readable by the tools.
+//! readable by the tools. After every kill, every *visible* file of the ring (`seg-*.pcap`) is
+//! also read by capinfos as it is, before any recovery: the live and prepared segments are
+//! hidden (`.seg-NNN.pcap.part`) until complete.
 mod support;
 use mirrorcap::gen::Rng;
-use mirrorcap_ring::layout::{segment_path, EntrySnapshot, SegState};
+use mirrorcap_ring::layout::{current_path, segment_path, EntrySnapshot, SegState, SlotFile};
 use mirrorcap_ring::reader::WorkerReader;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -167,7 +169,8 @@ struct RingState {
 /// bytes end on a record boundary. Right after a kill (`clean` false) a sealed segment may
 /// also still be full size with its records first: the ring's helper thread trims a segment
 /// shortly after the worker seals it and extends the next one ahead of reuse, and the next
-/// open trims what a kill left; its records are then read by the tools from a copy.
+/// open trims what a kill left; its records are then read by the tools from a copy. Such a
+/// segment, and the live one, must have their hidden name; a visible one is always trimmed.
 fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
     let wdir = ring.join("worker-00");
     let reader = WorkerReader::open(&wdir).unwrap_or_else(|e| panic!("{what}: open control: {e}"));
@@ -200,7 +203,8 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
     let mut records = 0usize;
     let mut sealed = Vec::new();
     for s in &segments {
-        let path = segment_path(&wdir, s.index);
+        let path = current_path(&wdir, s.index, SlotFile::Data);
+        let visible = path == segment_path(&wdir, s.index);
         let len = std::fs::metadata(&path)
             .unwrap_or_else(|e| panic!("{what}: {}: {e}", path.display()))
             .len();
@@ -216,6 +220,7 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
                     s.seq, newest,
                     "{what}: live segment is not the newest: {s:?}"
                 );
+                assert!(!visible, "{what}: live segment visible: {}", path.display());
                 assert!(
                     s.committed <= len,
                     "{what}: {}: committed {} beyond the file ({len} bytes)",
@@ -240,7 +245,7 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
             }
             SegState::Sealed => {
                 let mut path = path;
-                if len != s.committed && !clean && len == SEGMENT_SIZE {
+                if len != s.committed && !clean && !visible && len == SEGMENT_SIZE {
                     let bytes = std::fs::read(&path).unwrap();
                     let copy = ring.with_file_name(format!("untrimmed-{}.pcap", s.index));
                     std::fs::write(&copy, &bytes[..s.committed as usize]).unwrap();
@@ -279,6 +284,50 @@ fn check_segments(ring: &Path, what: &str, clean: bool) -> RingState {
         live,
         records,
     }
+}
+
+/// Every visible segment file of the ring (`worker-*/seg-*.pcap`), as a kill left it, reads in
+/// capinfos with no error or warning, and has its index beside it; the hidden files are
+/// dot-files named `.part`, not like a capture. Returns (visible, hidden) counts.
+fn check_visible_files(ring: &Path, what: &str) -> (usize, usize) {
+    let (mut visible, mut hidden) = (0, 0);
+    for w in std::fs::read_dir(ring).unwrap() {
+        let w = w.unwrap().path();
+        if !w.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&w).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_str().unwrap().to_string();
+            if name.starts_with('.') {
+                assert!(
+                    name.starts_with(".seg-") && name.ends_with(".part"),
+                    "{what}: hidden file {name}"
+                );
+                hidden += 1;
+                continue;
+            }
+            assert!(
+                !name.ends_with(".part"),
+                "{what}: {name}: an in-progress file under a visible name"
+            );
+            if !(name.starts_with("seg-") && name.ends_with(".pcap")) {
+                continue;
+            }
+            visible += 1;
+            let p = f.to_str().unwrap();
+            let (ok, _, err) = tool("capinfos", &["-M", p]);
+            assert!(
+                ok && err.trim().is_empty(),
+                "{what}: capinfos {p} right after the kill: {err}"
+            );
+            assert!(
+                f.with_extension("idx").exists(),
+                "{what}: {name} without its index"
+            );
+        }
+    }
+    (visible, hidden)
 }
 
 /// SIGKILL, then reap; returns the run's stderr.
@@ -331,6 +380,12 @@ fn kill9_loop_keeps_every_committed_record_readable() {
             end: now_ns(),
         });
         let what = format!("kill {} (after {delay} ms)", i + 1);
+        let (visible, hidden) = check_visible_files(&ring, &what);
+        assert!(hidden >= 2, "{what}: the live segment's files are hidden");
+        assert!(
+            visible + hidden / 2 <= SEGMENTS,
+            "{what}: {visible} + {hidden}"
+        );
         if live_before > 0 {
             assert!(
                 err.contains(&format!("recovered {live_before} segment(s)")),

@@ -11,7 +11,7 @@
 //! the `pcap-file` crate, and capinfos, tshark and tcpdump.
 
 mod support;
-use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
+use mirrorcap_ring::layout::{current_path, segment_path, worker_dir, SegState, SlotFile};
 use mirrorcap_ring::pcapfmt::SNAPLEN;
 use mirrorcap_ring::{export_pcap, Geometry, OpenReport, RingError, RingStats, RingWriter};
 use proptest::prelude::*;
@@ -133,8 +133,9 @@ impl Ring {
         (seg_no % self.g.segments as u64) as usize
     }
 
+    /// The segment's file under its current name (hidden while live, see `layout`).
     fn seg_file(&self, seg_no: u64) -> PathBuf {
-        segment_path(&self.dir(), self.index_of(seg_no))
+        current_path(&self.dir(), self.index_of(seg_no), SlotFile::Data)
     }
 
     /// Writes one record, predicting its place first.
@@ -378,21 +379,22 @@ fn rotation_overwrites_oldest_and_every_segment_is_a_valid_pcap() {
     assert_eq!(mode(&dir), 0o750 & !um, "worker dir mode");
     assert_eq!(mode(&dir.join("control")), 0o640 & !um, "control mode");
     for i in 0..3 {
-        let p = segment_path(&dir, i);
+        let p = current_path(&dir, i, SlotFile::Data);
         assert_eq!(mode(&p), 0o640 & !um, "{} mode", p.display());
     }
 }
 
-/// A segment recovered after a crash and then resumed: the model's records for it start with
-/// the recovered ones, its file starts with the recovered bytes unchanged, it is trimmed to
-/// its committed length and is a complete pcap the tools accept.
-fn assert_resumed_segment(
-    ring: &Ring,
-    live: u64,
-    live_path: &Path,
-    recovered: &[Rec],
-    recovered_bytes: &[u8],
-) {
+/// A segment recovered after a crash and then resumed, now sealed: the model's records for it
+/// start with the recovered ones, its file (under its visible name again) starts with the
+/// recovered bytes unchanged, it is trimmed to its committed length and is a complete pcap the
+/// tools accept.
+fn assert_resumed_segment(ring: &Ring, live: u64, recovered: &[Rec], recovered_bytes: &[u8]) {
+    let live_path = &ring.seg_file(live);
+    assert_eq!(
+        *live_path,
+        segment_path(&ring.dir(), ring.index_of(live)),
+        "sealed: visible"
+    );
     let want = ring.seg_records(live);
     assert_same_records(&want[..recovered.len()], recovered, "model");
     let bytes = std::fs::read(live_path).unwrap();
@@ -436,8 +438,13 @@ fn crash_keeps_committed_records_and_recovery_trims_the_torn_tail() {
     ring.crash();
 
     // On disk: the live segment is still its full mapped size, the lost records after its
-    // committed length.
+    // committed length, under its hidden name.
     let live_path = ring.seg_file(live);
+    assert_ne!(
+        live_path,
+        segment_path(&ring.dir(), ring.index_of(live)),
+        "live: hidden"
+    );
     assert_eq!(
         file_len(&live_path),
         MIB,
@@ -531,11 +538,10 @@ fn crash_keeps_committed_records_and_recovery_trims_the_torn_tail() {
     assert_resumed_segment(
         &ring,
         live,
-        &live_path,
         &recovered,
         &recovered_bytes[..committed_bytes as usize],
     );
-    assert_tools_accept(&next_path, ring.seg_records(live + 1).len());
+    assert_tools_accept(&ring.seg_file(live + 1), ring.seg_records(live + 1).len());
 
     let got = export_quiet(&ring_dir);
     assert_same_records(&got, &ring.expected(), "export after recovery");
@@ -605,7 +611,6 @@ fn crash_during_second_lap_recovers() {
     assert_resumed_segment(
         &ring,
         live,
-        &live_path,
         &recovered,
         &recovered_bytes[..committed_bytes as usize],
     );
@@ -632,7 +637,7 @@ fn restarts_without_traffic_never_overwrite() {
     assert_eq!(seqs(&original), (0..ring.next_seq).collect::<Vec<_>>());
     let files = |dir: &Path| -> Vec<Vec<u8>> {
         (0..3)
-            .map(|i| std::fs::read(segment_path(dir, i)).unwrap())
+            .map(|i| std::fs::read(current_path(dir, i, SlotFile::Data)).unwrap())
             .collect()
     };
     let files_before = files(&dir);

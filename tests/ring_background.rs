@@ -8,7 +8,7 @@
 //! the next record does not fit); records are read back with the `pcap-file` crate and the
 //! reference tools (capinfos, tshark, tcpdump).
 mod support;
-use mirrorcap_ring::layout::{segment_path, worker_dir, SegState};
+use mirrorcap_ring::layout::{current_path, segment_path, worker_dir, SegState, SlotFile};
 use mirrorcap_ring::reader::WorkerReader;
 use mirrorcap_ring::{Geometry, RingOptions, RingWriter};
 use std::os::unix::fs::FileExt;
@@ -411,9 +411,14 @@ fn kill9_during_background_rotation_keeps_every_committed_record() {
         committed = last + 1;
         // Sealed segments: trimmed, or still full size (the helper had not trimmed it yet,
         // or had extended it for reuse) with their committed records first.
+        // Only complete sealed segments are visible (see `layout`).
         for e in WorkerReader::open(&wdir).unwrap().segments() {
-            let path = segment_path(&wdir, e.index);
+            let path = current_path(&wdir, e.index, SlotFile::Data);
             let bytes = std::fs::read(&path).unwrap();
+            if path == segment_path(&wdir, e.index) {
+                assert_eq!(e.state, SegState::Sealed, "{what}: visible {e:?}");
+                assert_eq!(bytes.len() as u64, e.committed, "{what}: visible {e:?}");
+            }
             if e.state == SegState::Sealed && bytes.len() as u64 != e.committed {
                 assert_eq!(bytes.len() as u64, MIB, "{what}: {e:?}");
                 untrimmed += 1;

@@ -2,7 +2,7 @@
 //! read back carries the word it was written with, across rotations, overwrite laps and a
 //! crash; a segment of tiny records rotates when its index is full, before its bytes are; the
 //! index files are sized, reserved and created 0640 like the segments.
-use mirrorcap_ring::layout::{index_path, segment_path, worker_dir};
+use mirrorcap_ring::layout::{current_path, segment_path, worker_dir, SlotFile};
 use mirrorcap_ring::reader::WorkerReader;
 use mirrorcap_ring::{Geometry, RecordMeta, RingWriter};
 use std::os::unix::fs::PermissionsExt;
@@ -116,7 +116,7 @@ fn tiny_records_rotate_when_the_index_is_full() {
     assert_eq!(got.len() as u64, n);
     assert!(got.iter().all(|(s, m)| *m == meta_of(*s)));
     for i in 0..4 {
-        let md = std::fs::metadata(index_path(&wd, i)).unwrap();
+        let md = std::fs::metadata(current_path(&wd, i, SlotFile::Index)).unwrap();
         assert_eq!(md.len(), g.index_len(), "index {i} is full size");
         assert_eq!(
             md.permissions().mode() & 0o027,

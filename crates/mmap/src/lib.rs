@@ -1,5 +1,6 @@
 //! The ring's only `unsafe`: mapping segment and control files, viewing the control file as
-//! atomics, reserving disk blocks with `fallocate`, pre-faulting a segment's mapping, and
+//! atomics, reserving disk blocks with `fallocate`, renaming through a directory descriptor
+//! (`renameat`), pre-faulting a segment's mapping, and
 //! handing a boxed segment between the worker and the ring's helper thread ([`HandOff`]).
 //! Everything else in the ring (`mirrorcap-ring`, which forbids `unsafe`) is safe. Every block
 //! here carries a `// SAFETY:` note.
@@ -38,6 +39,27 @@ pub fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
         return Ok(());
     }
     Err(e)
+}
+
+/// Renames `from` to `to`, both names in the directory open as `dir` (`renameat`). Resolved
+/// through that descriptor's mount, not the path's: a read-only mount put over the ring
+/// directory after it was opened does not stop the ring renaming its files, as it does not
+/// stop it writing through the descriptors it holds.
+pub fn rename_at(dir: &File, from: &std::ffi::OsStr, to: &std::ffi::OsStr) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |n: &std::ffi::OsStr| {
+        std::ffi::CString::new(n.as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))
+    };
+    let (from, to) = (cstr(from)?, cstr(to)?);
+    // SAFETY: renameat on a valid open descriptor with two NUL-terminated strings that live
+    // across the call; the kernel only reads them.
+    let r = unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// A writable mapping of `len` bytes of a segment file, kept for the writer's lifetime so

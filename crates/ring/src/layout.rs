@@ -3,18 +3,37 @@
 //! ```text
 //! RING_DIR/
 //!   worker-00/
-//!     control          fixed-size index: geometry + one 64-byte entry per segment
-//!     seg-000.pcap     a complete pcap file once sealed (trimmed to its records)
-//!     seg-000.idx      one 32-bit metadata word per record of seg-000.pcap (see `record_meta`)
-//!     seg-001.pcap     ...
+//!     control               fixed-size index: geometry + one 64-byte entry per segment
+//!     seg-000.pcap          a sealed segment: a complete pcap file, trimmed to its records
+//!     seg-000.idx           one 32-bit metadata word per record of seg-000.pcap (see `record_meta`)
+//!     .seg-001.pcap.part    the same slot while not complete: live, sealed but not trimmed yet,
+//!     .seg-001.idx.part     extended ahead of reuse, or never written
 //!   worker-01/ ...
 //! ```
+//! **Visible names.** Each slot `NNN` has one data file and one index file, each under exactly
+//! one of two names. The visible names (`seg-NNN.pcap`, `seg-NNN.idx`) are used only while the
+//! slot holds a sealed segment trimmed to its records, so every `seg-*.pcap` a user can see is a
+//! complete pcap at every instant, a kill -9 included (as Stenographer renames finished files).
+//! Otherwise the files carry the hidden names ([`hidden_segment_path`], [`hidden_index_path`]:
+//! dot-prefixed, ending `.part`, so neither `ls` nor a `*.pcap` glob shows them). The writer
+//! renames per segment, never per packet: hidden -> visible after a sealed segment's trim (the
+//! data file last), visible -> hidden before a sealed segment's file is extended for reuse (the
+//! data file first). The mapping and open descriptors follow the file across a rename.
+//! Readers find a slot's file through the control file (slot index, `seq`) under either name
+//! ([`crate::reader::open_slot_file`], which retries across a rename between its two tries);
+//! the `seq` re-check after reading covers content, as for a segment overwritten while read.
+//!
 //! Control file: 64-bit little-endian words. Words 0..8 are the header (magic, version,
-//! segments, segment size, worker); segment `i`'s entry is words `8 + 8*i ..`:
+//! segments, segment size, worker, generation); segment `i`'s entry is words `8 + 8*i ..`:
 //! `seq` (0 = never written; increases by one per segment started), `committed` (bytes of
 //! complete records, file header included), `first_ts`, `last_ts` (Unix ns), `packets`, `state`.
 //! The writer stores `committed` with release ordering after each burst; readers load it with
 //! acquire ordering and read only that many bytes.
+//!
+//! The generation (word 5) is the ring's creation time in Unix ns, written once when the
+//! control file is created (or, for a ring created before the word existed, when a writer
+//! first reopens it) and kept across restarts: a ring deleted and recreated restarts its seqs
+//! at 1 under another generation. 0 means unknown (an older ring not reopened since).
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +48,8 @@ pub const W_VERSION: usize = 1;
 pub const W_SEGMENTS: usize = 2;
 pub const W_SEGMENT_SIZE: usize = 3;
 pub const W_WORKER: usize = 4;
+/// The ring's generation: its creation time (Unix ns, nonzero); 0 = not recorded.
+pub const W_GENERATION: usize = 5;
 
 pub const E_SEQ: usize = 0;
 pub const E_COMMITTED: usize = 1;
@@ -126,6 +147,69 @@ pub fn segment_path(worker_dir: &Path, index: usize) -> PathBuf {
 /// The index file of segment `index`: its records' metadata words.
 pub fn index_path(worker_dir: &Path, index: usize) -> PathBuf {
     worker_dir.join(format!("seg-{index:03}.idx"))
+}
+
+/// The name segment `index`'s data file has while it is not a complete sealed segment
+/// (live, waiting for its trim, prepared for reuse, or never written).
+pub fn hidden_segment_path(worker_dir: &Path, index: usize) -> PathBuf {
+    worker_dir.join(format!(".seg-{index:03}.pcap.part"))
+}
+
+/// The name segment `index`'s index file has while its data file is hidden.
+pub fn hidden_index_path(worker_dir: &Path, index: usize) -> PathBuf {
+    worker_dir.join(format!(".seg-{index:03}.idx.part"))
+}
+
+/// Which of a slot's two files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotFile {
+    /// The pcap data file (`seg-NNN.pcap`).
+    Data,
+    /// The record index (`seg-NNN.idx`).
+    Index,
+}
+
+impl SlotFile {
+    /// The file's visible and hidden names.
+    pub fn paths(self, worker_dir: &Path, index: usize) -> (PathBuf, PathBuf) {
+        match self {
+            SlotFile::Data => (
+                segment_path(worker_dir, index),
+                hidden_segment_path(worker_dir, index),
+            ),
+            SlotFile::Index => (
+                index_path(worker_dir, index),
+                hidden_index_path(worker_dir, index),
+            ),
+        }
+    }
+}
+
+/// Where segment `index`'s file is now: its visible name if that exists, else its hidden
+/// one (which may not exist either). For tools and tests; readers racing the writer use
+/// [`crate::reader::open_slot_file`].
+pub fn current_path(worker_dir: &Path, index: usize, which: SlotFile) -> PathBuf {
+    let (visible, hidden) = which.paths(worker_dir, index);
+    if visible.exists() {
+        visible
+    } else {
+        hidden
+    }
+}
+
+/// A new ring's generation: now in Unix ns (never 0).
+pub fn new_generation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        .max(1)
+}
+
+/// The generation recorded in a control file's header (0: not recorded).
+pub fn generation(words: &[AtomicU64]) -> u64 {
+    words
+        .get(W_GENERATION)
+        .map_or(0, |w| w.load(Ordering::Acquire))
 }
 
 /// One segment's entry in a mapped control file.

@@ -67,10 +67,41 @@ pub fn worker_dirs(ring: &Path) -> Result<Vec<PathBuf>, RingError> {
     Ok(dirs)
 }
 
+/// How many times [`open_slot_file`] tries both names of a file the writer renames.
+const OPEN_TRIES: usize = 64;
+
+/// Opens slot `index`'s file `which` under whichever name it has now (see `layout`): the
+/// visible one, else the hidden one. The writer may rename it between the two tries (once per
+/// segment): then both are tried again. A descriptor opened before a rename stays valid, and
+/// what it reads is checked against the control entry's `seq` as usual. NotFound only if the
+/// file has neither name.
+pub fn open_slot_file(
+    dir: &Path,
+    index: usize,
+    which: SlotFile,
+) -> std::io::Result<(File, PathBuf)> {
+    let (visible, hidden) = which.paths(dir, index);
+    let mut last = None;
+    for attempt in 0..OPEN_TRIES {
+        for path in [&visible, &hidden] {
+            match File::open(path) {
+                Ok(f) => return Ok((f, path.clone())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        if attempt > 0 {
+            std::thread::yield_now();
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()))
+}
+
 /// One worker's ring, read segment by segment, oldest first.
 pub struct WorkerReader {
     dir: PathBuf,
     control: ControlView,
+    generation: u64,
     order: Vec<EntrySnapshot>,
     next: usize,
     pub stats: ReadStats,
@@ -98,11 +129,19 @@ impl WorkerReader {
         order.sort_by_key(|s| s.seq);
         Ok(WorkerReader {
             dir: dir.to_path_buf(),
+            generation: generation(control.words()),
             control,
             order,
             next: 0,
             stats: ReadStats::default(),
         })
+    }
+
+    /// The ring's generation (its creation time in Unix ns, see `layout`): a ring deleted and
+    /// recreated has another, while its seqs start again at 1. 0 for a ring created before the
+    /// generation word and not reopened by a writer since.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Keeps only the segments `keep` accepts (before reading starts); returns how many
@@ -137,13 +176,21 @@ impl WorkerReader {
             self.stats.raced += 1;
             return Ok(None);
         }
-        let path = segment_path(&self.dir, want.index);
         let mut buf = Vec::new();
-        let f = File::open(&path).map_err(|e| RingError::Io {
-            op: "open".into(),
-            path: path.clone(),
-            source: e,
-        })?;
+        let (f, path) = match open_slot_file(&self.dir, want.index, SlotFile::Data) {
+            Ok(found) => found,
+            Err(err) => {
+                if e.load(E_SEQ, Ordering::Acquire) != want.seq {
+                    self.stats.raced += 1;
+                    return Ok(None);
+                }
+                return Err(RingError::Io {
+                    op: "open".into(),
+                    path: segment_path(&self.dir, want.index),
+                    source: err,
+                });
+            }
+        };
         // Only committed bytes, sealed or live: a sealed segment can be resumed (extended with
         // zeros, same seq) by a restarted writer while we read it.
         let limit = before.committed;
@@ -156,7 +203,7 @@ impl WorkerReader {
             })?;
         let (mut records, torn) = parse_records(&buf);
         // The index words of those records were stored before `committed` was published.
-        let index = read_index(&index_path(&self.dir, want.index), records.len())?;
+        let index = read_slot_index(&self.dir, want.index, records.len())?;
         fence(Ordering::Acquire);
         if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
             self.stats.raced += 1;
@@ -198,6 +245,32 @@ pub fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
         off = end;
     }
     (out, buf.len() - off)
+}
+
+/// The first `n` metadata words of slot `index`'s index file, under whichever name it has
+/// (see [`open_slot_file`]); a missing or short file leaves records untagged.
+pub fn read_slot_index(dir: &Path, index: usize, n: usize) -> Result<Vec<RecordMeta>, RingError> {
+    match open_slot_file(dir, index, SlotFile::Index) {
+        Ok((f, path)) => read_index_from(f, &path, n),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(decode_index(&[], n)),
+        Err(e) => Err(RingError::Io {
+            op: "open".into(),
+            path: index_path(dir, index),
+            source: e,
+        }),
+    }
+}
+
+fn read_index_from(f: File, path: &Path, n: usize) -> Result<Vec<RecordMeta>, RingError> {
+    let mut bytes = Vec::with_capacity(n * META_LEN);
+    f.take((n * META_LEN) as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RingError::Io {
+            op: "read".into(),
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    Ok(decode_index(&bytes, n))
 }
 
 /// The first `n` metadata words of an index file; a missing or short file leaves records

@@ -8,29 +8,32 @@
 //!
 //! * Start (helper): pre-faults the free part of the live segment the worker opened with.
 //! * Seal (worker): commit, control state Sealed, `Prep::Sealed { seq, len }` (the file keeps
-//!   its full size), segment put back, `sealed_seq` published. No syscall.
+//!   its full size and its hidden name), segment put back, `sealed_seq` published. No syscall.
 //! * Trim (helper): for each seq up to `sealed_seq`, the segment that held it is trimmed to
-//!   `len` and its tail re-reserved, if it is still `Sealed` with that seq; otherwise it was
-//!   reused (or prepared) since, and the request is stale: skipped.
-//! * Prepare (helper): once the live segment is half full, the next one is extended to full
-//!   size (held for that `ftruncate`), then the part of its mapping the trim released is
-//!   pre-faulted with `madvise(MADV_POPULATE_WRITE)` through a [`Populator`], without holding
-//!   it (the advice touches no byte), and it is marked ready: `Prep::Extended { faulted:
-//!   size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
+//!   `len`, renamed to its visible name (see `layout`) and its tail re-reserved, if it is
+//!   still `Sealed` with that seq; otherwise it was reused (or prepared) since, and the request
+//!   is stale: skipped.
+//! * Prepare (helper): once the live segment is half full, the next one is renamed to its
+//!   hidden name and extended to full size (held for that `rename` and `ftruncate`), then the
+//!   part of its mapping the trim released is pre-faulted with `madvise(MADV_POPULATE_WRITE)`
+//!   through a [`Populator`], without holding it (the advice touches no byte), and it is
+//!   marked ready: `Prep::Extended { faulted: size }`. Kernels before 5.14 lack that advice: the helper then touches one byte per page
 //!   (a store, so holding the segment, 64 KiB at a time).
 //! * Activate (worker): takes the next segment, waiting only while the helper holds it for one
 //!   file operation. Ready: no syscall. Still full size (sealed and not trimmed yet, or
-//!   extended but not all pre-faulted): no syscall either. Trimmed: the worker extends the
-//!   file itself. Both of the latter count in `RingStats::rotations_unprepared`.
+//!   extended but not all pre-faulted): no syscall either (it is hidden already). Trimmed: the
+//!   worker hides and extends the file itself. Both of the latter count in
+//!   `RingStats::rotations_unprepared`.
 //! * Close (writer): stops and joins the helper, then seals the live segment and trims every
 //!   segment back to its records itself ([`Segment::settle`]).
 //!
 //! The control file is the worker's alone: the helper only reads it (to see how full the live
 //! segment is). A kill at any point leaves at most sealed segments longer than their records
-//! (zeros, or bytes of an earlier lap, after `committed`), which `RingWriter::open` trims.
+//! (zeros, or bytes of an earlier lap, after `committed`), all under hidden names, which
+//! `RingWriter::open` trims and shows.
 mod helper;
 
-use super::layout::{Entry, Geometry, E_COMMITTED, E_SEQ};
+use super::layout::{Entry, Geometry, SlotFile, E_COMMITTED, E_SEQ};
 use super::mmap::{reserve, ControlView, HandOff, Populator, Prefault, SegmentMap};
 use super::RingError;
 use helper::Helper;
@@ -70,10 +73,20 @@ pub(super) enum Prep {
 
 /// One segment file and its mapping, kept for the writer's lifetime.
 pub(super) struct Segment {
+    /// The worker directory and the slot's index there (its file names).
+    pub dir: Arc<SlotDir>,
+    pub index: usize,
+    /// Where the data file is now (for messages).
     pub path: PathBuf,
     pub file: File,
     pub map: SegmentMap,
     pub prep: Prep,
+    /// Whether the files have their visible names (see `layout`): only while trimmed to a
+    /// sealed segment's records.
+    pub visible: bool,
+    /// Whether the slot was ever written (seq != 0): only then is a trimmed file a sealed
+    /// segment to show; a never-written slot stays hidden.
+    pub written: bool,
 }
 
 fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
@@ -81,6 +94,48 @@ fn io_err(op: &str, path: &Path, e: std::io::Error) -> RingError {
         op: op.to_string(),
         path: path.to_path_buf(),
         source: e,
+    }
+}
+
+/// The worker directory, open: the ring renames its files through it (see
+/// [`rename_at`](super::mmap::rename_at)), and its path for messages.
+pub(super) struct SlotDir {
+    pub fd: File,
+    pub path: PathBuf,
+}
+
+impl SlotDir {
+    pub fn open(path: &Path) -> Result<Self, RingError> {
+        Ok(SlotDir {
+            fd: File::open(path).map_err(|e| io_err("open directory", path, e))?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Moves `from` to `to` (file names in this directory). A name that is not there counts as
+    /// done: already moved (a kill between a slot's two renames), or removed by someone else,
+    /// and then nobody sees it under either name.
+    fn move_file(&self, from: &Path, to: &Path) -> Result<(), RingError> {
+        let name = |p: &Path| p.file_name().unwrap_or_default().to_os_string();
+        match super::mmap::rename_at(&self.fd, &name(from), &name(to)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r.map_err(|e| io_err(&format!("rename to {}", to.display()), from, e)),
+        }
+    }
+
+    /// Gives slot `index`'s two files their visible (`visible`) or hidden names. Shown: the
+    /// index first, then the data file, so a visible `seg-NNN.pcap` has its `seg-NNN.idx`.
+    /// Hidden: the data file first.
+    pub fn rename_slot(&self, index: usize, visible: bool) -> Result<(), RingError> {
+        let (data_v, data_h) = SlotFile::Data.paths(&self.path, index);
+        let (idx_v, idx_h) = SlotFile::Index.paths(&self.path, index);
+        if visible {
+            self.move_file(&idx_h, &idx_v)?;
+            self.move_file(&data_h, &data_v)
+        } else {
+            self.move_file(&data_v, &data_h)?;
+            self.move_file(&idx_v, &idx_h)
+        }
     }
 }
 
@@ -99,9 +154,32 @@ impl Segment {
         self.map.len() as u64
     }
 
-    /// Cuts the file to `len` (its records) so pcap tools read it whole, and reserves the disk
-    /// blocks of the rest again (only that tail: reserving the whole segment made each
-    /// rotation take ~4 ms for 64 MiB on tmpfs, walking every page).
+    /// Gives the slot's files their hidden names (before its file grows past a sealed
+    /// segment's records: extended for reuse, or written again). One or two renames, once
+    /// per segment.
+    pub fn hide(&mut self) -> Result<(), RingError> {
+        if self.visible {
+            self.dir.rename_slot(self.index, false)?;
+            self.visible = false;
+            self.path = SlotFile::Data.paths(&self.dir.path, self.index).1;
+        }
+        Ok(())
+    }
+
+    /// Gives a written slot trimmed to its records its visible names.
+    fn reveal(&mut self) -> Result<(), RingError> {
+        if !self.visible && self.written {
+            self.dir.rename_slot(self.index, true)?;
+            self.visible = true;
+            self.path = SlotFile::Data.paths(&self.dir.path, self.index).0;
+        }
+        Ok(())
+    }
+
+    /// Cuts the file to `len` (its records) so pcap tools read it whole, shows it under its
+    /// visible name if it holds a segment, and reserves the disk blocks of the rest again
+    /// (only that tail: reserving the whole segment made each rotation take ~4 ms for 64 MiB
+    /// on tmpfs, walking every page).
     pub fn trim(&mut self, len: u64) -> Result<(), RingError> {
         self.file
             .set_len(len)
@@ -110,6 +188,7 @@ impl Segment {
             len,
             reserved: false,
         };
+        self.reveal()?;
         reserve(&self.file, len, self.size()).map_err(|e| io_err("reserve", &self.path, e))?;
         self.prep = Prep::Trimmed {
             len,
@@ -126,6 +205,7 @@ impl Segment {
             Prep::Extended { faulted, .. } => Ok(faulted >= self.size()),
             Prep::Sealed { .. } | Prep::Live => Ok(false),
             Prep::Trimmed { len, reserved } => {
+                self.hide()?;
                 if !reserved {
                     reserve(&self.file, len, self.size())
                         .map_err(|e| io_err("reserve", &self.path, e))?;
@@ -151,15 +231,19 @@ impl Segment {
                 len,
                 reserved: false,
             } => len,
-            Prep::Trimmed { reserved: true, .. } | Prep::Live => return Ok(()),
+            // Trimmed already; shown unless a rename failed after the trim.
+            Prep::Trimmed { reserved: true, .. } => return self.reveal(),
+            Prep::Live => return Ok(()),
         };
         match self.trim(len) {
+            // Trimmed and named as it should be: only re-reserving the tail failed.
             Err(_)
                 if self.prep
                     == (Prep::Trimmed {
                         len,
                         reserved: false,
-                    }) =>
+                    })
+                    && (self.visible || !self.written) =>
             {
                 Ok(())
             }
@@ -180,6 +264,7 @@ impl Segment {
                 Ok(Ahead::Ready)
             }
             Prep::Trimmed { len, reserved } => {
+                self.hide()?;
                 if !reserved {
                     reserve(&self.file, len, size).map_err(|e| io_err("reserve", &self.path, e))?;
                     self.prep = Prep::Trimmed {

@@ -113,9 +113,13 @@ impl Worker {
     }
 
     pub(super) fn open_segment(&mut self, index: usize) -> Result<(), RingError> {
-        let path = segment_path(&self.dir, index);
-        let file = File::open(&path).map_err(|e| io_err("open", &path, e))?;
-        let index_file = File::open(index_path(&self.dir, index)).ok();
+        // Under its visible or hidden name, whichever it has now (see `layout`); the
+        // descriptor stays valid across later renames.
+        let (file, path) = open_slot_file(&self.dir, index, SlotFile::Data)
+            .map_err(|e| io_err("open", &segment_path(&self.dir, index), e))?;
+        let index_file = open_slot_file(&self.dir, index, SlotFile::Index)
+            .ok()
+            .map(|(f, _)| f);
         self.open = Some(Open {
             index,
             file,
@@ -229,7 +233,10 @@ impl Worker {
                         "{}: unreadable record at byte {} of {}; skipping the rest of that segment",
                         self.name,
                         self.off,
-                        segment_path(&self.dir, index).display()
+                        self.open
+                            .as_ref()
+                            .map_or_else(|| segment_path(&self.dir, index), |o| o.path.clone())
+                            .display()
                     ));
                     stats.skipped_segments += 1;
                     self.seq += 1;

@@ -20,7 +20,7 @@ use super::output::{Format, SessionFilter, Sink};
 use super::pcapfmt::{
     parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
 };
-use super::reader::{list_worker_dirs, worker_dirs, Record};
+use super::reader::{list_worker_dirs, open_slot_file, worker_dirs, Record};
 use super::record_meta::{decode_index, RecordMeta, META_LEN};
 use super::RingError;
 use cursor::Worker;

@@ -6,11 +6,15 @@
 //! to its committed length, and writing resumes at the end of the newest segment, so restarts
 //! (even a crash loop) never overwrite what the ring holds.
 //!
+//! A segment's files have their visible names only while it is sealed and trimmed (see
+//! `layout`): the trim shows them, making a segment writable again (extending it) hides them
+//! first, and `open` names every slot after its control entry.
+//!
 //! With [`RingOptions::background`] the file work of rotation runs on a helper thread and the
 //! next segment is prepared ahead of need (see `maintainer/`), so a rotation on the worker
 //! is memory stores and atomics only.
 use super::layout::*;
-use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared};
+use super::maintainer::{BackgroundStats, Maintainer, Prep, Segment, Shared, SlotDir};
 use super::mmap::{reserve, ControlMap, SegmentMap};
 use super::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
 use super::reader::parse_records;
@@ -144,6 +148,7 @@ impl RingWriter {
         e.store(E_SEQ, self.seq, Ordering::Release);
         fence(Ordering::Release);
         seg.prep = Prep::Live;
+        seg.written = true;
         seg.map.bytes_mut()[..FILE_HEADER_LEN].copy_from_slice(&file_header());
         self.seg = Some(seg);
         self.live = true;
@@ -190,8 +195,9 @@ impl RingWriter {
         Ok(())
     }
 
-    /// Ends the live segment: publishes what it holds, trims the file to its records (so
-    /// pcap readers see a complete file) and keeps its disk blocks reserved. With the helper
+    /// Ends the live segment: publishes what it holds, trims the file to its records and
+    /// shows it under its visible name (so pcap readers see a complete file) and keeps its
+    /// disk blocks reserved. With the helper
     /// thread, the trim is left to it (memory stores and atomics only here): until then the
     /// file keeps its full size, zeros after the committed records, which `open` trims
     /// after a kill.

@@ -1,6 +1,7 @@
-//! Opening a worker's ring: creating its files and reserving their blocks, or continuing a
-//! ring that exists (trimming a segment a crash left live to its committed length and resuming
-//! at the end of the newest segment), and starting the helper thread when asked.
+//! Opening a worker's ring: creating its files (under their hidden names) and reserving their
+//! blocks, or continuing a ring that exists (trimming a segment a crash left live to its
+//! committed length, showing every written segment under its visible name and resuming at the
+//! end of the newest segment), and starting the helper thread when asked.
 use super::*;
 
 impl RingWriter {
@@ -48,6 +49,7 @@ impl RingWriter {
         let words = control.words();
         if words[W_MAGIC].load(Ordering::Acquire) == 0 {
             words[W_VERSION].store(CONTROL_VERSION, Ordering::Relaxed);
+            words[W_GENERATION].store(new_generation(), Ordering::Relaxed);
             words[W_SEGMENTS].store(geometry.segments as u64, Ordering::Relaxed);
             words[W_SEGMENT_SIZE].store(geometry.segment_size, Ordering::Relaxed);
             words[W_WORKER].store(worker as u64, Ordering::Relaxed);
@@ -65,13 +67,21 @@ impl RingWriter {
                 geometry.segment_size
             )));
         }
+        if words[W_GENERATION].load(Ordering::Acquire) == 0 {
+            // A ring created before the generation word: from now on it has one.
+            words[W_GENERATION].store(new_generation(), Ordering::Release);
+        }
 
         let mut report = OpenReport::default();
         let mut files = Vec::with_capacity(geometry.segments as usize);
         let mut lens = Vec::with_capacity(geometry.segments as usize);
         let (mut newest, mut max_seq) = (None, 0u64);
         for i in 0..geometry.segments as usize {
-            let path = segment_path(&dir, i);
+            // Under its hidden name (live or prepared at a kill, never written, or created
+            // now) or its visible one (sealed and trimmed, or a ring from before hidden names).
+            let (shown, hidden) = SlotFile::Data.paths(&dir, i);
+            let is_visible = !hidden.exists() && shown.exists();
+            let path = if is_visible { shown } else { hidden };
             let f = open_rw(&path, true)?;
             let e = Entry::of(words, i).expect("control sized for its segments");
             let snap = e.snapshot(i);
@@ -140,7 +150,7 @@ impl RingWriter {
         }
         let mut index_maps = Vec::with_capacity(files.len());
         for i in 0..geometry.segments as usize {
-            let path = index_path(&dir, i);
+            let path = current_path(&dir, i, SlotFile::Index);
             let f = open_rw(&path, true)?;
             let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
             if len != geometry.index_len() {
@@ -153,13 +163,23 @@ impl RingWriter {
                 SegmentMap::map(&f, geometry.index_len()).map_err(|e| io_err("mmap", &path, e))?,
             );
         }
+        let slot_dir = Arc::new(SlotDir::open(&dir)?);
         let start = newest.unwrap_or(0);
         let mut segments = Vec::with_capacity(files.len());
         for (i, (file, len)) in files.into_iter().zip(lens).enumerate() {
-            let path = segment_path(&dir, i);
+            let written =
+                Entry::of(words, i).is_some_and(|e| e.load(E_SEQ, Ordering::Relaxed) != 0);
+            // Every written slot now holds a sealed segment trimmed to its records: shown
+            // under its visible names; a never-written one hidden (both files each time: a
+            // kill can fall between the two renames).
+            slot_dir.rename_slot(i, written)?;
+            let (shown, hidden) = SlotFile::Data.paths(&dir, i);
+            let path = if written { shown } else { hidden };
             let map = SegmentMap::map(&file, geometry.segment_size)
                 .map_err(|e| io_err("mmap", &path, e))?;
             segments.push(Segment {
+                dir: slot_dir.clone(),
+                index: i,
                 path,
                 file,
                 map,
@@ -167,6 +187,8 @@ impl RingWriter {
                     len,
                     reserved: true,
                 },
+                visible: written,
+                written,
             });
         }
         let mut w = RingWriter {
