@@ -22,7 +22,7 @@
 use crate::odirect::{AlignedBuf, DataFile, IoMode};
 use crate::retention::{apply, Retention};
 use crate::storedir::{
-    clean, cursor_from_files, file_name, io_err, list, read_cursor, sync_dir, temp_path,
+    clean, cursor_from_files, file_name, io_err, list, read_cursor, same_ring, sync_dir, temp_path,
     write_atomic, write_cursor, Cursor,
 };
 use crate::{file_paths, BlockWriter, StoreError, StoreOptions};
@@ -151,6 +151,8 @@ pub struct Spooler {
     /// file, so a segment the ring overwrites before it is stored is counted in packets, not
     /// only as a missing seq (its control entry is reused by then).
     seen: BTreeMap<u64, u64>,
+    /// The ring's generation at the last poll (0: unknown), named in store files and cursor.
+    generation: u64,
     totals: SpoolReport,
     /// Leftovers of an interrupted run deleted at open.
     pub cleaned: u64,
@@ -195,6 +197,7 @@ impl Spooler {
             newest_ns,
             buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
             seen: BTreeMap::new(),
+            generation: cursor.map_or(0, |c| c.generation),
             totals: SpoolReport::default(),
             cleaned,
         })
@@ -212,7 +215,9 @@ impl Spooler {
         }
         let reader = WorkerReader::open(&self.ring)?;
         let oldest = reader.segments().iter().map(|s| s.seq).min().unwrap_or(1);
+        self.generation = reader.generation();
         self.set_cursor(Cursor {
+            generation: self.generation,
             seq: oldest.saturating_sub(1),
             committed: u64::MAX,
         })
@@ -326,9 +331,18 @@ impl Spooler {
         }
         let mut reader = WorkerReader::open(&self.ring)?;
         let max_seq = reader.segments().iter().map(|s| s.seq).max().unwrap_or(0);
-        if self.cursor.is_some_and(|c| max_seq < c.seq) {
+        let g = reader.generation();
+        // Another ring than the cursor's (recreated: its seqs start again at 1): store it from
+        // its start. Without generations (an older cursor or ring), seqs going back say so.
+        let other = |c: Cursor| !same_ring(c.generation, g) || max_seq < c.seq;
+        self.generation = g;
+        if self.cursor.is_some_and(other) {
             rep.ring_resets += 1;
-            self.set_cursor(Cursor::default())?;
+            self.seen.clear();
+            self.set_cursor(Cursor {
+                generation: g,
+                ..Cursor::default()
+            })?;
         }
         if let Some(c) = self.cursor {
             // Seqs between the cursor and the oldest one the ring still has were overwritten.
@@ -337,6 +351,7 @@ impl Spooler {
                 rep.overrun_segments += lo - c.seq - 1;
                 rep.overrun_packets += self.seen.range(c.seq + 1..lo).map(|(_, p)| p).sum::<u64>();
                 self.set_cursor(Cursor {
+                    generation: self.generation,
                     seq: lo - 1,
                     committed: u64::MAX,
                 })?;
@@ -359,6 +374,7 @@ impl Spooler {
                 rep.overrun_segments += 1;
                 rep.overrun_packets += s.packets;
                 self.set_cursor(Cursor {
+                    generation: self.generation,
                     seq: s.seq,
                     committed: u64::MAX,
                 })?;
@@ -394,7 +410,8 @@ impl Spooler {
         if part.is_empty() {
             rep.empty_segments += 1;
         } else {
-            self.write_file(file_name(part[0].ts_ns, s.seq, from), part, rep)?;
+            let name = file_name(part[0].ts_ns, self.generation, s.seq, from);
+            self.write_file(name, part, rep)?;
             rep.segments_stored += 1;
             rep.records_stored += part.len() as u64;
             rep.bytes_captured += captured;
@@ -402,6 +419,7 @@ impl Spooler {
             self.newest_ns = self.newest_ns.max(newest);
         }
         self.set_cursor(Cursor {
+            generation: self.generation,
             seq: s.seq,
             committed: from + captured,
         })

@@ -4,15 +4,21 @@
 //!
 //! ```text
 //! STORE/worker-00/
-//!   01700000000123456789-0000000042.pcap.zst   ring segment seq 42, first packet at that Unix ns
-//!   01700000000123456789-0000000042.idx        its index: present = the data file is complete
-//!   01700000000999999999-0000000043-000000524312.pcap.zst   seq 43 from byte 524312 (a ring
-//!                                              writer restarted and continued seq 43 after it
-//!                                              was stored)
-//!   cursor                                     "seq committed": what is stored of the ring
-//!   .NAME.tmp                                  being written; never read, deleted at open
+//!   01700000000123456789-g17a0c55e3d2b9f00-0000000042.pcap.zst
+//!                 ring segment seq 42 of the ring generation 0x17a0c55e3d2b9f00 (the ring's
+//!                 creation time), first packet at that Unix ns
+//!   01700000000123456789-g17a0c55e3d2b9f00-0000000042.idx
+//!                 its index: present = the data file is complete
+//!   01700000000999999999-g17a0c55e3d2b9f00-0000000043-000000524312.pcap.zst
+//!                 seq 43 from byte 524312 (a ring writer restarted and continued seq 43
+//!                 after it was stored)
+//!   cursor        "generation seq committed": what is stored of which ring
+//!   .NAME.tmp     being written; never read, deleted at open
 //! ```
-//! The timestamp leads and is zero-padded so that sorting names sorts files by time.
+//! The timestamp leads and is zero-padded so that sorting names sorts files by time. The
+//! generation tells a recreated ring (its seqs start again at 1) from the one a file came from;
+//! names without one (`TS-SEQ[-FROM]`, written before rings had generations) read as
+//! generation 0, "unknown", which [`same_ring`] matches with any.
 
 use crate::{file_paths, Compression, StoreError, StoreIndex};
 use mirrorcap_ring::pcapfmt::FILE_HEADER_LEN;
@@ -22,14 +28,24 @@ use std::path::{Path, PathBuf};
 
 /// Name of the cursor file in a worker's store directory.
 pub const CURSOR: &str = "cursor";
-const CURSOR_MAGIC: &str = "mirrorcap-store-cursor 1";
+const CURSOR_MAGIC: &str = "mirrorcap-store-cursor 2";
+/// The cursor before generations: `seq committed`, read as generation 0.
+const CURSOR_MAGIC_1: &str = "mirrorcap-store-cursor 1";
 
 /// How far the ring has been stored: every record of segments before `seq`, and segment
-/// `seq`'s bytes below `committed` (pcap file header included).
+/// `seq`'s bytes below `committed` (pcap file header included), of the ring `generation`.
+/// Ordered by generation first: a newer ring's cursor is later than any of an older ring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
+    /// The ring's generation (`mirrorcap_ring::layout::W_GENERATION`); 0: unknown.
+    pub generation: u64,
     pub seq: u64,
     pub committed: u64,
+}
+
+/// Whether two generations can be the same ring: equal, or either unknown (0).
+pub fn same_ring(a: u64, b: u64) -> bool {
+    a == 0 || b == 0 || a == b
 }
 
 /// A complete (indexed) store file in a worker's store directory.
@@ -37,6 +53,8 @@ pub struct Cursor {
 pub struct StoredFile {
     pub name: String,
     pub first_ts_ns: u64,
+    /// The ring generation its segment came from (0: unknown, an older name).
+    pub generation: u64,
     pub seq: u64,
     /// Byte of the ring segment its records start at ([`FILE_HEADER_LEN`] for a whole one).
     pub from: u64,
@@ -44,24 +62,42 @@ pub struct StoredFile {
     pub index: PathBuf,
 }
 
-/// The store file name of segment `seq`'s records from byte `from`, the first at `first_ts_ns`.
-pub fn file_name(first_ts_ns: u64, seq: u64, from: u64) -> String {
-    if from <= FILE_HEADER_LEN as u64 {
-        format!("{first_ts_ns:020}-{seq:010}")
+/// The store file name of segment `seq` of ring `generation`, its records from byte `from`,
+/// the first at `first_ts_ns`.
+pub fn file_name(first_ts_ns: u64, generation: u64, seq: u64, from: u64) -> String {
+    let head = if generation == 0 {
+        format!("{first_ts_ns:020}")
     } else {
-        format!("{first_ts_ns:020}-{seq:010}-{from:012}")
+        format!("{first_ts_ns:020}-g{generation:016x}")
+    };
+    if from <= FILE_HEADER_LEN as u64 {
+        format!("{head}-{seq:010}")
+    } else {
+        format!("{head}-{seq:010}-{from:012}")
     }
 }
 
-fn parse_name(name: &str) -> Option<(u64, u64, u64)> {
-    let mut parts = name.split('-');
+/// (first timestamp, generation, seq, from) of a store file name.
+fn parse_name(name: &str) -> Option<(u64, u64, u64, u64)> {
+    let mut parts = name.split('-').peekable();
     let ts = parts.next()?.parse().ok()?;
+    let generation = match parts.peek().and_then(|p| p.strip_prefix('g')) {
+        Some(g) => {
+            let g = u64::from_str_radix(g, 16).ok()?;
+            parts.next();
+            g
+        }
+        None => 0,
+    };
     let seq = parts.next()?.parse().ok()?;
     let from = match parts.next() {
         Some(f) => f.parse().ok()?,
         None => FILE_HEADER_LEN as u64,
     };
-    parts.next().is_none().then_some((ts, seq, from))
+    parts
+        .next()
+        .is_none()
+        .then_some((ts, generation, seq, from))
 }
 
 pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -137,7 +173,7 @@ pub fn list(dir: &Path) -> crate::Result<Vec<StoredFile>> {
         let Some(stem) = name.strip_suffix(".idx") else {
             continue;
         };
-        let Some((first_ts_ns, seq, from)) = parse_name(stem) else {
+        let Some((first_ts_ns, generation, seq, from)) = parse_name(stem) else {
             continue;
         };
         let data = [Compression::DEFAULT_ZSTD, Compression::None]
@@ -148,6 +184,7 @@ pub fn list(dir: &Path) -> crate::Result<Vec<StoredFile>> {
             out.push(StoredFile {
                 name: stem.to_string(),
                 first_ts_ns,
+                generation,
                 seq,
                 from,
                 data,
@@ -168,23 +205,35 @@ pub fn read_cursor(dir: &Path) -> crate::Result<Option<Cursor>> {
         Err(e) => return Err(io_err("read store cursor", &path)(e)),
     };
     let mut lines = text.lines();
-    let nums: Option<Vec<u64>> = (lines.next() == Some(CURSOR_MAGIC))
-        .then(|| lines.next())
-        .flatten()
+    let magic = lines.next();
+    let nums: Option<Vec<u64>> = lines
+        .next()
         .and_then(|l| l.split_whitespace().map(|w| w.parse().ok()).collect());
-    match nums.as_deref() {
-        Some(&[seq, committed]) => Ok(Some(Cursor { seq, committed })),
+    match (magic, nums.as_deref()) {
+        (Some(CURSOR_MAGIC), Some(&[generation, seq, committed])) => Ok(Some(Cursor {
+            generation,
+            seq,
+            committed,
+        })),
+        (Some(CURSOR_MAGIC_1), Some(&[seq, committed])) => Ok(Some(Cursor {
+            generation: 0,
+            seq,
+            committed,
+        })),
         _ => Err(StoreError::Corrupt {
             op: "read store cursor",
             path,
-            what: format!("not `{CURSOR_MAGIC}` then `seq committed`"),
+            what: format!("not `{CURSOR_MAGIC}` then `generation seq committed`"),
         }),
     }
 }
 
 /// Stores the cursor atomically (the caller syncs the directory).
 pub fn write_cursor(dir: &Path, c: Cursor) -> crate::Result<()> {
-    let text = format!("{CURSOR_MAGIC}\n{} {}\n", c.seq, c.committed);
+    let text = format!(
+        "{CURSOR_MAGIC}\n{} {} {}\n",
+        c.generation, c.seq, c.committed
+    );
     write_atomic(&dir.join(CURSOR), text.as_bytes())
 }
 
@@ -193,13 +242,62 @@ pub fn write_cursor(dir: &Path, c: Cursor) -> crate::Result<()> {
 /// reads the file's index instead (the segment bytes it holds: the pcap it decompresses to,
 /// minus its own file header).
 pub fn cursor_from_files(files: &[StoredFile]) -> crate::Result<Option<Cursor>> {
-    let Some(newest) = files.iter().max_by_key(|f| (f.seq, f.from)) else {
+    let Some(newest) = files.iter().max_by_key(|f| (f.generation, f.seq, f.from)) else {
         return Ok(None);
     };
     let index = StoreIndex::read(&newest.index)?;
     let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
     Ok(Some(Cursor {
+        generation: newest.generation,
         seq: newest.seq,
         committed: newest.from + raw.saturating_sub(FILE_HEADER_LEN as u64),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_generation_and_older_names_read_as_unknown() {
+        let h = FILE_HEADER_LEN as u64;
+        for (ts, g, seq, from) in [
+            (17, 0x17a0, 42, h),
+            (18, 0x17a0, 43, 524_312),
+            (19, 0, 7, h),
+        ] {
+            let n = file_name(ts, g, seq, from);
+            assert_eq!(parse_name(&n), Some((ts, g, seq, from)), "{n}");
+        }
+        assert_eq!(
+            file_name(1, 0x17a0, 2, h),
+            "00000000000000000001-g00000000000017a0-0000000002"
+        );
+        // Written before generations: TS-SEQ and TS-SEQ-FROM.
+        assert_eq!(
+            parse_name("00000000000000000001-0000000002-000000524312"),
+            Some((1, 0, 2, 524_312))
+        );
+        assert_eq!(parse_name("00000000000000000001-gzz-0000000002"), None);
+        assert!(same_ring(0, 5) && same_ring(5, 0) && same_ring(5, 5) && !same_ring(5, 6));
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_an_older_one_reads_as_generation_0() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cursor {
+            generation: 0x17a0,
+            seq: 9,
+            committed: 4096,
+        };
+        write_cursor(d.path(), c).unwrap();
+        assert_eq!(read_cursor(d.path()).unwrap(), Some(c));
+        std::fs::write(d.path().join(CURSOR), "mirrorcap-store-cursor 1\n9 4096\n").unwrap();
+        assert_eq!(
+            read_cursor(d.path()).unwrap(),
+            Some(Cursor { generation: 0, ..c })
+        );
+        std::fs::write(d.path().join(CURSOR), "mirrorcap-store-cursor 2\n9 4096\n").unwrap();
+        assert!(read_cursor(d.path()).is_err());
+    }
 }

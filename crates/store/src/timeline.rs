@@ -6,8 +6,9 @@
 //! # The seam
 //!
 //! A sealed segment can be both still in the ring and already in the store. Records are
-//! deduplicated exactly by **(worker, ring seq, byte offset in the segment)**: a store file's
-//! name carries its segment's seq and the byte its records start at (`from`), and its index the
+//! deduplicated exactly by **(worker, ring generation, ring seq, byte offset in the segment)**:
+//! a store file's name carries its ring's generation, its segment's seq and the byte its
+//! records start at (`from`), and its index the
 //! bytes it holds, so it covers `[from, from + bytes)` of that seq. A ring record whose offset
 //! lies in a store file's range is skipped: the store is preferred where both hold a record
 //! (it is durable and the ring may overwrite the segment mid-read), the ring supplies the rest
@@ -15,11 +16,12 @@
 //! rather than timestamps or bytes because equal packets at equal times are legitimately
 //! distinct records, and offsets are what the spooler itself cuts continued segments by.
 //! Workers are matched by number, so the directories are taken to be one appliance's ring and
-//! its store (a second ring's seqs would collide with the first's).
+//! its store; a ring recreated beside an old store is another generation (generation 0, from
+//! names older than generations, matches any).
 //!
 //! Store files and blocks whose index's time range lies outside `--from/--to` are not read.
 
-use crate::storedir::{list, StoredFile};
+use crate::storedir::{list, same_ring, StoredFile};
 use crate::{StoreError, StoreFile, StoreIndex};
 use mirrorcap_ring::layout::{control_path, SegState};
 use mirrorcap_ring::output::Sink;
@@ -95,6 +97,14 @@ pub struct TimelineStats {
     pub ring_records_in_store: u64,
 }
 
+/// The bytes `[from, to)` of a ring segment that a store file of ring `generation` holds.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    generation: u64,
+    from: u64,
+    to: u64,
+}
+
 /// One ordered stream of records: a worker's store files or a worker's ring.
 struct Stream<'a> {
     worker: usize,
@@ -112,7 +122,9 @@ enum StreamKind {
         reader: Box<WorkerReader>,
         seqs: VecDeque<u64>,
         /// Byte ranges of each seq the store holds.
-        covered: HashMap<u64, Vec<(u64, u64)>>,
+        covered: HashMap<u64, Vec<Span>>,
+        /// The ring's generation: a store file covers its segment only if of the same ring.
+        generation: u64,
     },
 }
 
@@ -132,6 +144,7 @@ impl Stream<'_> {
                     reader,
                     seqs,
                     covered,
+                    generation,
                 } => {
                     let raced = reader.stats.raced;
                     let got = reader
@@ -149,7 +162,10 @@ impl Stream<'_> {
                     for r in recs {
                         let at = off;
                         off += (RECORD_HEADER_LEN + r.data.len()) as u64;
-                        if ranges.iter().any(|&(a, b)| (a..b).contains(&at)) {
+                        let stored = ranges.iter().any(|r| {
+                            same_ring(r.generation, *generation) && (r.from..r.to).contains(&at)
+                        });
+                        if stored {
                             stats.ring_records_in_store += 1;
                         } else {
                             keep.push(r);
@@ -228,13 +244,13 @@ pub fn tail_history(
     let mut out: Vec<Box<dyn History>> = Vec::new();
     for d in dirs {
         for (n, w) in workers(d)? {
-            let before = starts
-                .iter()
-                .find(|s| s.worker == n)
-                .map_or(u64::MAX, |s| s.seq);
+            let start = starts.iter().find(|s| s.worker == n);
             let mut files = list(&w)?;
-            files.retain(|f| f.seq < before);
-            files.sort_by_key(|f| (f.seq, f.from));
+            // Before the ring's start: its earlier seqs, and every file of an older ring.
+            files.retain(|f| {
+                start.is_none_or(|s| !same_ring(f.generation, s.generation) || f.seq < s.seq)
+            });
+            files.sort_by_key(|f| (f.generation, f.seq, f.from));
             let mut open = VecDeque::new();
             for f in files {
                 let index = StoreIndex::read(&f.index)?;
@@ -275,7 +291,7 @@ pub fn export(
     let mut stats = TimelineStats::default();
     let mut rings = Vec::new();
     let mut stores: Vec<(usize, Vec<(StoredFile, StoreIndex)>)> = Vec::new();
-    let mut covered: HashMap<usize, HashMap<u64, Vec<(u64, u64)>>> = HashMap::new();
+    let mut covered: HashMap<usize, HashMap<u64, Vec<Span>>> = HashMap::new();
     for d in dirs {
         match dir_kind(d)? {
             DirKind::Ring => rings.push(d.clone()),
@@ -287,7 +303,11 @@ pub fn export(
                         let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
                         let end = f.from + raw.saturating_sub(FILE_HEADER_LEN as u64);
                         let c = covered.entry(n).or_default().entry(f.seq).or_default();
-                        c.push((f.from, end));
+                        c.push(Span {
+                            generation: f.generation,
+                            from: f.from,
+                            to: end,
+                        });
                         files.push((f, index));
                     }
                     stores.push((n, files));
@@ -297,7 +317,8 @@ pub fn export(
     }
     let mut streams = Vec::new();
     for (worker, mut files) in stores {
-        files.sort_by_key(|(f, _)| (f.seq, f.from));
+        // An older ring's files first (generations are creation times; 0, unknown, oldest).
+        files.sort_by_key(|(f, _)| (f.generation, f.seq, f.from));
         let mut open = VecDeque::new();
         for (f, index) in files {
             let blocks: Vec<usize> = (0..index.blocks.len())
@@ -331,7 +352,9 @@ pub fn export(
                 s.packets == 0 || !(after || before)
             });
             let seqs = reader.segments().iter().map(|s| s.seq).collect();
+            let generation = reader.generation();
             let kind = StreamKind::Ring {
+                generation,
                 reader: Box::new(reader),
                 seqs,
                 covered: covered.get(&n).cloned().unwrap_or_default(),

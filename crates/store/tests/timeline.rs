@@ -155,3 +155,78 @@ fn vni_and_time_range_cut_ring_and_store_alike() {
     let (_, sn) = run(&[&f.store], &ExportFilter::default(), Format::Pcapng);
     assert!(sn.export.interfaces > 2, "{sn:?}");
 }
+
+#[test]
+fn a_recreated_ring_beside_the_old_rings_store_is_stored_and_exported_apart() {
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let opts = SpoolOptions {
+        store: StoreOptions {
+            compression: Compression::DEFAULT_ZSTD,
+            block_size: 64 << 10,
+        },
+        ..SpoolOptions::default()
+    };
+    let mut old = TestRing::open(ring_dir.path());
+    old.write(SEGMENT * 7 / 2);
+    old.close(); // seqs 1-4 sealed
+    let mut sp = Spooler::open(&old.dir, 0, store.path(), opts).expect("open spooler");
+    assert_eq!(sp.poll().unwrap().segments_stored, 4);
+    let old_gen = sp.cursor().unwrap().generation;
+    assert_ne!(old_gen, 0);
+
+    // The ring is deleted and created again, and runs past the old ring's seqs (5 segments
+    // into 4: its first seqs are overwritten) before the spooler polls: seqs alone (the newest is 5,
+    // past the cursor's 4) would not tell it is another ring.
+    std::fs::remove_dir_all(ring_dir.path().join("worker-00")).unwrap();
+    let last = old.written.last().unwrap().ts_ns;
+    let mut new = TestRing::open_after(ring_dir.path(), last);
+    new.write(SEGMENT * 5);
+    new.close();
+    let rep = sp.poll().unwrap();
+    assert_eq!(rep.ring_resets, 1, "{rep:?}");
+    let r = mirrorcap_ring::reader::WorkerReader::open(&ring_dir.path().join("worker-00"));
+    let oldest = r.unwrap().segments().iter().map(|s| s.seq).min().unwrap();
+    assert!(oldest > 1);
+    assert_eq!(
+        rep.overrun_segments,
+        oldest - 1,
+        "the new ring's overwritten seqs: {rep:?}"
+    );
+    let c = sp.cursor().unwrap();
+    assert!(
+        c.generation > old_gen,
+        "the cursor follows the new ring: {c:?}"
+    );
+    let names: Vec<String> = mirrorcap_store::storedir::list(&store.path().join("worker-00"))
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    for g in [old_gen, c.generation] {
+        let tag = format!("-g{g:016x}-");
+        assert!(names.iter().any(|n| n.contains(&tag)), "{tag} in {names:?}");
+    }
+
+    // Old ring's store + new ring: every old record (from the store) and every record the new
+    // ring still has or stored, once each, in time order; none of the new ring's records is
+    // mistaken for an old store file's with the same seq and offset.
+    let (out, stats) = run(
+        &[&new.dir, &store.path().to_path_buf()],
+        &ExportFilter::default(),
+        Format::Pcap,
+    );
+    let kept = new.contents();
+    let stored_new: Vec<Record> = store_records(&store.path().join("worker-00"))
+        .into_iter()
+        .filter(|r| r.ts_ns > last)
+        .collect();
+    let first_new = stored_new
+        .first()
+        .map_or(kept[0].ts_ns, |r| r.ts_ns)
+        .min(kept[0].ts_ns);
+    let mut expect = want(&old.written, |_| true);
+    expect.extend(want(&new.written, |r| r.ts_ns >= first_new));
+    same(&records_of(&out), &expect, "old store + new ring");
+    assert!(stats.ring_records_in_store > 0, "{stats:?}");
+}

@@ -104,6 +104,9 @@ pub type HistoryFor<'a> = dyn FnMut(&[StartAt]) -> Result<Vec<Box<dyn History>>,
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartAt {
     pub worker: usize,
+    /// The ring's generation (`layout::W_GENERATION`; 0: unknown): a store's segments of an
+    /// older ring all come before.
+    pub generation: u64,
     pub seq: u64,
 }
 
@@ -305,6 +308,7 @@ pub fn tail_pcap_with_history(
             let n = w.name.strip_prefix("worker-")?.parse().ok()?;
             Some(StartAt {
                 worker: n,
+                generation: generation(w.control.words()),
                 seq: w.seq,
             })
         })

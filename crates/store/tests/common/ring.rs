@@ -48,6 +48,14 @@ impl TestRing {
         }
     }
 
+    /// A new ring in `dir` (a recreated one: its seqs start at 1 again, under a new
+    /// generation) whose records are stamped after `after_ns`.
+    pub fn open_after(dir: &Path, after_ns: u64) -> Self {
+        let mut r = TestRing::open(dir);
+        r.ts = after_ns;
+        r
+    }
+
     /// Writes records (Ethernet/UDP frames of 60 to 9000 bytes, varied metadata words) until
     /// `bytes` more bytes are in the ring, committing every 16 records as a worker's burst.
     pub fn write(&mut self, bytes: usize) {
