@@ -77,6 +77,24 @@ fn every_misuse_is_one_line_and_exit_code_2() {
             "--store-max-age needs --store-dir",
         ),
         (
+            run(&["--store-min-free", "5%"]),
+            "--store-min-free needs --store-dir",
+        ),
+        (
+            own(&[
+                "run",
+                "--vdev",
+                "net_null0",
+                "--ring-dir",
+                r,
+                "--store-dir",
+                st,
+                "--store-min-free",
+                "95%",
+            ]),
+            "--store-min-free: \"95%\": a percentage from 0% to 90%",
+        ),
+        (
             run(&["--store-compress", "none"]),
             "--store-compress needs --store-dir",
         ),

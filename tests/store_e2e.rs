@@ -115,9 +115,9 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = tempfile::tempdir_in("/var/tmp").unwrap();
-    // About 9 MiB of inner frames into a ring of 4 x 1 MiB: it laps twice. Paced (3 s), so the
+    // About 12 MiB of inner frames into a ring of 6 x 1 MiB: it laps twice. Paced (4 s), so the
     // store, polling every 200 ms, keeps up and nothing is lost to an overrun.
-    const MIRRORED: usize = 12_000;
+    const MIRRORED: usize = 16_000;
     let input = gen_fixture(
         dir.path(),
         "in.pcap",
@@ -129,7 +129,7 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
         .pcap_vdev(&[&fifo.path], false)
         .ring_dir(&ring)
         .segment_size("1MiB")
-        .segments(4)
+        .segments(6)
         .args(&["--store-dir", store.path().to_str().unwrap()])
         .args(&["--exit-when-idle", "2s"])
         .start();
@@ -348,6 +348,7 @@ fn check_config_prints_the_store_keys_and_reads_them_back() {
         "store_size = \"2GiB\"",
         "store_compress = \"zstd\"",
         "store_max_age = \"7d\"",
+        "store_min_free = \"10%\"",
     ] {
         assert!(text.contains(want), "no {want} in\n{text}");
     }

@@ -12,7 +12,9 @@ use super::startup::AppError;
 use crate::config::human_bytes;
 use crate::config::run_config::StoreConfig;
 use crate::metrics::{PublishedStore, StoreFault};
-use mirrorcap_store::{Compression, Retention, SpoolOptions, Spooler, StoreError, StoreOptions};
+use mirrorcap_store::{
+    Compression, MinFree, Retention, SpoolOptions, Spooler, StoreError, StoreOptions,
+};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub fn open_spoolers(
         retention: Retention {
             max_bytes: st.per_worker(workers),
             max_age: st.max_age,
+            min_free: st.min_free,
         },
         direct: true,
     };
@@ -201,7 +204,7 @@ fn fault_of(e: &StoreError, sp: &Spooler, before: Option<StoreFault>) -> StoreFa
 /// The start-up line saying where the store is and how it is kept.
 pub fn describe(st: &StoreConfig, workers: usize) -> String {
     format!(
-        "mirrorcap: store {} ({}, {}{}), one thread per worker on the control core",
+        "mirrorcap: store {} ({}, {}{}{}), one thread per worker on the control core",
         st.dir.display(),
         match st.compression {
             Compression::None => "plain pcap",
@@ -213,7 +216,12 @@ pub fn describe(st: &StoreConfig, workers: usize) -> String {
                 human_bytes(b)
             )),
         st.max_age
-            .map_or(String::new(), |a| format!(", files kept {a:?}"))
+            .map_or(String::new(), |a| format!(", files kept {a:?}")),
+        match st.min_free {
+            Some(MinFree::Percent(p)) => format!(", {p}% of its disk kept free"),
+            Some(MinFree::Bytes(b)) => format!(", {} of its disk kept free", human_bytes(b)),
+            None => String::new(),
+        }
     )
 }
 

@@ -154,6 +154,10 @@ pub fn apply_run(
         parse_duration(v.get_ref()).map_err(|m| l.error(v, "run.store_max_age", m))?;
         a.store_max_age = Some(v.get_ref().clone());
     }
+    if let (Some(v), true) = (&r.store_min_free, take("store_min_free")) {
+        parse_min_free(v.get_ref()).map_err(|m| l.error(v, "run.store_min_free", m))?;
+        a.store_min_free = Some(v.get_ref().clone());
+    }
     if let (Some(v), true) = (&r.eal_args, take("eal_args")) {
         a.eal_args = v.get_ref().clone();
     }
@@ -200,6 +204,9 @@ pub struct EffectiveRun<'a> {
     pub store_compress: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_max_age: Option<&'a str>,
+    /// Printed with its default when a store is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_min_free: Option<&'a str>,
     pub eal_args: &'a [String],
 }
 
@@ -231,6 +238,10 @@ pub fn effective_toml(a: &RunArgs) -> String {
                 .as_deref()
                 .or(a.store_dir.as_ref().map(|_| "zstd")),
             store_max_age: a.store_max_age.as_deref(),
+            store_min_free: a
+                .store_min_free
+                .as_deref()
+                .or(a.store_dir.as_ref().map(|_| DEFAULT_MIN_FREE)),
             eal_args: &a.eal_args,
         },
         sessions: &a.sessions,
@@ -300,6 +311,7 @@ impl RunArgs {
                 (self.store_size.is_some(), "--store-size"),
                 (self.store_compress.is_some(), "--store-compress"),
                 (self.store_max_age.is_some(), "--store-max-age"),
+                (self.store_min_free.is_some(), "--store-min-free"),
             ] {
                 if given {
                     return Err(format!(
@@ -320,6 +332,8 @@ impl RunArgs {
             Some(s) => Some(parse_duration(s).map_err(|e| format!("--store-max-age: {e}"))?),
             None => None,
         };
+        let min_free = parse_min_free(self.store_min_free.as_deref().unwrap_or(DEFAULT_MIN_FREE))
+            .map_err(|e| format!("--store-min-free: {e}"))?;
         let compression = match self.store_compress.as_deref() {
             None | Some("zstd") => Compression::DEFAULT_ZSTD,
             Some("none") => Compression::None,
@@ -330,6 +344,28 @@ impl RunArgs {
             size,
             compression,
             max_age,
+            min_free,
         }))
+    }
+}
+
+/// The store's free-space floor when none is given: Stenographer's default too.
+pub const DEFAULT_MIN_FREE: &str = "10%";
+
+/// `--store-min-free`: `N%` of the file system (1 to 90), a size, or 0 (no floor).
+pub fn parse_min_free(s: &str) -> Result<Option<mirrorcap_store::MinFree>, String> {
+    use mirrorcap_store::MinFree;
+    if let Some(p) = s.trim().strip_suffix('%') {
+        return match p.trim().parse::<u8>() {
+            Ok(0) => Ok(None),
+            Ok(p @ 1..=90) => Ok(Some(MinFree::Percent(p))),
+            _ => Err(format!(
+                "{s:?}: a percentage from 0% to 90%, or a size (20GiB)"
+            )),
+        };
+    }
+    match parse_size(s)? {
+        0 => Ok(None),
+        b => Ok(Some(MinFree::Bytes(b))),
     }
 }

@@ -121,6 +121,10 @@ pub struct RunArgs {
     /// Delete store files whose newest packet is older than this (e.g. 12h, 7d).
     #[arg(long, value_name = "DURATION")]
     pub store_max_age: Option<String>,
+    /// Free space to leave on the store's file system: the oldest store files are deleted
+    /// while it has less (a percentage of its size, or a size; 0 turns it off) [default: 10%].
+    #[arg(long, value_name = "PCT%|SIZE")]
+    pub store_min_free: Option<String>,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,

@@ -62,6 +62,7 @@ pub struct RunSection {
     pub store_size: Option<Spanned<String>>,
     pub store_compress: Option<Spanned<String>>,
     pub store_max_age: Option<Spanned<String>>,
+    pub store_min_free: Option<Spanned<String>>,
     pub eal_args: Option<Spanned<Vec<String>>>,
 }
 

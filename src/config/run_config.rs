@@ -50,6 +50,8 @@ pub struct StoreConfig {
     pub size: Option<u64>,
     pub compression: Compression,
     pub max_age: Option<Duration>,
+    /// Free space retention keeps on the store's file system (`None`: no floor).
+    pub min_free: Option<mirrorcap_store::MinFree>,
 }
 
 impl StoreConfig {

@@ -100,7 +100,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_store_lag_seconds", Gauge, W, "Capture time the store is behind the ring's sealed segments: newest sealed packet not yet stored minus newest stored (0 when caught up). Must stay below the ring's retention, or segments overrun.", WithStore),
     f("mirrorcap_store_overrun_segments_total", Counter, W, "Ring segments overwritten before the store took them: their packets are in neither (counted in mirrorcap_dropped_packets_total{stage=\"store\",reason=\"store_overrun\"}).", WithStore),
     f("mirrorcap_store_compression_ratio", Gauge, W, "Captured bytes stored per byte written to disk (data and index files), since start: 1 or a little less with --store-compress none.", WithStore),
-    f("mirrorcap_store_deleted_files_total", Counter, W, "Store files deleted by retention (--store-size, --store-max-age), oldest first.", WithStore),
+    f("mirrorcap_store_deleted_files_total", Counter, W, "Store files deleted by retention (--store-size, --store-max-age, --store-min-free), oldest first.", WithStore),
     f("mirrorcap_store_retention_seconds", Gauge, W, "Time span the store holds: newest minus oldest stored packet.", WithStore),
     f("mirrorcap_store_errors_total", Counter, W, "Store polls that failed (disk full, directory removed or read-only...): capture goes on, the segment is retried at the next poll; the log names each distinct error once.", WithStore),
     // Generator stamps (`run --stamps`; docs/loadtest.md).

@@ -74,7 +74,7 @@ pub use mirrorcap_ring::RecordMeta;
 pub use odirect::IoMode;
 pub use pad::{pad_frame, PAD_MAGIC};
 pub use reader::{Record, StoreFile};
-pub use retention::Retention;
+pub use retention::{fs_space, MinFree, Retention};
 pub use spool::{Lag, SpoolOptions, SpoolReport, Spooler};
 pub use writer::{write_file, BlockWriter, Compression, Finished, OutBuf, StoreOptions};
 

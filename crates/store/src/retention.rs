@@ -1,7 +1,9 @@
 //! Retention of one worker's store directory: deletes the oldest store files (index first,
 //! then data, so a reader never sees an index without its data) until the directory is under
-//! its byte budget and, optionally, holds nothing older than a maximum age. The newest file
-//! is always kept, so a store never empties itself because one file is over the budget.
+//! its byte budget, optionally holds nothing older than a maximum age, and its file system keeps
+//! a minimum of free space (so a store sharing its disk, or one with no budget, keeps the
+//! newest hours instead of filling the disk and stopping). The newest file is always kept, so
+//! a store never empties itself because one file is over the budget.
 
 use crate::storedir::{io_err, list, sync_dir};
 use crate::StoreIndex;
@@ -15,6 +17,35 @@ pub struct Retention {
     pub max_bytes: Option<u64>,
     /// Files whose newest packet is older than this (against the given clock) are deleted.
     pub max_age: Option<Duration>,
+    /// Free space to leave on the store's file system: older files are deleted while it has
+    /// less. `None`: none (only the budget, the age, or the disk itself limit the store).
+    pub min_free: Option<MinFree>,
+}
+
+/// Free space a store leaves on its file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinFree {
+    /// A share of the file system's size, in percent (1 to 90).
+    Percent(u8),
+    Bytes(u64),
+}
+
+impl MinFree {
+    /// The bytes to keep free on a file system of `total` bytes.
+    pub fn bytes(self, total: u64) -> u64 {
+        match self {
+            MinFree::Percent(p) => total / 100 * u64::from(p),
+            MinFree::Bytes(b) => b,
+        }
+    }
+}
+
+/// (bytes available to an unprivileged writer, size) of the file system holding `dir`.
+pub fn fs_space(dir: &Path) -> crate::Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(dir).map_err(|e| {
+        io_err("statvfs store directory", dir)(std::io::Error::from_raw_os_error(e.raw_os_error()))
+    })?;
+    Ok((st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize))
 }
 
 /// What one retention pass deleted and what remains.
@@ -27,6 +58,8 @@ pub struct Deleted {
     pub kept_bytes: u64,
     /// Capture time of the oldest packet still kept (Unix ns), if any file remains.
     pub oldest_kept_ns: Option<u64>,
+    /// How many of the deleted files went to keep the file system's free space.
+    pub for_space: u64,
 }
 
 fn size(p: &Path) -> crate::Result<u64> {
@@ -73,6 +106,23 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
         total -= sizes[i];
         out.bytes += sizes[i];
         out.names.push(f.name.clone());
+    }
+    if let Some(m) = r.min_free {
+        let (mut avail, fs_total) = fs_space(dir)?;
+        let need = m.bytes(fs_total);
+        // The file system is shared (other workers' stores, other files): this worker deletes
+        // its own oldest until the floor is back, never its newest.
+        while avail < need && first_kept + 1 < files.len() {
+            let f = &files[first_kept];
+            std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
+            std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
+            total -= sizes[first_kept];
+            avail += sizes[first_kept];
+            out.bytes += sizes[first_kept];
+            out.names.push(f.name.clone());
+            out.for_space += 1;
+            first_kept += 1;
+        }
     }
     if !out.names.is_empty() {
         sync_dir(dir)?;

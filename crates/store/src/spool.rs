@@ -255,7 +255,16 @@ impl Spooler {
         self.remove_leftovers();
         let result = self.ensure_dir(&mut rep);
         let result = result.and_then(|()| self.spool(&mut rep));
-        let result = result.and_then(|()| self.retain(now_ns, &mut rep));
+        // A full disk: retention's free-space floor may make room for the next poll.
+        let full = matches!(&result, Err(e) if e.fault() == crate::Fault::DiskFull);
+        let result = match result {
+            Ok(()) => self.retain(now_ns, &mut rep),
+            Err(e) if full && self.opts.retention.min_free.is_some() => {
+                let _ = self.retain(now_ns, &mut rep);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             // Retention did not run (or not to its end): the store is what it was.
             rep.store_bytes = self.totals.store_bytes;

@@ -328,7 +328,7 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
     let o = SpoolOptions {
         retention: Retention {
             max_bytes: Some(max),
-            max_age: None,
+            ..Retention::default()
         },
         ..opts(Compression::None)
     };
@@ -366,7 +366,7 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
     let newest = left.last().unwrap().clone();
     let tight = Retention {
         max_bytes: Some(1),
-        max_age: None,
+        ..Retention::default()
     };
     let d = mirrorcap_store::retention::apply(sp.dir(), tight, 0).unwrap();
     assert_eq!(d.names, left[..2].to_vec());
@@ -379,8 +379,8 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
     let files = list(sp.dir()).unwrap();
     let newest_ts = files.last().unwrap().first_ts_ns;
     let by_age = Retention {
-        max_bytes: None,
         max_age: Some(Duration::from_secs(1)),
+        ..Retention::default()
     };
     let d = mirrorcap_store::retention::apply(sp.dir(), by_age, newest_ts + 1_000_000_000).unwrap();
     assert_eq!(d.names, vec![newest]);

@@ -5,13 +5,17 @@
 //! out of view again; a read-only file system fails the poll until it is writable again; a
 //! removed worker directory is created again; a removed or unmounted store directory is
 //! never created again (it may be a mount point), only written once it is back. Each error
-//! carries its [`Fault`].
+//! carries its [`Fault`]. A free-space floor (`--store-min-free`) deletes the oldest files so
+//! a store that fills its own disk goes on, and makes room when something else fills it.
 
 mod common;
 
 use common::ring::{check_with_stock_tools, store_records, tempdir_in, TestRing, SEGMENT};
 use mirrorcap_store::storedir::{list, read_cursor, CURSOR};
-use mirrorcap_store::{Compression, Fault, SpoolOptions, Spooler, StoreError, StoreOptions};
+use mirrorcap_store::{
+    fs_space, Compression, Fault, MinFree, Retention, SpoolOptions, Spooler, StoreError,
+    StoreOptions,
+};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -311,4 +315,64 @@ fn an_index_that_does_not_fit_takes_its_data_file_out_of_view_again() {
     assert_eq!(sp.poll().unwrap().segments_stored, 1);
     assert!(store_records(sp.dir()) == store_records(dry.dir()));
     assert_nothing_partial(sp.dir());
+}
+
+#[test]
+fn a_free_space_floor_deletes_the_oldest_files_so_a_store_that_fills_its_disk_goes_on() {
+    if !root() {
+        return;
+    }
+    let ring_dir = tempdir_in("/var/tmp");
+    let base = tempdir_in("/var/tmp");
+    // 6 MiB, 40 % kept free: about three plain 1 MiB segments fit under the floor.
+    let fs = Tmpfs::mount(&base.path().join("store"), "6m");
+    let mut ring = TestRing::open(ring_dir.path());
+    let o = SpoolOptions {
+        retention: Retention {
+            min_free: Some(MinFree::Percent(40)),
+            ..Retention::default()
+        },
+        ..opts(Compression::None)
+    };
+    let mut sp = Spooler::open(&ring.dir, 0, &fs.path, o).unwrap();
+    for i in 0..10 {
+        ring.write(SEGMENT);
+        let rep = sp.poll().unwrap_or_else(|e| panic!("poll {i}: {e}"));
+        let (avail, total) = fs_space(&fs.path).unwrap();
+        assert!(
+            avail >= total / 100 * 40,
+            "poll {i}: {avail} of {total} bytes free: {rep:?}"
+        );
+        assert_nothing_partial(sp.dir());
+    }
+    let t = sp.totals();
+    assert!(t.deleted.len() >= 4, "{t:?}");
+    assert_eq!(t.overrun_segments, 0);
+    // What is left is the newest stored records, contiguous.
+    let stored = store_records(sp.dir());
+    let start = ring.written.iter().position(|r| *r == stored[0]).unwrap();
+    assert!(
+        stored == ring.written[start..start + stored.len()],
+        "the newest run"
+    );
+    assert!(start > 0, "the oldest went");
+
+    // Something else fills the disk: the poll fails (disk full), but the floor deletes the
+    // store's older files (never its newest), and once the filler goes storing resumes.
+    let filler = fs.path.join("filler");
+    let (avail, _) = fs_space(&fs.path).unwrap();
+    std::fs::write(&filler, vec![0u8; avail as usize]).ok();
+    ring.write(SEGMENT * 2);
+    let before = sp.totals().deleted.len();
+    expect_fault(sp.poll(), Fault::DiskFull, libc::ENOSPC);
+    assert!(sp.totals().deleted.len() > before, "{:?}", sp.totals());
+    assert_eq!(
+        list(sp.dir()).unwrap().len(),
+        1,
+        "only the newest file is kept"
+    );
+    assert_nothing_partial(sp.dir());
+    std::fs::remove_file(&filler).unwrap();
+    assert!(sp.poll().unwrap().segments_stored >= 1);
+    check_with_stock_tools(sp.dir());
 }
