@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted (lazily) when dropped.
@@ -48,16 +48,6 @@ impl Drop for Tmpfs {
         }
         let _ = Command::new("umount").args(["-l", p(&self.path)]).status();
     }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Runs a command that must succeed.
-fn sh(cmd: &str, args: &[&str]) {
-    let (ok, out, err) = tool(cmd, args);
-    assert!(ok, "{cmd} {args:?}: {out}{err}");
 }
 
 fn value(m: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -128,7 +118,7 @@ fn ring_filled_while_running_counts_drops_and_resumes_when_space_returns() {
         write_errors(&m) > 0.0,
         "the fill never reached the ring: {m}"
     );
-    let (code, body) = healthz_within(&app, 503, Duration::from_secs(10));
+    let (code, body) = app.healthz_within(503, Duration::from_secs(10));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("ring of worker 0"), "{body}");
 
@@ -219,7 +209,7 @@ fn ring_made_read_only_keeps_capturing_fails_healthz_and_a_restart_exits_2() {
 
     sh("mount", &["--bind", "-o", "ro", p(&ring), p(&ring)]);
     fs.binds.push(ring.clone());
-    let (code, body) = healthz_within(&app, 503, Duration::from_secs(10));
+    let (code, body) = app.healthz_within(503, Duration::from_secs(10));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("Read-only file system"), "{body}");
     let before = captured(&app.get("/metrics").1);
@@ -248,16 +238,4 @@ fn ring_made_read_only_keeps_capturing_fails_healthz_and_a_restart_exits_2() {
         err.starts_with("mirrorcap: error: ring: ") && err.contains("Read-only file system"),
         "{err}"
     );
-}
-
-/// `/healthz` once it answers `code`, or its last answer after `wait`.
-fn healthz_within(app: &Appliance, code: u16, wait: Duration) -> (u16, String) {
-    let deadline = Instant::now() + wait;
-    loop {
-        let (c, body) = app.get("/healthz");
-        if c == code || Instant::now() > deadline {
-            return (c, body);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

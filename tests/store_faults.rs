@@ -66,15 +66,6 @@ impl Drop for LoopFs {
     }
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn sh(cmd: &str, args: &[&str]) {
-    let (ok, out, err) = tool(cmd, args);
-    assert!(ok, "{cmd} {args:?}: {out}{err}");
-}
-
 /// The tools and the privilege these tests need (see the module doc).
 fn prerequisites() -> bool {
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
@@ -102,18 +93,6 @@ fn captured(m: &str) -> f64 {
 
 fn stored(m: &str) -> f64 {
     value(m, "mirrorcap_store_segments_total")
-}
-
-/// `/healthz` once it answers `code`, or its last answer after `wait`.
-fn healthz_within(app: &Appliance, code: u16, wait: Duration) -> (u16, String) {
-    let deadline = Instant::now() + wait;
-    loop {
-        let (c, body) = app.get("/healthz");
-        if c == code || Instant::now() > deadline {
-            return (c, body);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `/healthz` is 503 with worker 0's store line, which starts with `head` (and names the
@@ -324,14 +303,14 @@ fn disk_full_mid_run_is_counted_fails_healthz_and_storing_resumes_when_space_ret
         assert_store_files_complete(&worker, tmp.path());
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert_eq!(healthz_within(&app, 503, Duration::ZERO).0, 503, "{body}");
+    assert_eq!(app.healthz_within(503, Duration::ZERO).0, 503, "{body}");
     let stuck = stored(&m);
 
     // Space comes back: 200 again by itself, and the store takes segments again.
     stop.store(true, Ordering::Relaxed);
     filler.join().unwrap();
     std::fs::remove_file(&filler_path).unwrap();
-    let (code, body) = healthz_within(&app, 200, Duration::from_secs(15));
+    let (code, body) = app.healthz_within(200, Duration::from_secs(15));
     assert_eq!(code, 200, "{body}\n{}", app.stderr());
     app.scrape_until(Duration::from_secs(20), |m| stored(m) >= stuck + 3.0);
     assert_eq!(app.get("/healthz").0, 200);
@@ -353,6 +332,21 @@ fn disk_full_mid_run_is_counted_fails_healthz_and_storing_resumes_when_space_ret
     );
 }
 
+/// Removes the whole store directory under the running appliance (its store thread may
+/// create a file meanwhile: until it is gone) and waits for `/healthz` to name it missing.
+fn remove_store_and_expect_missing(app: &Appliance, store: &Path) {
+    while store.exists() {
+        let _ = std::fs::remove_dir_all(store);
+    }
+    assert_store_unhealthy(
+        app,
+        &format!(
+            "worker 0: directory missing or not mounted at {} (ENOENT) since ",
+            store.display()
+        ),
+    );
+}
+
 /// The whole store directory removed (`rm -rf`): `/healthz` 503 "directory missing" naming
 /// the store directory, which is not created again (it may be an unmounted mount point), one
 /// log line for the many failed polls; created again by the operator, the store thread
@@ -367,17 +361,7 @@ fn store_directory_removed_fails_healthz_until_it_exists_again() {
     let store = base.path().join("store");
     let (app, ring) = looping(tmp.path(), &store, &[]);
     app.scrape_until(Duration::from_secs(30), |m| stored(m) >= 2.0);
-    // The store thread may create a file while the tree is removed: until it is gone.
-    while store.exists() {
-        let _ = std::fs::remove_dir_all(&store);
-    }
-    assert_store_unhealthy(
-        &app,
-        &format!(
-            "worker 0: directory missing or not mounted at {} (ENOENT) since ",
-            store.display()
-        ),
-    );
+    remove_store_and_expect_missing(&app, &store);
     let m = app.scrape_until(Duration::from_secs(20), |m| {
         value(m, "mirrorcap_store_errors_total") >= 5.0
     });
@@ -390,7 +374,7 @@ fn store_directory_removed_fails_healthz_until_it_exists_again() {
     let stuck = stored(&app.get("/metrics").1);
 
     std::fs::create_dir(&store).unwrap();
-    let (code, body) = healthz_within(&app, 200, Duration::from_secs(15));
+    let (code, body) = app.healthz_within(200, Duration::from_secs(15));
     assert_eq!(code, 200, "{body}\n{}", app.stderr());
     app.scrape_until(Duration::from_secs(20), |m| stored(m) >= stuck + 2.0);
     assert!(store.join("worker-00").join("cursor").exists());
@@ -461,7 +445,7 @@ fn read_only_store_fails_healthz_and_storing_resumes_when_read_write_again() {
     assert_store_files_complete(&worker, tmp.path());
 
     fs.remount("rw");
-    let (code, body) = healthz_within(&app, 200, Duration::from_secs(15));
+    let (code, body) = app.healthz_within(200, Duration::from_secs(15));
     assert_eq!(code, 200, "{body}\n{}", app.stderr());
     app.scrape_until(Duration::from_secs(20), |m| stored(m) > stuck);
 
@@ -493,16 +477,7 @@ fn stopped_while_the_store_fails_exits_0_and_the_summary_says_why() {
     let store = base.path().join("store");
     let (app, _ring) = looping(tmp.path(), &store, &[]);
     app.scrape_until(Duration::from_secs(30), |m| stored(m) >= 1.0);
-    while store.exists() {
-        let _ = std::fs::remove_dir_all(&store);
-    }
-    assert_store_unhealthy(
-        &app,
-        &format!(
-            "worker 0: directory missing or not mounted at {}",
-            store.display()
-        ),
-    );
+    remove_store_and_expect_missing(&app, &store);
     app.signal("TERM");
     let (st, err) = app.wait(Duration::from_secs(30));
     assert!(st.success(), "{err}");

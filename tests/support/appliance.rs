@@ -183,6 +183,18 @@ impl Appliance {
         http_get(&self.metrics, path)
     }
 
+    /// `/healthz` once it answers `code`, or its last answer after `wait`.
+    pub fn healthz_within(&self, code: u16, wait: Duration) -> (u16, String) {
+        let deadline = Instant::now() + wait;
+        loop {
+            let (c, body) = self.get("/healthz");
+            if c == code || Instant::now() > deadline {
+                return (c, body);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Polls /metrics until `done` holds for a scrape, and returns that scrape. Fails the test
     /// when `timeout` passes first, showing the last scrape and the stderr: a condition that
     /// never came true must not let the test go on as if it had.

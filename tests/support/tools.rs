@@ -19,6 +19,17 @@ pub fn tool(cmd: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs a command that must succeed (mount, mkfs, losetup...).
+pub fn sh(cmd: &str, args: &[&str]) {
+    let (ok, out, err) = tool(cmd, args);
+    assert!(ok, "{cmd} {args:?}: {out}{err}");
+}
+
+/// A path as the `&str` command lines take.
+pub fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
 /// The stderr lines that are warnings: what is left once the tools' usual chatter (tcpdump
 /// naming its file, tshark noting it runs as root) is removed.
 fn warnings(err: &str) -> Vec<&str> {

@@ -276,25 +276,13 @@ fn read_index_from(f: File, path: &Path, n: usize) -> Result<Vec<RecordMeta>, Ri
 /// The first `n` metadata words of an index file; a missing or short file leaves records
 /// untagged.
 pub fn read_index(path: &Path, n: usize) -> Result<Vec<RecordMeta>, RingError> {
-    let mut bytes = Vec::with_capacity(n * META_LEN);
     match File::open(path) {
-        Ok(f) => {
-            f.take((n * META_LEN) as u64)
-                .read_to_end(&mut bytes)
-                .map_err(|e| RingError::Io {
-                    op: "read".into(),
-                    path: path.to_path_buf(),
-                    source: e,
-                })?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(RingError::Io {
-                op: "open".into(),
-                path: path.to_path_buf(),
-                source: e,
-            })
-        }
+        Ok(f) => read_index_from(f, path, n),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(decode_index(&[], n)),
+        Err(e) => Err(RingError::Io {
+            op: "open".into(),
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
-    Ok(decode_index(&bytes, n))
 }
