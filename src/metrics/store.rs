@@ -84,7 +84,7 @@ impl PublishedStore {
         self.lag_ns.store(t.lag_ns, Relaxed);
         self.overrun_segments.store(t.overrun_segments, Relaxed);
         self.overrun_packets.store(t.overrun_packets, Relaxed);
-        self.deleted_files.store(t.deleted.len() as u64, Relaxed);
+        self.deleted_files.store(t.deleted_files, Relaxed);
         let span = match (t.oldest_stored_ns, t.newest_stored_ns) {
             (Some(o), Some(n)) => n.saturating_sub(o),
             _ => 0,
@@ -188,7 +188,7 @@ mod tests {
             lag_ns: 1_500_000_000,
             overrun_segments: 2,
             overrun_packets: 20,
-            deleted: vec!["a".into()],
+            deleted_files: 1,
             oldest_stored_ns: Some(1_000_000_000),
             newest_stored_ns: Some(3_500_000_000),
             ..SpoolReport::default()

@@ -75,8 +75,12 @@ pub struct SpoolReport {
     pub overrun_packets: u64,
     /// The ring's seqs went back below the cursor (the ring was recreated): storing restarted.
     pub ring_resets: u64,
-    /// Store files deleted by retention, oldest first, and their bytes (data and index).
+    /// Store files deleted by retention in this poll, oldest first (empty in the totals), and
+    /// their bytes (data and index).
     pub deleted: Vec<String>,
+    /// How many files retention deleted (in [`Spooler::totals`], which keeps the count and not
+    /// the names: a store that runs for weeks deletes files by the hundred thousand).
+    pub deleted_files: u64,
     pub deleted_bytes: u64,
     /// After the poll: bytes of the store directory and its oldest packet (Unix ns).
     pub store_bytes: u64,
@@ -114,7 +118,7 @@ impl SpoolReport {
         self.overrun_segments += p.overrun_segments;
         self.overrun_packets += p.overrun_packets;
         self.ring_resets += p.ring_resets;
-        self.deleted.extend(p.deleted.iter().cloned());
+        self.deleted_files += p.deleted_files;
         self.deleted_bytes += p.deleted_bytes;
         self.store_bytes = p.store_bytes;
         self.oldest_stored_ns = p.oldest_stored_ns;
@@ -507,6 +511,7 @@ impl Spooler {
 
     fn retain(&mut self, now_ns: u64, rep: &mut SpoolReport) -> crate::Result<()> {
         let d = apply(&self.dir, self.opts.retention, now_ns)?;
+        rep.deleted_files = d.names.len() as u64;
         rep.deleted = d.names;
         rep.deleted_bytes = d.bytes;
         rep.store_bytes = d.kept_bytes;
