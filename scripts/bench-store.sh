@@ -12,8 +12,9 @@
 #     TLS). Rates from the store's files (one per ring segment, by mtime) and, as a check, from
 #     mirrorcap_store_bytes_total{kind="disk"|"captured"} scraped every 100 ms.
 #  2. The workers while the disk is saturated: RX→commit p50/p99/p99.9/max with the ring only
-#     (tmpfs), with the store on tmpfs, and with the store on the ext4 disk while dd saturates
-#     it, alternated, all with a session policy capturing 1 packet in LAT_SAMPLE.
+#     (tmpfs), the ring only with a busy loop on CPU 0 (a control: this VM's two vCPUs are not
+#     independent), the store on tmpfs, and the store on the ext4 disk while dd saturates it,
+#     alternated, all with a session policy capturing 1 packet in LAT_SAMPLE.
 #  3. A paced source: `mirrorcap gen` into the appliance over net_memif (two processes, each
 #     with its own --file-prefix), the store (none) on the ext4 loop device throttled with the
 #     cgroup v1 blkio controller (blkio.throttle.write_bps_device; the appliance runs in that
@@ -32,7 +33,8 @@
 #      DD_MIB (4096), STORE_SIZE (3GiB), DRAIN_SEGMENTS (48 x 64 MiB), LAT_SAMPLE (10),
 #      PACED (1), PACED_SECS (20), PACED_PCTS ("50 90 110"), PACED_SIZE (1500),
 #      PACED_SEGMENTS (8 x 8 MiB), THROTTLE_MBPS (100, or auto: 110 % = 85 % of what gen
-#      reaches), BENCH (1), BENCH_REPEATS (3), BENCH_SECS (6), BENCH_STORE_METRICS_PORT (9393)
+#      reaches), BENCH (1), BENCH_REPEATS (3), BENCH_SECS (6), PERF (1: profile the store
+#      thread in two extra drain runs), BENCH_STORE_METRICS_PORT (9393)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -65,6 +67,7 @@ URL=http://127.0.0.1:$PORT/metrics
 RING=(--segment-size 64MiB --segments 8)
 DRAIN_SEGMENTS=${DRAIN_SEGMENTS:-48}
 LAT_SAMPLE=${LAT_SAMPLE:-10}
+PERF=${PERF:-1}
 PACED_SEGMENTS=${PACED_SEGMENTS:-8}
 PACED_RING=(--segment-size 8MiB --segments "$PACED_SEGMENTS")
 
@@ -187,16 +190,39 @@ app_stop() {
     END { printf "%d %d %d %d %d %d %d %d %d %d %s\n", rx, cap, p50, p99, p999, mx, spk, sseg, ov, er, (ratio == "") ? 0 : ratio }' "$log")"
 }
 
+# store_task: /proc/PID/task/TID of the appliance's mc-store-00 thread ("" without a store).
+store_task() {
+  local i j
+  for ((j = 0; j < 20; j++)); do
+    for i in /proc/"$APP_PID"/task/*; do
+      [[ $(cat "$i/comm" 2>/dev/null) == mc-store-00 ]] && { echo "$i"; return 0; }
+    done
+    grep -q -- --store-dir "/proc/$APP_PID/cmdline" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo ""
+}
+
 # sample OUT WARMUP SECS: after WARMUP s, scrapes /metrics every 100 ms for SECS s; writes the
 # rates as JSON. The store publishes its totals after each poll (a poll stores every sealed
 # segment it found, so totals move in steps of up to the ring's size): its rates run from the
 # first step in the window to the last, each step timed at the midpoint of the two scrapes
 # around it. The ring's counters move continuously: first to last scrape.
 sample() {
-  "$PY" - "$URL" "$2" "$3" >"$1" <<'PY'
+  "$PY" - "$URL" "$2" "$3" "$(store_task)" >"$1" <<'PY'
 import json, sys, time, urllib.request
 
-url, warm, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+url, warm, secs, task = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+
+
+def sched():
+    # the store thread's time on a CPU and waiting for one (ns), from its schedstat
+    try:
+        return [int(x) for x in open(task + "/schedstat").read().split()[:2]]
+    except (OSError, ValueError):
+        return None
+
+
 want = {
     "disk": ("mirrorcap_store_bytes_total", 'kind="disk"'),
     "captured": ("mirrorcap_store_bytes_total", 'kind="captured"'),
@@ -228,12 +254,13 @@ def scrape():
 time.sleep(warm)
 s = []
 end = time.monotonic() + secs
-missed, walls = 0, []
+missed, walls, scheds = 0, [], []
 while True:
     t = time.monotonic()
     try:
         s.append((t, scrape()))
         walls.append(time.time())
+        scheds.append(sched())
     except OSError:
         missed += 1  # a scrape that timed out (the control core was busy): skipped
     if t >= end and len(s) >= 2:
@@ -275,6 +302,10 @@ out = {
     "overrun_segments": round(s[-1][1]["overrun_segments"] - s[0][1]["overrun_segments"]),
     "lag_bytes_end": round(s[-1][1]["lag_bytes"]),
 }
+if scheds[0] and scheds[-1]:
+    dt = (s[-1][0] - s[0][0]) * 1e9
+    out["store_thread_cpu"] = round((scheds[-1][0] - scheds[0][0]) / dt, 3)
+    out["store_thread_runq"] = round((scheds[-1][1] - scheds[0][1]) / dt, 3)
 json.dump(out, sys.stdout)
 PY
 }
@@ -424,6 +455,33 @@ for fs in $FSES; do
   row ceiling fs="$fs" dd_before_MBps="$dd1" dd_after_MBps="$dd2" dd_MiB="$DD_MIB"
 done
 
+# ---- where the store thread's time goes (PERF=1) ---------------------------------------------
+# perf record of the mc-store-00 thread in a drain run (not one of the measured ones): its top
+# symbols go into the report.
+profile_run() { # MODE MIX
+  local lg=$work/profile-$1-$2.log tid
+  rm -rf "$mnt/store"
+  app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/mix-$2.pcap,infinite_rx=1" --segment-size 64MiB \
+    --segments "$DRAIN_SEGMENTS" --ring-policy stop --store-dir "$mnt/store" --store-compress "$1"
+  tid=$(store_task)
+  tid=${tid##*/}
+  if [[ -n $tid ]]; then
+    perf record -q -t "$tid" -o "$work/perf.data" -- sleep "$SECS" >/dev/null 2>&1 || true
+    perf report -i "$work/perf.data" --no-children --stdio --sort dso,sym -g none --percent-limit 1.5 2>/dev/null |
+      grep -E '^ +[0-9]' | head -15 >"$work/profile-$1-$2.txt" || true
+  fi
+  app_stop "$lg"
+  rm -rf "$mnt/store" "$work/perf.data"
+  log "profile $1 $2: $(head -3 "$work/profile-$1-$2.txt" 2>/dev/null | tr -s ' ' | tr '\n' ';')"
+}
+PROFILES=()
+if [[ $PERF == 1 ]] && command -v perf >/dev/null; then
+  mkfs_mount ext4
+  profile_run none gen
+  profile_run zstd random
+  PROFILES=("none gen" "zstd random")
+fi
+
 # ---- 2. the workers while the disk is saturated ----------------------------------------------
 # store-disk: the store (none) on the ext4 loop device while dd (on the control core) keeps the
 # same disk saturated with 1 MiB O_DIRECT writes, so the store's writes queue behind it.
@@ -443,7 +501,7 @@ hog() { # FILE LOG: dd over the same 1 GiB file, again and again, until TERM
 printf '[default]\nsample = %d\n' "$LAT_SAMPLE" >"$work/sample.toml"
 mkfs_mount ext4
 for ((round = 1; round <= REPEATS; round++)); do
-  for variant in ring-only store-tmpfs store-disk; do
+  for variant in ring-only cpu0-busy store-tmpfs store-disk; do
     store=()
     case $variant in
     store-tmpfs) store=(--store-dir "$work/store" --store-size 2GiB --store-compress none) ;;
@@ -452,6 +510,10 @@ for ((round = 1; round <= REPEATS; round++)); do
     rm -rf "$work/store" "$mnt/store"
     lg=$work/lat-$variant-$round.log
     hog_rate=0
+    if [[ $variant == cpu0-busy ]]; then
+      taskset -c 0 sh -c 'while :; do :; done' &
+      HOG_PID=$!
+    fi
     if [[ $variant == store-disk ]]; then
       : >"$work/hog.log"
       hog "$mnt/hog.bin" "$work/hog.log" &
@@ -465,7 +527,8 @@ for ((round = 1; round <= REPEATS; round++)); do
       wait "$HOG_PID" || true
       HOG_PID=""
       rm -f "$mnt/hog.bin"
-      hog_rate=$(awk '/copied/ { b += $1; t += $(NF - 3) } END { printf "%.1f", (t > 0) ? b / t / 1e6 : 0 }' "$work/hog.log")
+      [[ $variant != store-disk ]] ||
+        hog_rate=$(awk '/copied/ { b += $1; t += $(NF - 3) } END { printf "%.1f", (t > 0) ? b / t / 1e6 : 0 }' "$work/hog.log")
     fi
     s=$(cat "$work/s.json")
     f=$(files "${store[1]:-$work/none}" "$(jq .t0_wall <<<"$s")" "$(jq .t1_wall <<<"$s")")
@@ -496,9 +559,9 @@ if [[ $PACED == 1 ]]; then
   # times before dropping it; its report counts both. gen runs at nice 19: its TX lcore
   # busy-polls CPU 0, the appliance's control core, and must not starve the store thread there
   # (a real source is another machine).
-  gen_run() { # PCT RATE REPORT LOG
+  gen_run() { # PCT RATE REPORT LOG [SECS]
     nice -n 19 "$bin" gen --vdev "net_memif0,role=client,id=0,$memif" --encap vxlan --vni 100 --flows 64 --proto udp \
-      --inner-size "$PACED_SIZE" --rate "$2" --duration "${PACED_SECS}s" --progress 0 --report-json "$3" -- "${gen_eal[@]}" 2>"$4" &
+      --inner-size "$PACED_SIZE" --rate "$2" --duration "${5:-$PACED_SECS}s" --progress 0 --report-json "$3" -- "${gen_eal[@]}" 2>"$4" &
     GEN_PID=$!
     wait "$GEN_PID" || { GEN_PID=""; tail -3 "$4" >&2; die "gen failed (rate $2)"; }
     GEN_PID=""
@@ -510,7 +573,7 @@ if [[ $PACED == 1 ]]; then
   # What gen reaches here with the store on (unthrottled); THROTTLE_MBPS=auto puts 110 % of the
   # throttled disk at 85 % of it.
   paced_app "$work/probe-app.log"
-  gen_run max max "$work/probe.json" "$work/probe-gen.log"
+  gen_run max max "$work/probe.json" "$work/probe-gen.log" 5
   app_stop "$work/probe-app.log"
   reach=$(jq -r '.achieved_pps | floor' "$work/probe.json")
   if [[ $THROTTLE_MBPS == auto ]]; then
@@ -597,8 +660,8 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
   echo "- **drain**: RING = \`--segment-size 64MiB --segments $DRAIN_SEGMENTS --ring-policy stop\`: RX fills the ring within a second or two and then drops; the store drains it with no ring writer overtaking it, sampled from 0.5 s after start. This is the store's own rate (ring read, compression, O_DIRECT writes, fsyncs) against the disk."
   echo "- **overload**: RING = \`${RING[*]}\` (bench.sh's), sampled after ${WARMUP} s: RX far faster than the disk, the ring laps the store, and a segment rotated over while the store reads it is lost (overrun, counted)."
   echo
-  echo "| fs | dd MB/s before / after | run | mode | mix | captured MB/s | disk MB/s | ratio | disk / dd | captured / dd | store files in the window (longest gap s) | into the ring MB/s | ring segments sealed / stored / overrun in the window | RX→commit p99.9 / max µs |"
-  echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---|"
+  echo "| fs | dd MB/s before / after | run | mode | mix | captured MB/s | disk MB/s | ratio | disk / dd | captured / dd | store files in the window (longest gap s) | store thread on a CPU / waiting for one | into the ring MB/s | ring segments sealed / stored / overrun in the window | RX→commit p99.9 / max µs |"
+  echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---|---|"
   jq -r '
     (map(select(.kind == "ceiling")) | map({(.fs): .}) | add // {}) as $c
     | .[] | select(.kind == "store_rate") | . as $r | $c[$r.fs] as $d
@@ -607,21 +670,30 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
     | [$r.fs, "\($d.dd_before_MBps) / \($d.dd_after_MBps)", $r.run, $r.mode, $r.mix,
        ($capt * 10 | round / 10), ($disk * 10 | round / 10), $r.ratio,
        ($disk / $ceil * 1000 | round / 1000), ($capt / $ceil * 1000 | round / 1000),
-       "\($r.files.files) (\($r.files.max_gap_s))", ($r.window.ring_Bps / 1e6 | round),
+       "\($r.files.files) (\($r.files.max_gap_s))", "\((($r.window.store_thread_cpu // 0) * 100) | round) % / \((($r.window.store_thread_runq // 0) * 100) | round) %", ($r.window.ring_Bps / 1e6 | round),
        "\($r.window.sealed_segments) / \($r.window.stored_segments) / \($r.window.overrun_segments)",
        (if $r.run == "overload" then "\($r.p999_ns / 1e3 * 10 | round / 10) / \($r.max_ns / 1e3 * 10 | round / 10)" else "-" end)]
     | "| " + (map(tostring) | join(" | ")) + " |"' "$R"
   echo
-  echo "Disk MB/s: the store's files (data + index) stored in the window over the time between the first and the last of them (their mtimes; one file per 64 MiB ring segment); captured MB/s = disk MB/s × the run's compression ratio (from its stop summary)."
+  echo "Disk MB/s: the store's files (data + index) stored in the window over the time between the first and the last of them (their mtimes; one file per 64 MiB ring segment); captured MB/s = disk MB/s × the run's compression ratio (from its stop summary). Store thread: the share of the window mc-store-00 spent on a CPU and waiting in a run queue for one (its schedstat); the rest it was blocked (disk writes, fsync) or idle between polls."
+  for p in "${PROFILES[@]}"; do
+    read -r pm px <<<"$p"
+    echo
+    echo "Where the store thread's time goes in a drain run, \`--store-compress $pm\`, \`$px\` mix on ext4 (\`perf record -t <mc-store-00> -- sleep $SECS\`; \`perf report --no-children --sort dso,sym\`, entries ≥ 1.5 %):"
+    echo
+    echo '```'
+    cat "$work/profile-$pm-$px.txt" 2>/dev/null || true
+    echo '```'
+  done
   echo
   echo "## 2. The workers while the disk is saturated"
   echo
-  echo "The appliance with \`--config\` \`[default] sample = $LAT_SAMPLE\` (every packet received and decided on, 1 in $LAT_SAMPLE captured: the store writes steadily instead of losing nearly every segment to a lapping ring as in the overload runs), \`${RING[*]}\`, \`gen\` mix, ${SECS} s windows after ${WARMUP} s, variants alternated in each round: ring only (tmpfs); store (\`none\`) on tmpfs (the store's CPU work, no disk); store (\`none\`) on the ext4 loop device while \`taskset -c 0 dd bs=1M oflag=direct\` rewrites a 1 GiB file on the same file system in a loop, so the disk is saturated and the store's writes queue behind dd's. RX→commit per packet from mirrorcap's stop summary (its hdrhistogram over the whole run). The worker has CPU 1; CPU 0 carries the main lcore, the store thread, dd and the scrapes."
+  echo "The appliance with \`--config\` \`[default] sample = $LAT_SAMPLE\` (every packet received and decided on, 1 in $LAT_SAMPLE captured: the store writes steadily instead of losing nearly every segment to a lapping ring as in the overload runs), \`${RING[*]}\`, \`gen\` mix, ${SECS} s windows after ${WARMUP} s, variants alternated in each round: ring only (tmpfs); ring only with a shell busy loop pinned to CPU 0 (a control: the cost to the worker of any CPU work on the control core of this VM, whose two vCPUs are not independent); store (\`none\`) on tmpfs (the store's CPU work, no disk); store (\`none\`) on the ext4 loop device while \`taskset -c 0 dd bs=1M oflag=direct\` rewrites a 1 GiB file on the same file system in a loop, so the disk is saturated and the store's writes queue behind dd's. RX→commit per packet from mirrorcap's stop summary (its hdrhistogram over the whole run). The worker has CPU 1; CPU 0 carries the main lcore, the store thread, dd and the scrapes."
   echo
-  echo "| variant | round | RX Mpps | store disk MB/s | dd alongside MB/s | p50 µs | p99 µs | p99.9 µs | max µs |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| variant | round | RX Mpps | store disk MB/s | store thread on a CPU | dd alongside MB/s | p50 µs | p99 µs | p99.9 µs | max µs |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   jq -r '.[] | select(.kind == "latency")
-    | [.variant, .round, (.window.rx_pps / 1e6 * 100 | round / 100), (.files.disk_Bps / 1e6 | round), .hog_dd_MBps,
+    | [.variant, .round, (.window.rx_pps / 1e6 * 100 | round / 100), (.files.disk_Bps / 1e6 | round), "\(((.window.store_thread_cpu // 0) * 100) | round) %", .hog_dd_MBps,
        (.p50_ns / 1e3 * 10 | round / 10), (.p99_ns / 1e3 * 10 | round / 10), (.p999_ns / 1e3 * 10 | round / 10), (.max_ns / 1e3 * 10 | round / 10)]
     | "| " + (map(tostring) | join(" | ")) + " |"' "$R"
   echo
