@@ -28,7 +28,7 @@
 #
 # Usage: scripts/bench-store.sh                   (about 12 minutes)
 #        SECS=3 QUICK=1 scripts/bench-store.sh     (smoke test: short windows, one repeat, ~4 min)
-# Env: SECS (window per run, 12), WARMUP (3), REPEATS (latency rounds, 3), FSES ("xfs ext4"; ""
+# Env: SECS (window per run, 10), WARMUP (3), REPEATS (latency rounds, 3), FSES ("xfs ext4"; ""
 #      skips part 1), MIXES ("gen half random"), LOOP_DIR (/var/tmp), LOOP_GIB (8),
 #      DD_MIB (4096), STORE_SIZE (3GiB), DRAIN_SEGMENTS (48 x 64 MiB), LAT_SAMPLE (10),
 #      PACED (1), PACED_SECS (20), PACED_PCTS ("50 90 110"), PACED_SIZE (1500),
@@ -44,7 +44,7 @@ if [[ $QUICK == 1 ]]; then
   : "${SECS:=3}" "${WARMUP:=2}" "${REPEATS:=1}" "${MIXES:=gen random}" "${LOOP_GIB:=4}" "${DD_MIB:=1024}"
   : "${STORE_SIZE:=1GiB}" "${PACED_SECS:=5}" "${BENCH_REPEATS:=1}" "${BENCH_SECS:=3}" "${DRAIN_SEGMENTS:=16}"
 fi
-SECS=${SECS:-12}
+SECS=${SECS:-10}
 WARMUP=${WARMUP:-3}
 REPEATS=${REPEATS:-3}
 FSES=${FSES-xfs ext4}
