@@ -4,7 +4,8 @@
 # (tshark, tcpdump, capinfos, zstd), prometheus + promtool, python3-matplotlib (dashboard snapshots,
 # load-test charts), netsniff-ng (a load-test peer; 7 small packages), the AMI checks' tools
 # (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint from PyPI in a venv at
-# /opt/cfn-lint when not on PATH), and 2 MiB hugepages when run as root.
+# /opt/cfn-lint when not on PATH), xfsprogs and jq for scripts/bench-store.sh (an xfs store on a
+# loop device; gen's JSON report), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -15,6 +16,7 @@ PACKAGES=(
   prometheus iproute2 procps curl
   python3-matplotlib netsniff-ng
   shellcheck packer debootstrap systemd python3-venv
+  xfsprogs jq
 )
 HUGEPAGES=${HUGEPAGES:-512}
 
