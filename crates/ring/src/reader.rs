@@ -102,6 +102,7 @@ pub struct WorkerReader {
     dir: PathBuf,
     control: ControlView,
     generation: u64,
+    slots: usize,
     order: Vec<EntrySnapshot>,
     next: usize,
     pub stats: ReadStats,
@@ -130,6 +131,7 @@ impl WorkerReader {
         Ok(WorkerReader {
             dir: dir.to_path_buf(),
             generation: generation(control.words()),
+            slots: g.segments as usize,
             control,
             order,
             next: 0,
@@ -142,6 +144,11 @@ impl WorkerReader {
     /// generation word and not reopened by a writer since.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// How many segments the ring has (its geometry), written or not.
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// Keeps only the segments `keep` accepts (before reading starts); returns how many

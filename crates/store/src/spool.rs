@@ -75,6 +75,9 @@ pub struct SpoolReport {
     pub overrun_packets: u64,
     /// The ring's seqs went back below the cursor (the ring was recreated): storing restarted.
     pub ring_resets: u64,
+    /// Times the store, chasing the ring's tail (a segment overwritten while it was read),
+    /// skipped to the newest sealed segment (the skipped ones are in `overrun_segments`).
+    pub skips_ahead: u64,
     /// Store files deleted by retention in this poll, oldest first (empty in the totals), and
     /// their bytes (data and index).
     pub deleted: Vec<String>,
@@ -118,6 +121,7 @@ impl SpoolReport {
         self.overrun_segments += p.overrun_segments;
         self.overrun_packets += p.overrun_packets;
         self.ring_resets += p.ring_resets;
+        self.skips_ahead += p.skips_ahead;
         self.deleted_files += p.deleted_files;
         self.deleted_bytes += p.deleted_bytes;
         self.store_bytes = p.store_bytes;
@@ -157,6 +161,8 @@ pub struct Spooler {
     seen: BTreeMap<u64, u64>,
     /// The ring's generation at the last poll (0: unknown), named in store files and cursor.
     generation: u64,
+    /// The last pass lost a segment the ring overwrote while it was being read.
+    chasing: bool,
     totals: SpoolReport,
     /// Leftovers of an interrupted run deleted at open.
     pub cleaned: u64,
@@ -202,6 +208,7 @@ impl Spooler {
             buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
             seen: BTreeMap::new(),
             generation: cursor.map_or(0, |c| c.generation),
+            chasing: false,
             totals: SpoolReport::default(),
             cleaned,
         })
@@ -338,7 +345,19 @@ impl Spooler {
         }
     }
 
+    /// Stores what is sealed; a pass that finds the store chasing the ring's tail is followed
+    /// at once by one that skips ahead (a few at most, so a poll ends).
     fn spool(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
+        for _ in 0..4 {
+            self.spool_pass(rep)?;
+            if !self.chasing {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn spool_pass(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
         if !mirrorcap_ring::layout::control_path(&self.ring).exists() {
             return Ok(()); // the worker has not opened its ring yet
         }
@@ -377,6 +396,30 @@ impl Spooler {
             self.seen.insert(s.seq, s.packets);
         }
         reader.retain_segments(|s| pending(s, cur));
+        // The last pass lost a segment the ring overwrote while it was read: the store is
+        // chasing the ring's tail, where every segment it starts is the next to be overwritten,
+        // and would store nothing. Skip to the newest sealed segment (the skipped ones are
+        // counted as overruns: they would be lost anyway) and store on from there, with the
+        // most time before the ring comes back to it.
+        let behind = reader.segments().len();
+        if std::mem::take(&mut self.chasing) && behind > 1 {
+            let skipped: Vec<EntrySnapshot> = reader.segments()[..behind - 1].to_vec();
+            let newest = reader.segments()[behind - 1].seq;
+            for s in &skipped {
+                rep.overrun_segments += 1;
+                // A segment partly stored before (a restarted writer's) has no count of the rest.
+                if cur.is_none_or(|c| s.seq > c.seq) {
+                    rep.overrun_packets += s.packets;
+                }
+            }
+            rep.skips_ahead += 1;
+            self.set_cursor(Cursor {
+                generation: self.generation,
+                seq: newest - 1,
+                committed: u64::MAX,
+            })?;
+            reader.retain_segments(|s| s.seq == newest);
+        }
         let order = reader.segments().to_vec();
         let mut i = 0;
         loop {
@@ -392,6 +435,11 @@ impl Spooler {
                     committed: u64::MAX,
                 })?;
                 i += 1;
+            }
+            if reader.stats.raced > raced {
+                // Chasing the ring's tail: the next pass skips ahead.
+                self.chasing = true;
+                return Ok(());
             }
             let Some(records) = got else {
                 return Ok(());
