@@ -61,11 +61,14 @@ fn prometheus_scrapes_rates_and_totals_that_match_the_appliance() {
     );
     let total = read_pcap(&input).len();
     let fifo = PacedFifo::new(dir.path(), &input, PPS);
+    // With a store, so the dashboard's store row has data to be checked against.
+    let store = tempfile::tempdir_in("/var/tmp").unwrap();
     let app = Appliance::builder()
         .pcap_vdev(&[&fifo.path], false)
         .ring_dir(&dir.path().join("ring"))
         .segment_size("4MiB")
         .segments(8)
+        .args(&["--store-dir", store.path().to_str().unwrap()])
         .start();
     let prom = Prometheus::start(&app.metrics);
     // Prometheus has the appliance's zero before the traffic starts.
