@@ -9,7 +9,7 @@
 //! and data files without an index, and resumes from the newer of the cursor file and the
 //! newest complete store file (the cursor lags by one file if the kill fell between them), so
 //! no segment is stored twice or skipped. A segment the ring overwrote before it was stored
-//! is counted as an overrun (the future `store_overrun` drop reason), never waited for.
+//! is counted as an overrun (`store_overrun`), never waited for.
 //!
 //! Faults (disk full, read-only, directory removed): a poll that fails leaves no trace of the
 //! file it was writing (its temporary files are removed, and its data file if the index did
@@ -19,20 +19,25 @@
 //! the disk below), nor is one that was a mount point at open and no longer is. The error's
 //! [`Fault`](crate::Fault) says which of these it is.
 
-use crate::odirect::{AlignedBuf, DataFile, IoMode};
+use crate::odirect::AlignedBuf;
 use crate::retention::{apply, Retention};
 use crate::storedir::{
-    clean, cursor_from_files, file_name, io_err, list, read_cursor, same_ring, sync_dir, temp_path,
-    write_atomic, write_cursor, Cursor,
+    clean, cursor_from_files, file_name, io_err, list, read_cursor, same_ring, sync_dir,
+    write_cursor, Cursor,
 };
-use crate::{file_paths, BlockWriter, StoreError, StoreOptions};
+use crate::{BlockWriter, StoreError, StoreOptions};
 use mirrorcap_ring::layout::{worker_dir, EntrySnapshot, SegState};
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{Record, WorkerReader};
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+mod faults;
+mod publish;
+mod report;
+
+pub use report::{Lag, SpoolReport};
 
 /// How a spooler stores and retains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,87 +56,6 @@ impl Default for SpoolOptions {
             retention: Retention::default(),
             direct: true,
         }
-    }
-}
-
-/// What one [`Spooler::poll`] did (or, from [`Spooler::totals`], all polls so far).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SpoolReport {
-    /// Store files written: one per ring segment (or continued part of one).
-    pub segments_stored: u64,
-    pub records_stored: u64,
-    /// Captured bytes stored: the segments' pcap records, headers included.
-    pub bytes_captured: u64,
-    /// Bytes of the data files written (what the disk took), and of their indexes.
-    pub bytes_data: u64,
-    pub bytes_index: u64,
-    /// Sealed segments that held no record (nothing to store).
-    pub empty_segments: u64,
-    /// Segments the ring overwrote before they were stored (`store_overrun`).
-    pub overrun_segments: u64,
-    /// Packets of those: the count the control file gave when a poll last saw the segment
-    /// (a segment the ring started and overwrote between two polls, never seen, counts only
-    /// in `overrun_segments`; a segment last seen live counts what it held then).
-    pub overrun_packets: u64,
-    /// The ring's seqs went back below the cursor (the ring was recreated): storing restarted.
-    pub ring_resets: u64,
-    /// Times the store, chasing the ring's tail (a segment overwritten while it was read),
-    /// skipped to the newest sealed segment (the skipped ones are in `overrun_segments`).
-    pub skips_ahead: u64,
-    /// Store files deleted by retention in this poll, oldest first (empty in the totals), and
-    /// their bytes (data and index).
-    pub deleted: Vec<String>,
-    /// How many files retention deleted (in [`Spooler::totals`], which keeps the count and not
-    /// the names: a store that runs for weeks deletes files by the hundred thousand).
-    pub deleted_files: u64,
-    pub deleted_bytes: u64,
-    /// After the poll: bytes of the store directory and its oldest packet (Unix ns).
-    pub store_bytes: u64,
-    pub oldest_stored_ns: Option<u64>,
-    /// After the poll: the newest packet the store holds (Unix ns), so newest minus oldest is
-    /// the store's retention (`mirrorcap_store_retention_seconds`).
-    pub newest_stored_ns: Option<u64>,
-    /// After the poll: sealed segments (and their bytes) not yet stored.
-    pub lag_segments: u64,
-    pub lag_bytes: u64,
-    /// After the poll: how far the store is behind the ring's sealed segments in capture
-    /// time, ns: the newest sealed packet not yet stored minus the newest stored one (0 when
-    /// the store has every sealed segment).
-    pub lag_ns: u64,
-    /// How the last data file was written.
-    pub io_mode: Option<IoMode>,
-    /// Times the worker directory had been removed and was created again (storing goes on
-    /// from the cursor; what the ring overwrote meanwhile is counted as overrun).
-    pub dirs_recreated: u64,
-}
-
-impl SpoolReport {
-    /// Captured bytes per byte of data file (padding included); `None` before any file.
-    pub fn compression_ratio(&self) -> Option<f64> {
-        (self.bytes_data > 0).then(|| self.bytes_captured as f64 / self.bytes_data as f64)
-    }
-
-    fn add(&mut self, p: &SpoolReport) {
-        self.segments_stored += p.segments_stored;
-        self.records_stored += p.records_stored;
-        self.bytes_captured += p.bytes_captured;
-        self.bytes_data += p.bytes_data;
-        self.bytes_index += p.bytes_index;
-        self.empty_segments += p.empty_segments;
-        self.overrun_segments += p.overrun_segments;
-        self.overrun_packets += p.overrun_packets;
-        self.ring_resets += p.ring_resets;
-        self.skips_ahead += p.skips_ahead;
-        self.deleted_files += p.deleted_files;
-        self.deleted_bytes += p.deleted_bytes;
-        self.store_bytes = p.store_bytes;
-        self.oldest_stored_ns = p.oldest_stored_ns;
-        self.newest_stored_ns = p.newest_stored_ns;
-        self.lag_segments = p.lag_segments;
-        self.lag_bytes = p.lag_bytes;
-        self.lag_ns = p.lag_ns;
-        self.io_mode = p.io_mode.or(self.io_mode);
-        self.dirs_recreated += p.dirs_recreated;
     }
 }
 
@@ -199,7 +123,7 @@ impl Spooler {
         Ok(Spooler {
             ring: worker_dir(ring_dir, worker),
             store_dir: store_dir.to_path_buf(),
-            mount_dev: mount_dev(store_dir),
+            mount_dev: faults::mount_dev(store_dir),
             leftovers: Vec::new(),
             dir,
             opts,
@@ -288,61 +212,6 @@ impl Spooler {
         // Progress made before an error is on disk: count it either way.
         self.totals.add(&rep);
         result.and(lag).map(|()| rep)
-    }
-
-    /// Before each poll: the worker directory exists, or is created again inside the store
-    /// directory (with the cursor, so storing goes on where it was). The store directory
-    /// itself is never created here, nor written when it was a mount point at open and is
-    /// no longer one: either may be a mount point whose file system went away, and the
-    /// directory left below is on another disk (the root's). Storing resumes when it is back.
-    fn ensure_dir(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
-        if self.dir.is_dir() {
-            return Ok(());
-        }
-        let gone = |op| StoreError::Io {
-            op,
-            path: self.store_dir.clone(),
-            source: std::io::Error::from_raw_os_error(libc::ENOENT),
-        };
-        if !self.store_dir.is_dir() {
-            return Err(gone(
-                "store directory removed (not created again: it may be an unmounted mount point)",
-            ));
-        }
-        if self.mount_dev.is_some() && mount_dev(&self.store_dir).is_none() {
-            return Err(gone(
-                "store directory no longer a mount point (unmounted? nothing is written to the disk below it)",
-            ));
-        }
-        std::fs::create_dir(&self.dir)
-            .map_err(io_err("create worker store directory again", &self.dir))?;
-        sync_dir(&self.store_dir)?;
-        rep.dirs_recreated += 1;
-        if let Some(c) = self.cursor {
-            write_cursor(&self.dir, c)?;
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
-    }
-
-    /// Removes `path` (unless `keep_if` exists), or remembers it for the next poll when the
-    /// file system refuses now (read-only).
-    fn discard(&mut self, path: &Path, keep_if: Option<&Path>) {
-        if keep_if.is_some_and(Path::exists) {
-            return;
-        }
-        let refused =
-            std::fs::remove_file(path).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound);
-        if refused && !self.leftovers.iter().any(|(p, _)| p == path) {
-            self.leftovers
-                .push((path.to_path_buf(), keep_if.map(Path::to_path_buf)));
-        }
-    }
-
-    fn remove_leftovers(&mut self) {
-        for (path, keep_if) in std::mem::take(&mut self.leftovers) {
-            self.discard(&path, keep_if.as_deref());
-        }
     }
 
     /// Stores what is sealed; a pass that finds the store chasing the ring's tail is followed
@@ -486,71 +355,6 @@ impl Spooler {
         })
     }
 
-    /// Writes and publishes one store file; on failure (disk full, read-only, directory
-    /// gone) removes what it left: the temporary files, and the data file if its index did
-    /// not follow (the cursor did not move, so the next poll stores the segment again under
-    /// the same name). A reader never sees a partial file, and a full disk keeps no
-    /// half-written file taking its space.
-    fn write_file(
-        &mut self,
-        name: String,
-        part: &[Record],
-        rep: &mut SpoolReport,
-    ) -> crate::Result<()> {
-        let (data, index) = file_paths(&self.dir, &name, self.opts.store.compression);
-        let mut published = false;
-        match self.publish(&data, &index, part, &mut published) {
-            Ok((mode, data_len, index_len)) => {
-                rep.io_mode = Some(mode);
-                rep.bytes_data += data_len;
-                rep.bytes_index += index_len;
-                Ok(())
-            }
-            Err(e) => {
-                self.discard(&temp_path(&data), None);
-                self.discard(&temp_path(&index), None);
-                if published {
-                    self.discard(&data, Some(&index));
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// [`write_file`](Self::write_file)'s steps; sets `published` once the data file is in
-    /// view. Returns how it wrote and the data and index lengths.
-    fn publish(
-        &mut self,
-        data: &Path,
-        index: &Path,
-        part: &[Record],
-        published: &mut bool,
-    ) -> crate::Result<(IoMode, u64, u64)> {
-        let tmp = temp_path(data);
-        let mut f = DataFile::create(&tmp, self.opts.direct)?;
-        let mut w = BlockWriter::new(self.opts.store)?;
-        for r in part {
-            w.push(r.ts_ns, r.orig_len, &r.data, r.meta)?;
-            while let Some(b) = w.pop_ready() {
-                f.write_at(b.offset, &b.bytes, &mut self.buf)?;
-            }
-        }
-        let fin = w.finish()?;
-        for b in fin.tail {
-            f.write_at(b.offset, &b.bytes, &mut self.buf)?;
-        }
-        let mode = f.mode();
-        let data_len = f.finish()?;
-        std::fs::rename(&tmp, data).map_err(io_err("rename into place", data))?;
-        *published = true;
-        // The data's rename is durable before the index can appear: an index in view always
-        // has its complete data file, on any file system (one more fsync per file).
-        sync_dir(&self.dir)?;
-        write_atomic(index, &fin.index_bytes)?;
-        sync_dir(&self.dir)?;
-        Ok((mode, data_len, fin.index_bytes.len() as u64))
-    }
-
     fn set_cursor(&mut self, c: Cursor) -> crate::Result<()> {
         self.cursor = Some(c);
         write_cursor(&self.dir, c)?;
@@ -567,58 +371,6 @@ impl Spooler {
         rep.newest_stored_ns = self.newest_ns.filter(|_| d.oldest_kept_ns.is_some());
         Ok(())
     }
-
-    fn measure_lag(&self, rep: &mut SpoolReport) -> crate::Result<()> {
-        let lag = self.lag()?;
-        rep.lag_segments = lag.segments;
-        rep.lag_bytes = lag.bytes;
-        rep.lag_ns = lag.ns;
-        Ok(())
-    }
-
-    /// How far the store is behind the ring now: sealed segments not yet stored, their bytes,
-    /// and the capture time between the newest of their packets and the newest stored one.
-    pub fn lag(&self) -> crate::Result<Lag> {
-        let mut lag = Lag::default();
-        if !mirrorcap_ring::layout::control_path(&self.ring).exists() {
-            return Ok(lag);
-        }
-        let reader = WorkerReader::open(&self.ring)?;
-        let mut span: Option<(u64, u64)> = None; // oldest first_ts, newest last_ts pending
-        for s in reader.segments().iter().filter(|s| pending(s, self.cursor)) {
-            let done = match self.cursor {
-                Some(c) if c.seq == s.seq => c.committed,
-                _ => FILE_HEADER_LEN as u64,
-            };
-            lag.segments += 1;
-            lag.bytes += s.committed.saturating_sub(done);
-            if s.packets > 0 {
-                let (lo, hi) = span.unwrap_or((s.first_ts, s.last_ts));
-                span = Some((lo.min(s.first_ts), hi.max(s.last_ts)));
-            }
-        }
-        if let Some((oldest, newest)) = span {
-            lag.ns = newest.saturating_sub(self.newest_ns.unwrap_or(oldest));
-        }
-        Ok(lag)
-    }
-}
-
-/// What [`Spooler::lag`] measures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lag {
-    pub segments: u64,
-    pub bytes: u64,
-    /// Capture time, ns: newest sealed packet not stored minus newest stored (0: caught up).
-    pub ns: u64,
-}
-
-/// The device of `store_dir` when it is a mount point (on another device than its parent).
-fn mount_dev(store_dir: &Path) -> Option<u64> {
-    let dev = |p: &Path| std::fs::metadata(p).ok().map(|m| m.dev());
-    let parent = store_dir.canonicalize().ok()?.parent()?.to_path_buf();
-    let d = dev(store_dir)?;
-    (Some(d) != dev(&parent)).then_some(d)
 }
 
 /// Whether sealed segment `s` holds records the store does not have yet.
