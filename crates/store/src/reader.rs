@@ -36,7 +36,11 @@ impl StoreFile {
     /// Opens data file `data_path` described by index `index_path`. A data file of another
     /// length than the index says (truncated, or still being written) is an error.
     pub fn open(data_path: &Path, index_path: &Path) -> crate::Result<Self> {
-        let index = StoreIndex::read(index_path)?;
+        Self::with_index(data_path, StoreIndex::read(index_path)?)
+    }
+
+    /// Opens data file `data_path` with its index already read.
+    pub fn with_index(data_path: &Path, index: StoreIndex) -> crate::Result<Self> {
         let io = |op: &'static str| {
             let path = data_path.to_path_buf();
             move |source| StoreError::Io { op, path, source }

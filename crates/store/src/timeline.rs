@@ -117,7 +117,7 @@ struct Stream<'a> {
 
 enum StreamKind {
     /// Files (seq, from order) and the blocks of each to read.
-    Store(VecDeque<(StoreFile, Vec<usize>)>),
+    Store(VecDeque<ToRead>),
     Ring {
         reader: Box<WorkerReader>,
         seqs: VecDeque<u64>,
@@ -181,16 +181,46 @@ impl Stream<'_> {
     }
 }
 
+/// A store file to read, and which of its blocks; opened only when its first block is read
+/// (and closed when its last is), so a timeline over thousands of files holds one open at a
+/// time per worker, not one descriptor per file.
+struct ToRead {
+    file: StoredFile,
+    index: Option<StoreIndex>,
+    open: Option<StoreFile>,
+    blocks: VecDeque<usize>,
+}
+
+impl ToRead {
+    fn new(file: StoredFile, index: StoreIndex, keep: impl Fn(&crate::BlockInfo) -> bool) -> Self {
+        let blocks = (0..index.blocks.len())
+            .filter(|&k| keep(&index.blocks[k]))
+            .collect();
+        ToRead {
+            file,
+            index: Some(index),
+            open: None,
+            blocks,
+        }
+    }
+}
+
 /// The records of the next block to read from `files` (dropping files read to their end);
 /// `None` when every file is read.
-fn next_block(files: &mut VecDeque<(StoreFile, Vec<usize>)>) -> crate::Result<Option<Vec<Record>>> {
-    while let Some((file, blocks)) = files.front_mut() {
-        if blocks.is_empty() {
+fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<Vec<Record>>> {
+    while let Some(t) = files.front_mut() {
+        let Some(k) = t.blocks.pop_front() else {
             files.pop_front();
             continue;
-        }
-        let k = blocks.remove(0);
-        let recs = file.read_block(k)?;
+        };
+        let open = match &mut t.open {
+            Some(f) => f,
+            None => {
+                let index = t.index.take().expect("read at listing");
+                t.open.insert(StoreFile::with_index(&t.file.data, index)?)
+            }
+        };
+        let recs = open.read_block(k)?;
         return Ok(Some(
             recs.into_iter()
                 .map(|r| Record {
@@ -208,7 +238,7 @@ fn next_block(files: &mut VecDeque<(StoreFile, Vec<usize>)>) -> crate::Result<Op
 /// One worker's store files as `tail --from-start` history: the files of segments older than
 /// the one the tail starts the ring at, in (seq, from) order, records of `sessions` only.
 struct StoreHistory {
-    files: VecDeque<(StoreFile, Vec<usize>)>,
+    files: VecDeque<ToRead>,
     pending: VecDeque<Record>,
     sessions: SessionFilter,
 }
@@ -251,16 +281,13 @@ pub fn tail_history(
                 start.is_none_or(|s| !same_ring(f.generation, s.generation) || f.seq < s.seq)
             });
             files.sort_by_key(|f| (f.generation, f.seq, f.from));
-            let mut open = VecDeque::new();
+            let mut to_read = VecDeque::new();
             for f in files {
                 let index = StoreIndex::read(&f.index)?;
-                let blocks: Vec<usize> = (0..index.blocks.len())
-                    .filter(|&k| index.blocks[k].records > 0)
-                    .collect();
-                open.push_back((StoreFile::open(&f.data, &f.index)?, blocks));
+                to_read.push_back(ToRead::new(f, index, |b| b.records > 0));
             }
             out.push(Box::new(StoreHistory {
-                files: open,
+                files: to_read,
                 pending: VecDeque::new(),
                 sessions: sessions.clone(),
             }));
@@ -319,22 +346,21 @@ pub fn export(
     for (worker, mut files) in stores {
         // An older ring's files first (generations are creation times; 0, unknown, oldest).
         files.sort_by_key(|(f, _)| (f.generation, f.seq, f.from));
-        let mut open = VecDeque::new();
+        let mut to_read = VecDeque::new();
         for (f, index) in files {
-            let blocks: Vec<usize> = (0..index.blocks.len())
-                .filter(|&k| {
-                    let b = &index.blocks[k];
-                    let keep = b.records > 0 && in_range(filter, b.min_ts_ns, b.max_ts_ns);
-                    stats.store_blocks_skipped += u64::from(b.records > 0 && !keep);
-                    keep
-                })
-                .collect();
-            if !blocks.is_empty() {
+            let skipped = std::cell::Cell::new(0);
+            let t = ToRead::new(f, index, |b| {
+                let keep = b.records > 0 && in_range(filter, b.min_ts_ns, b.max_ts_ns);
+                skipped.set(skipped.get() + u64::from(b.records > 0 && !keep));
+                keep
+            });
+            stats.store_blocks_skipped += skipped.get();
+            if !t.blocks.is_empty() {
                 stats.store_files += 1;
-                open.push_back((StoreFile::open(&f.data, &f.index)?, blocks));
+                to_read.push_back(t);
             }
         }
-        streams.push(stream(worker, 0, StreamKind::Store(open), filter));
+        streams.push(stream(worker, 0, StreamKind::Store(to_read), filter));
     }
     for ring in &rings {
         for w in list_worker_dirs(ring).map_err(io("read ring directory", ring))? {
