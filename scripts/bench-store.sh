@@ -214,15 +214,23 @@ task() {
 # first step in the window to the last, each step timed at the midpoint of the two scrapes
 # around it. The ring's counters move continuously: first to last scrape.
 sample() {
-  "$PY" - "$URL" "$2" "$3" "$(task mc-store-00)" "$(task rte-worker-1)" >"$1" <<'PY'
-import json, sys, time, urllib.request
+  "$PY" - "$URL" "$2" "$3" "$(task mc-store-00)" "$(task rte-worker-1)" "$APP_PID" >"$1" <<'PY'
+import glob, json, sys, time, urllib.request
 
 url, warm, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-tasks = {"store_thread": sys.argv[4], "worker": sys.argv[5]}
+tasks = {"store_thread": sys.argv[4], "worker": sys.argv[5], "store_io": ""}
 
 
 def sched():
-    # each thread's time on a CPU and waiting for one (ns), from its schedstat
+    # each thread's time on a CPU and waiting for one (ns), from its schedstat; the store's disk
+    # thread (mc-store-00-io) starts with the first file, so it is looked for until found
+    if not tasks["store_io"]:
+        for t in glob.glob(f"/proc/{sys.argv[6]}/task/*"):
+            try:
+                if open(t + "/comm").read().strip() == "mc-store-00-io":
+                    tasks["store_io"] = t
+            except OSError:
+                pass
     out = {}
     for k, path in tasks.items():
         try:
@@ -359,15 +367,17 @@ json.dump(out, sys.stdout)
 PY
 }
 
-# dd_rate FILE MIB [CGROUP]: sequential O_DIRECT writes of 1 MiB (the store's block size), fsync
-# at the end, in CGROUP when given; prints MB/s (10^6 bytes) from dd's own count and time.
+# dd_rate FILE MIB [CGROUP] [BS_MIB]: sequential O_DIRECT writes of BS_MIB MiB (1: the store's
+# block size; 8: its write size; 1 in a CGROUP), fsync at the end, in CGROUP when given (not
+# empty); prints MB/s
+# (10^6 bytes) from dd's own count and time.
 dd_rate() {
-  local out
+  local out bs=${4:-1}
   if [[ -n ${3:-} ]]; then
     # shellcheck disable=SC2016 # the inner shell's $$ and arguments
     out=$(sh -c 'echo $$ >"$0/cgroup.procs" && exec dd if=/dev/zero of="$1" bs=1M count="$2" oflag=direct conv=fsync' "$3" "$1" "$2" 2>&1)
   else
-    out=$(dd if=/dev/zero of="$1" bs=1M count="$2" oflag=direct conv=fsync 2>&1)
+    out=$(dd if=/dev/zero of="$1" bs="$bs"M count=$(($2 / bs)) oflag=direct conv=fsync 2>&1)
   fi
   rm -f "$1"
   echo "$out" | awk '/copied/ { printf "%.1f", $1 / $(NF - 3) / 1e6 }'
@@ -463,14 +473,16 @@ rate_run() { # FS KIND MODE MIX
 for fs in $FSES; do
   mkfs_mount "$fs"
   dd1=$(dd_rate "$mnt/dd.bin" "$DD_MIB")
-  log "$fs: dd $dd1 MB/s"
+  dd81=$(dd_rate "$mnt/dd.bin" "$DD_MIB" "" 8)
+  log "$fs: dd $dd1 MB/s (1 MiB writes), $dd81 MB/s (8 MiB writes)"
   rate_run "$fs" drain none gen
   for m in $MIXES; do rate_run "$fs" drain zstd "$m"; done
   rate_run "$fs" overload none gen
   rate_run "$fs" overload zstd gen
   dd2=$(dd_rate "$mnt/dd.bin" "$DD_MIB")
-  log "$fs: dd $dd2 MB/s (after)"
-  row ceiling fs="$fs" dd_before_MBps="$dd1" dd_after_MBps="$dd2" dd_MiB="$DD_MIB"
+  dd82=$(dd_rate "$mnt/dd.bin" "$DD_MIB" "" 8)
+  log "$fs: dd $dd2 MB/s (1 MiB writes), $dd82 MB/s (8 MiB writes) (after)"
+  row ceiling fs="$fs" dd_before_MBps="$dd1" dd_after_MBps="$dd2" dd8_before_MBps="$dd81" dd8_after_MBps="$dd82" dd_MiB="$DD_MIB"
 done
 
 # ---- where the store thread's time goes (PERF=1) ---------------------------------------------
@@ -690,28 +702,28 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
   echo
   echo "## 1. Store rate against the disk's own O_DIRECT bandwidth"
   echo
-  echo "Ceiling: \`dd if=/dev/zero of=FS/dd.bin bs=1M count=$DD_MIB oflag=direct conv=fsync\` on the same file system just before and just after its store runs (1 MiB: the store's block size and write size); \"/ dd\" divides by their mean. Store: \`mirrorcap run --vdev net_pcap0,rx_pcap=MIX.pcap,infinite_rx=1 --workers 1 --ring-dir /dev/shm/... RING --store-dir FS/store --store-size $STORE_SIZE --store-compress MODE\`, \`mirrorcap_store_bytes_total{kind=\"disk\"|\"captured\"}\` scraped every 100 ms for ${SECS} s, the rate from the first to the last step of the totals (the store publishes them after each poll, which stores every sealed segment it found). Ratio = captured / disk bytes."
+  echo "Ceiling: \`dd if=/dev/zero of=FS/dd.bin bs=1M count=$DD_MIB oflag=direct conv=fsync\` on the same file system just before and just after its store runs, with 1 MiB writes (the store's block size) and with 8 MiB writes (\`bs=8M\`: the size of the store's O_DIRECT writes); \"/ dd\" divides by the higher of the two means. Store: \`mirrorcap run --vdev net_pcap0,rx_pcap=MIX.pcap,infinite_rx=1 --workers 1 --ring-dir /dev/shm/... RING --store-dir FS/store --store-size $STORE_SIZE --store-compress MODE\`, \`mirrorcap_store_bytes_total{kind=\"disk\"|\"captured\"}\` scraped every 100 ms for ${SECS} s, the rate from the first to the last step of the totals (the store publishes them after each poll, which stores every sealed segment it found). Ratio = captured / disk bytes."
   echo
   echo "- **drain**: RING = \`--segment-size 64MiB --segments $DRAIN_SEGMENTS --ring-policy stop\`: RX fills the ring within a second or two and then drops; the store drains it with no ring writer overtaking it, sampled from 0.5 s after start. This is the store's own rate (ring read, compression, O_DIRECT writes, fsyncs) against the disk."
   echo "- **overload**: RING = \`${RING[*]}\` (bench.sh's), sampled after ${WARMUP} s: RX far faster than the disk, the ring laps the store, and a segment rotated over while the store reads it is lost (overrun, counted)."
   echo
-  echo "| fs | dd MB/s before / after | run | mode | mix | captured MB/s | disk MB/s | ratio | disk / dd | captured / dd | store files in the window (longest gap s) | store thread on a CPU / waiting for one | into the ring MB/s | ring segments sealed / stored / overrun in the window | worker on a CPU; unprepared rotations | RX→commit p99.9 / max µs |"
+  echo "| fs | dd MB/s before / after | run | mode | mix | captured MB/s | disk MB/s | ratio | disk / dd | captured / dd | store files in the window (longest gap s) | store thread on a CPU / waiting for one; its disk thread on a CPU | into the ring MB/s | ring segments sealed / stored / overrun in the window | worker on a CPU; unprepared rotations | RX→commit p99.9 / max µs |"
   echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---|---|---|"
   jq -r '
     (map(select(.kind == "ceiling")) | map({(.fs): .}) | add // {}) as $c
     | .[] | select(.kind == "store_rate") | . as $r | $c[$r.fs] as $d
-    | (($d.dd_before_MBps + $d.dd_after_MBps) / 2) as $ceil
+    | ([($d.dd_before_MBps + $d.dd_after_MBps) / 2, (($d.dd8_before_MBps // 0) + ($d.dd8_after_MBps // 0)) / 2] | max) as $ceil
     | ($r.files.disk_Bps / 1e6) as $disk | ($disk * $r.ratio) as $capt
-    | [$r.fs, "\($d.dd_before_MBps) / \($d.dd_after_MBps)", $r.run, $r.mode, $r.mix,
+    | [$r.fs, "\($d.dd_before_MBps) / \($d.dd_after_MBps); 8 MiB: \($d.dd8_before_MBps) / \($d.dd8_after_MBps)", $r.run, $r.mode, $r.mix,
        ($capt * 10 | round / 10), ($disk * 10 | round / 10), $r.ratio,
        ($disk / $ceil * 1000 | round / 1000), ($capt / $ceil * 1000 | round / 1000),
-       "\($r.files.files) (\($r.files.max_gap_s))", "\((($r.window.store_thread_cpu // 0) * 100) | round) % / \((($r.window.store_thread_runq // 0) * 100) | round) %", ($r.window.ring_Bps / 1e6 | round),
+       "\($r.files.files) (\($r.files.max_gap_s))", "\((($r.window.store_thread_cpu // 0) * 100) | round) % / \((($r.window.store_thread_runq // 0) * 100) | round) %; disk thread \((($r.window.store_io_cpu // 0) * 100) | round) %", ($r.window.ring_Bps / 1e6 | round),
        "\($r.window.sealed_segments) / \($r.window.stored_segments) / \($r.window.overrun_segments)",
        "\((($r.window.worker_cpu // 0) * 100) | round) %; \($r.window.rotations_unprepared)",
        (if $r.run == "overload" then "\($r.p999_ns / 1e3 * 10 | round / 10) / \($r.max_ns / 1e3 * 10 | round / 10)" else "-" end)]
     | "| " + (map(tostring) | join(" | ")) + " |"' "$R"
   echo
-  echo "Disk MB/s: the store's files (data + index) stored in the window over the time between the first and the last of them (their mtimes; one file per 64 MiB ring segment); captured MB/s = disk MB/s × the run's compression ratio (from its stop summary). Store thread: the share of the window mc-store-00 spent on a CPU and waiting in a run queue for one (its schedstat); the rest it was blocked (disk writes, fsync) or idle between polls."
+  echo "Disk MB/s: the store's files (data + index) stored in the window over the time between the first and the last of them (their mtimes; one file per 64 MiB ring segment); captured MB/s = disk MB/s × the run's compression ratio (from its stop summary). Store thread: the share of the window mc-store-00 (reads segments, checksums, compresses) spent on a CPU and waiting in a run queue for one (its schedstat); the rest it waited for its disk thread or was idle between polls. Disk thread: mc-store-00-io (O_DIRECT writes, fsyncs, renames) on a CPU; it is blocked on the disk the rest of the time."
   for p in "${PROFILES[@]}"; do
     read -r pm px <<<"$p"
     echo

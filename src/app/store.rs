@@ -148,12 +148,20 @@ fn store_loop(w: usize, mut sp: Spooler, out: &PublishedStore, finish: &AtomicBo
             );
         }
         match result {
-            Ok(_) => {
+            Ok(rep) => {
                 if let Some((_, e)) = failing.take() {
                     eprintln!("mirrorcap: store worker {w}: storing again after: {e}");
                 }
                 out.publish_fault(None);
-                wait = POLL_EVERY;
+                // Segments sealed while this poll stored others: on at once, so a backlog is
+                // worked off with the disk busy throughout, not in bursts between sleeps (only
+                // while polls make progress: never a busy loop).
+                let progress = rep.segments_stored + rep.empty_segments + rep.overrun_segments;
+                wait = if rep.lag_segments > 0 && progress > 0 {
+                    Duration::ZERO
+                } else {
+                    POLL_EVERY
+                };
             }
             Err(e) => {
                 let fault = fault_of(&e, &sp, failing.as_ref().map(|f| f.0));

@@ -59,9 +59,10 @@ pub const E_PACKETS: usize = 4;
 pub const E_STATE: usize = 5;
 
 /// A segment's state in its control entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u64)]
 pub enum SegState {
+    #[default]
     Empty = 0,
     Live = 1,
     Sealed = 2,
@@ -231,7 +232,7 @@ impl<'a> Entry<'a> {
 }
 
 /// A consistent copy of one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EntrySnapshot {
     pub index: usize,
     pub seq: u64,

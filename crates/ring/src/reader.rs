@@ -4,12 +4,14 @@
 use super::layout::*;
 use super::mmap::ControlView;
 use super::pcapfmt::{
-    parse_file_header, RecordHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN,
+    file_header, parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
+    SNAPLEN,
 };
 use super::record_meta::{decode_index, RecordMeta, META_LEN};
 use super::RingError;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
 
@@ -166,30 +168,77 @@ impl WorkerReader {
 
     /// The records of the next segment, or None when all were read.
     pub fn next_segment(&mut self) -> Result<Option<Vec<Record>>, RingError> {
+        let mut buf = Vec::new();
+        let mut seg = SegmentRead::default();
+        if !self.next_segment_into(&mut buf, &mut seg)? {
+            return Ok(None);
+        }
+        let records = seg
+            .spans
+            .iter()
+            .zip(&seg.metas)
+            .map(|(s, &meta)| Record {
+                ts_ns: s.ts_ns,
+                orig_len: s.orig_len,
+                data: s.data(&buf).to_vec(),
+                meta,
+            })
+            .collect();
+        Ok(Some(records))
+    }
+
+    /// Reads the next segment into `buf` (its committed bytes from offset 0: the file header,
+    /// then the records) and describes it in `seg`, reusing both: the store writer's read,
+    /// with no allocation per record and none per segment once `buf` and `seg` are grown.
+    /// Returns false when all were read.
+    pub fn next_segment_into(
+        &mut self,
+        buf: &mut impl SegmentBuf,
+        seg: &mut SegmentRead,
+    ) -> Result<bool, RingError> {
+        self.next_segment_visit(buf, seg, |_| {})
+    }
+
+    /// [`next_segment_into`](Self::next_segment_into), reading [`READ_CHUNK`] bytes at a
+    /// time and calling `visit` after each with what is read and parsed so far, so the caller
+    /// can work on records while they are in the CPU's cache (each call sees more; a segment
+    /// overwritten while read is still dropped after its visits, so what `visit` made of it
+    /// must be dropped too: the reader then goes on to the next segment, with new visits).
+    pub fn next_segment_visit(
+        &mut self,
+        buf: &mut impl SegmentBuf,
+        seg: &mut SegmentRead,
+        mut visit: impl FnMut(Visit<'_>),
+    ) -> Result<bool, RingError> {
         while self.next < self.order.len() {
             let want = self.order[self.next];
             self.next += 1;
-            if let Some(records) = self.read_segment(want)? {
-                return Ok(Some(records));
+            if self.read_segment(want, buf, seg, &mut visit)? {
+                return Ok(true);
             }
         }
-        Ok(None)
+        Ok(false)
     }
 
-    fn read_segment(&mut self, want: EntrySnapshot) -> Result<Option<Vec<Record>>, RingError> {
+    fn read_segment(
+        &mut self,
+        want: EntrySnapshot,
+        buf: &mut impl SegmentBuf,
+        seg: &mut SegmentRead,
+        visit: &mut impl FnMut(Visit<'_>),
+    ) -> Result<bool, RingError> {
         let e = Entry::of(self.control.words(), want.index).expect("index from this control file");
         let before = e.snapshot(want.index);
         if before.seq != want.seq {
             self.stats.raced += 1;
-            return Ok(None);
+            return Ok(false);
         }
-        let mut buf = Vec::new();
         let (f, path) = match open_slot_file(&self.dir, want.index, SlotFile::Data) {
             Ok(found) => found,
             Err(err) => {
                 if e.load(E_SEQ, Ordering::Acquire) != want.seq {
                     self.stats.raced += 1;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 return Err(RingError::Io {
                     op: "open".into(),
@@ -198,60 +247,214 @@ impl WorkerReader {
                 });
             }
         };
+        let read_err = |source| RingError::Io {
+            op: "read".into(),
+            path: path.clone(),
+            source,
+        };
         // Only committed bytes, sealed or live: a sealed segment can be resumed (extended with
         // zeros, same seq) by a restarted writer while we read it.
-        let limit = before.committed;
-        f.take(limit)
-            .read_to_end(&mut buf)
-            .map_err(|e| RingError::Io {
-                op: "read".into(),
-                path: path.clone(),
-                source: e,
-            })?;
-        let (mut records, torn) = parse_records(&buf);
+        let dst = buf.space(before.committed as usize).map_err(read_err)?;
+        let mut parser = SpanParser::default();
+        seg.spans.clear();
+        let mut n = 0;
+        loop {
+            let to = (n + READ_CHUNK).min(dst.len());
+            let got = read_full_at(&f, &mut dst[n..to], n as u64).map_err(read_err)?;
+            let eof = n + got < to;
+            n += got;
+            parser.parse(&dst[..n], &mut seg.spans);
+            visit(Visit {
+                seq: want.seq,
+                bytes: &dst[..n],
+                spans: &seg.spans,
+                canonical: parser.canonical,
+            });
+            if eof || n == dst.len() {
+                break;
+            }
+        }
+        let (end, torn) = (parser.off, n - parser.off);
+        seg.len = end;
+        seg.canonical = parser.canonical;
         // The index words of those records were stored before `committed` was published.
-        let index = read_slot_index(&self.dir, want.index, records.len())?;
+        seg.metas.clear();
+        seg.metas
+            .extend(read_slot_index(&self.dir, want.index, seg.spans.len())?);
         fence(Ordering::Acquire);
         if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
             self.stats.raced += 1;
-            return Ok(None);
+            return Ok(false);
         }
-        for (r, m) in records.iter_mut().zip(index) {
-            r.meta = m;
-        }
+        seg.snapshot = want;
         self.stats.segments += 1;
-        self.stats.records += records.len() as u64;
+        self.stats.records += seg.spans.len() as u64;
         self.stats.torn_bytes += torn as u64;
-        Ok(Some(records))
+        Ok(true)
+    }
+}
+
+/// Memory a segment is read into: a `Vec`, or page-aligned memory that the store writer then
+/// writes to disk with O_DIRECT as it is.
+pub trait SegmentBuf {
+    /// At least `len` writable bytes (their contents do not matter).
+    fn space(&mut self, len: usize) -> std::io::Result<&mut [u8]>;
+}
+
+impl SegmentBuf for Vec<u8> {
+    fn space(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
+        if self.len() < len {
+            self.resize(len, 0);
+        }
+        Ok(&mut self[..len])
+    }
+}
+
+/// One segment read by [`WorkerReader::next_segment_into`].
+#[derive(Clone, Debug, Default)]
+pub struct SegmentRead {
+    /// The segment's control entry as listed at open.
+    pub snapshot: EntrySnapshot,
+    /// Bytes from the file header through the last whole record.
+    pub len: usize,
+    /// Its records, in file order.
+    pub spans: Vec<RecordSpan>,
+    /// Their metadata words (same order).
+    pub metas: Vec<RecordMeta>,
+    /// The file header and every record header are byte for byte what
+    /// [`pcapfmt`](super::pcapfmt) writes (a ring writer's segment always is): a store file
+    /// can be these bytes as they are.
+    pub canonical: bool,
+}
+
+/// Where a record lies in the bytes it was parsed from, and its decoded header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSpan {
+    /// Offset of its 16-byte record header.
+    pub offset: usize,
+    pub ts_ns: u64,
+    pub incl_len: u32,
+    pub orig_len: u32,
+}
+
+impl RecordSpan {
+    /// Bytes of the record: header and data.
+    pub fn record_len(&self) -> usize {
+        RECORD_HEADER_LEN + self.incl_len as usize
+    }
+
+    /// The frame's bytes in `buf`.
+    pub fn data<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.offset + RECORD_HEADER_LEN..self.offset + self.record_len()]
+    }
+}
+
+/// What [`WorkerReader::next_segment_visit`] has of a segment after one more chunk: its bytes
+/// read so far, the records whole in them, and whether all headers so far are canonical.
+pub struct Visit<'a> {
+    /// The segment's seq (a new one when the one before was overwritten while read).
+    pub seq: u64,
+    pub bytes: &'a [u8],
+    pub spans: &'a [RecordSpan],
+    pub canonical: bool,
+}
+
+/// Bytes per read of [`WorkerReader::next_segment_visit`]: what was read last is still in the
+/// CPU's cache when it is parsed and visited (a whole 64 MiB segment read at once is not, and
+/// parsing it cost as much as reading it).
+pub const READ_CHUNK: usize = 2 << 20;
+
+/// Reads at `at` until `dst` is full or the file ends; returns the bytes read.
+fn read_full_at(f: &File, dst: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < dst.len() {
+        match f.read_at(&mut dst[n..], at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Splits a pcap file's bytes into record spans (replacing `spans`' contents); returns the
+/// end of the last whole record and the count of trailing bytes that do not form one.
+pub fn parse_spans(buf: &[u8], spans: &mut Vec<RecordSpan>) -> (usize, usize) {
+    let (end, torn, _) = parse_spans_checked(buf, spans);
+    (end, torn)
+}
+
+/// [`parse_spans`], and whether every header is canonical (see [`SegmentRead::canonical`]).
+pub fn parse_spans_checked(buf: &[u8], spans: &mut Vec<RecordSpan>) -> (usize, usize, bool) {
+    spans.clear();
+    let mut p = SpanParser::default();
+    p.parse(buf, spans);
+    (p.off, buf.len() - p.off, p.canonical)
+}
+
+/// Parses a pcap's records as its bytes arrive: each [`parse`](Self::parse) takes all the
+/// bytes so far and adds the records now whole; the result is the same as one parse of all.
+#[derive(Default)]
+struct SpanParser {
+    res: Option<Resolution>,
+    /// Where the next record starts (0: the file header is not checked yet).
+    off: usize,
+    canonical: bool,
+}
+
+impl SpanParser {
+    fn parse(&mut self, buf: &[u8], spans: &mut Vec<RecordSpan>) {
+        let res = match self.res {
+            Some(r) => r,
+            None => {
+                let Some(r) = buf.get(..FILE_HEADER_LEN).and_then(parse_file_header) else {
+                    return;
+                };
+                self.res = Some(r);
+                self.off = FILE_HEADER_LEN;
+                self.canonical = buf[..FILE_HEADER_LEN] == file_header();
+                r
+            }
+        };
+        let mut off = self.off;
+        while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
+            let Some(r) = RecordHeader::decode(h, res) else {
+                break;
+            };
+            let end = off + RECORD_HEADER_LEN + r.incl_len as usize;
+            if r.incl_len > SNAPLEN || end > buf.len() {
+                break;
+            }
+            // Checked while the header is in the cache anyway.
+            self.canonical &= h == r.encode();
+            spans.push(RecordSpan {
+                offset: off,
+                ts_ns: r.ts_ns,
+                incl_len: r.incl_len,
+                orig_len: r.orig_len,
+            });
+            off = end;
+        }
+        self.off = off;
     }
 }
 
 /// Splits a pcap file's bytes into records; returns them and the count of trailing bytes that
 /// do not form a whole record.
 pub fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
-    let Some(res) = buf.get(..FILE_HEADER_LEN).and_then(parse_file_header) else {
-        return (Vec::new(), buf.len());
-    };
-    let mut out = Vec::new();
-    let mut off = FILE_HEADER_LEN;
-    while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
-        let Some(r) = RecordHeader::decode(h, res) else {
-            break;
-        };
-        let start = off + RECORD_HEADER_LEN;
-        let end = start + r.incl_len as usize;
-        if r.incl_len > SNAPLEN || end > buf.len() {
-            break;
-        }
-        out.push(Record {
-            ts_ns: r.ts_ns,
-            orig_len: r.orig_len,
-            data: buf[start..end].to_vec(),
+    let mut spans = Vec::new();
+    let (_, torn) = parse_spans(buf, &mut spans);
+    let records = spans
+        .iter()
+        .map(|s| Record {
+            ts_ns: s.ts_ns,
+            orig_len: s.orig_len,
+            data: s.data(buf).to_vec(),
             meta: RecordMeta::UNTAGGED,
-        });
-        off = end;
-    }
-    (out, buf.len() - off)
+        })
+        .collect();
+    (records, torn)
 }
 
 /// The first `n` metadata words of slot `index`'s index file, under whichever name it has

@@ -17,7 +17,7 @@
 //! (offsets contiguous, aligned when compressed, lengths bounded), so a damaged index is an
 //! error, never a wrong block or a huge allocation.
 
-use crate::checksum::checksum;
+use crate::checksum::{block_checksum, checksum};
 use crate::pad::pad_len;
 use crate::{StoreError, ALIGN, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN};
@@ -26,7 +26,9 @@ use std::io::Read;
 use std::path::Path;
 
 pub const INDEX_MAGIC: [u8; 8] = *b"MCSTIDX1";
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
+/// The oldest version read: 1 differs only in its block checksum ([`block_checksum`]).
+pub const INDEX_VERSION_MIN: u32 = 1;
 const FLAG_ZSTD: u32 = 1;
 const HEADER_LEN: usize = 40;
 const ENTRY_LEN: usize = 56;
@@ -56,6 +58,9 @@ pub struct BlockInfo {
 /// The decoded index of one store file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreIndex {
+    /// The format version it was read from (or [`INDEX_VERSION`] when made here): which block
+    /// checksum its entries hold.
+    pub version: u32,
     pub compressed: bool,
     /// Length of the data file the index describes.
     pub data_len: u64,
@@ -85,6 +90,7 @@ impl StoreIndex {
             })
             .collect();
         StoreIndex {
+            version: INDEX_VERSION,
             compressed,
             data_len,
             block_size,
@@ -92,6 +98,11 @@ impl StoreIndex {
             metas,
             first_record,
         }
+    }
+
+    /// The checksum of a block's uncompressed bytes as this index's entries hold it.
+    pub fn block_checksum(&self, raw: &[u8]) -> u64 {
+        block_checksum(self.version, raw)
     }
 
     pub fn record_count(&self) -> usize {
@@ -115,7 +126,7 @@ impl StoreIndex {
             HEADER_LEN + self.blocks.len() * ENTRY_LEN + self.metas.len() * 4 + 8,
         );
         b.extend_from_slice(&INDEX_MAGIC);
-        b.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+        b.extend_from_slice(&self.version.to_le_bytes());
         let flags = if self.compressed { FLAG_ZSTD } else { 0 };
         b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&self.data_len.to_le_bytes());
@@ -174,8 +185,9 @@ impl StoreIndex {
         if content[..8] != INDEX_MAGIC {
             return Err("index: bad magic".into());
         }
-        if u32_at(8) != INDEX_VERSION {
-            return Err(format!("index: unknown version {}", u32_at(8)));
+        let version = u32_at(8);
+        if !(INDEX_VERSION_MIN..=INDEX_VERSION).contains(&version) {
+            return Err(format!("index: unknown version {version}"));
         }
         let compressed = match u32_at(12) {
             0 => false,
@@ -262,9 +274,10 @@ impl StoreIndex {
             .chunks_exact(4)
             .map(|w| RecordMeta::from_le_bytes(w.try_into().expect("4")))
             .collect();
-        Ok(StoreIndex::new(
-            compressed, data_len, block_size, blocks, metas,
-        ))
+        Ok(StoreIndex {
+            version,
+            ..StoreIndex::new(compressed, data_len, block_size, blocks, metas)
+        })
     }
 }
 

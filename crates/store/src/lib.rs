@@ -63,6 +63,7 @@ pub mod odirect;
 mod pad;
 pub mod reader;
 pub mod retention;
+pub mod segment;
 pub mod spool;
 pub mod storedir;
 pub mod timeline;

@@ -15,6 +15,11 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Bytes per O_DIRECT write of [`DataFile::write_aligned_at`]: large, so the device gets
+/// many requests at once (a 1 MiB write at a time leaves it idle between them), and the
+/// measured rate no longer grew past it (docs/store.md).
+pub const WRITE_PIECE: usize = 8 << 20;
+
 /// How a data file is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoMode {
@@ -25,8 +30,9 @@ pub enum IoMode {
     Buffered,
 }
 
-/// Page-aligned scratch memory an O_DIRECT write is copied into. Anonymous mappings start on
-/// a page boundary, which is what O_DIRECT needs of the buffer's address.
+/// Page-aligned memory for O_DIRECT writes: a ring segment is read into it and written from
+/// it, or a write is copied into it. Anonymous mappings start on a page boundary, which is
+/// what O_DIRECT needs of the buffer's address, and their pages cost memory only once touched.
 pub struct AlignedBuf {
     map: MmapMut,
 }
@@ -36,6 +42,30 @@ impl AlignedBuf {
         Ok(AlignedBuf {
             map: MmapMut::map_anon(ALIGN)?,
         })
+    }
+
+    /// Capacity: a multiple of [`ALIGN`].
+    pub fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+
+    /// Grows the capacity to at least `len` (rounded up to [`ALIGN`]), keeping the first
+    /// `keep` bytes.
+    pub fn grow(&mut self, len: usize, keep: usize) -> std::io::Result<()> {
+        if self.map.len() < len {
+            let mut bigger = MmapMut::map_anon(len.div_ceil(ALIGN) * ALIGN)?;
+            bigger[..keep].copy_from_slice(&self.map[..keep]);
+            self.map = bigger;
+        }
+        Ok(())
     }
 
     /// `bytes` zero-padded to a multiple of [`ALIGN`], in aligned memory (grown as needed:
@@ -48,6 +78,13 @@ impl AlignedBuf {
         self.map[..bytes.len()].copy_from_slice(bytes);
         self.map[bytes.len()..len].fill(0);
         Ok(&self.map[..len])
+    }
+}
+
+impl mirrorcap_ring::reader::SegmentBuf for AlignedBuf {
+    fn space(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
+        self.grow(len, 0)?;
+        Ok(&mut self.map[..len])
     }
 }
 
@@ -124,6 +161,34 @@ impl DataFile {
             }
         }
         self.len = offset + bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes at `offset` the first `len` bytes of `bytes`, which is page-aligned memory of a
+    /// multiple of [`ALIGN`] (zeros past `len`): O_DIRECT writes it as it is, without a copy.
+    /// Only the file's last write may have `len` short of `bytes.len()`.
+    pub fn write_aligned_at(&mut self, offset: u64, bytes: &[u8], len: usize) -> crate::Result<()> {
+        let io = |source| StoreError::Io {
+            op: "write store file",
+            path: self.path.clone(),
+            source,
+        };
+        debug_assert_eq!(offset, self.len, "buffers come in file order");
+        debug_assert!(bytes.len().is_multiple_of(ALIGN) && len <= bytes.len());
+        match self.mode {
+            IoMode::Buffered => self.file.write_all_at(&bytes[..len], offset).map_err(io)?,
+            IoMode::Direct => {
+                debug_assert!(!self.padded, "nothing follows a short buffer");
+                self.padded = len < bytes.len();
+                // In pieces: the kernel splits each into the device's largest requests and
+                // queues them together, and a failure (a full disk) comes within one piece.
+                for (i, piece) in bytes.chunks(WRITE_PIECE).enumerate() {
+                    let at = offset + (i * WRITE_PIECE) as u64;
+                    self.file.write_all_at(piece, at).map_err(io)?;
+                }
+            }
+        }
+        self.len = offset + len as u64;
         Ok(())
     }
 

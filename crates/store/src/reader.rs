@@ -3,7 +3,6 @@
 //! record count and timestamps. Anything that does not match is a [`StoreError::Corrupt`],
 //! never a panic and never a record that was not written.
 
-use crate::checksum::checksum;
 use crate::index::{BlockInfo, StoreIndex};
 use crate::writer::Compression;
 use crate::{file_paths, StoreError};
@@ -110,7 +109,7 @@ impl StoreFile {
         if raw.len() as u64 != e.raw_len {
             return Err(self.corrupt(k, format!("{} bytes, index says {}", raw.len(), e.raw_len)));
         }
-        if checksum(&raw) != e.checksum {
+        if self.index.block_checksum(&raw) != e.checksum {
             return Err(self.corrupt(k, "checksum mismatch".into()));
         }
         Ok(raw)

@@ -122,30 +122,42 @@ pub fn sync_dir(dir: &Path) -> crate::Result<()> {
 /// directory (once for several files).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     let tmp = temp_path(path);
-    let result = File::create(&tmp)
-        .map_err(io_err("create", &tmp))
+    write_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
+}
+
+/// Creates `path` with `bytes`, fsync'd; on failure (disk full mid-write) removes it, so no
+/// half-written file stays behind (best effort: on a read-only or vanished directory there is
+/// nothing to remove, or it cannot be).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    let result = File::create(path)
+        .map_err(io_err("create", path))
         .and_then(|mut f| {
-            f.write_all(bytes).map_err(io_err("write", &tmp))?;
-            f.sync_all().map_err(io_err("sync", &tmp))
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err("rename into place", path)));
+            f.write_all(bytes).map_err(io_err("write", path))?;
+            f.sync_all().map_err(io_err("sync", path))
+        });
     if result.is_err() {
-        // Disk full mid-write: no half-written temporary file stays behind (best effort: on a
-        // read-only or vanished directory there is nothing to remove, or it cannot be).
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(path);
     }
     result
 }
 
-/// Deletes what an interrupted spooler left: temporary files, and data files without their
-/// index (renamed into place just before a crash; the cursor was not advanced past them, so
-/// their segment is stored again). Returns how many files it deleted.
+/// Deletes what an interrupted spooler left: temporary files, data files without their index
+/// (renamed into place just before a crash; the cursor was not advanced past them, so their
+/// segment is stored again), and an index without its data file (a crash between the two
+/// renames on a file system that does not keep their order). Returns how many files it deleted.
 pub fn clean(dir: &Path) -> crate::Result<u64> {
     let mut deleted = 0;
     for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
         let e = e.map_err(io_err("read store directory", dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let orphan = data_stem(&name).is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists());
+        let orphan = data_stem(&name).is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists())
+            || name.strip_suffix(".idx").is_some_and(|stem| {
+                parse_name(stem).is_some()
+                    && [Compression::DEFAULT_ZSTD, Compression::None]
+                        .iter()
+                        .all(|&c| !file_paths(dir, stem, c).0.exists())
+            });
         if (name.starts_with('.') && name.ends_with(".tmp")) || orphan {
             std::fs::remove_file(e.path()).map_err(io_err("remove leftover", &e.path()))?;
             deleted += 1;

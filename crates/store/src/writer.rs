@@ -4,8 +4,8 @@
 //! the store writer thread can write each with O_DIRECT as it is, in order, while the writer
 //! keeps compressing; [`write_file`] is the simple buffered use of it (tests, tools).
 
-use crate::checksum::checksum;
-use crate::index::{zstd_err, BlockInfo, StoreIndex};
+use crate::checksum::block_checksum;
+use crate::index::{zstd_err, BlockInfo, StoreIndex, INDEX_VERSION};
 use crate::pad::pad_frame;
 use crate::reader::Record;
 use crate::{StoreError, ALIGN, DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
@@ -93,12 +93,7 @@ impl BlockWriter {
         }
         let compressor = match opts.compression {
             Compression::None => None,
-            Compression::Zstd { level } => {
-                let mut c = zstd::bulk::Compressor::new(level).map_err(zstd_err)?;
-                // Lets stock zstdcat, not only our index, detect a damaged block.
-                c.include_checksum(true).map_err(zstd_err)?;
-                Some(c)
-            }
+            Compression::Zstd { level } => Some(new_compressor(level)?),
         };
         let mut raw = Vec::with_capacity(opts.block_size + RECORD_HEADER_LEN + SNAPLEN as usize);
         raw.extend_from_slice(&file_header());
@@ -250,7 +245,7 @@ impl BlockWriter {
             records: self.records,
             min_ts_ns: if empty { 0 } else { self.min_ts },
             max_ts_ns: if empty { 0 } else { self.max_ts },
-            checksum: checksum(&self.raw),
+            checksum: block_checksum(INDEX_VERSION, &self.raw),
         });
         self.raw.clear();
         self.records = 0;
@@ -258,6 +253,14 @@ impl BlockWriter {
         self.max_ts = 0;
         Ok(())
     }
+}
+
+/// The compressor of every zstd block, at `level`.
+pub(crate) fn new_compressor(level: i32) -> crate::Result<zstd::bulk::Compressor<'static>> {
+    let mut c = zstd::bulk::Compressor::new(level).map_err(zstd_err)?;
+    // Lets stock zstdcat, not only our index, detect a damaged block.
+    c.include_checksum(true).map_err(zstd_err)?;
+    Ok(c)
 }
 
 /// Writes `records` as store file `data_path` with its index `index_path` through ordinary

@@ -125,7 +125,7 @@ fn inconsistent_index_fields_are_errors_even_with_a_good_checksum() {
     let entry = |k: usize| 40 + k * 56;
     let edits: Vec<(&str, Edit)> = vec![
         ("magic", Box::new(|b| b[0] = b'X')),
-        ("version", Box::new(move |b| put(b, 8, &2u32.to_le_bytes()))),
+        ("version", Box::new(move |b| put(b, 8, &3u32.to_le_bytes()))),
         ("flags", Box::new(move |b| put(b, 12, &4u32.to_le_bytes()))),
         (
             "data_len",

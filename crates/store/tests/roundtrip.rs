@@ -243,3 +243,37 @@ fn open_name_finds_either_mode_by_name() {
     }
     assert!(StoreFile::open_name(dir.path(), "absent").is_err());
 }
+
+#[test]
+fn a_version_1_index_with_the_single_chain_checksum_still_reads_and_checks_its_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(2000, LENS, 3);
+    for compression in [Compression::None, Compression::Zstd { level: 1 }] {
+        let opts = StoreOptions {
+            compression,
+            block_size: 64 << 10,
+        };
+        let name = format!("v1-{}", compression != Compression::None);
+        let mut f = write(dir.path(), &name, opts, &recs);
+        let raws: Vec<Vec<u8>> = (0..f.block_count())
+            .map(|k| f.read_block_raw(k).unwrap())
+            .collect();
+        // The index as version 1 wrote it: its block checksums are the single-chain ones.
+        let mut old = f.index().clone();
+        old.version = 1;
+        for (b, raw) in old.blocks.iter_mut().zip(&raws) {
+            b.checksum = mirrorcap_store::checksum::checksum(raw);
+        }
+        let (data, idx) = file_paths(dir.path(), &name, compression);
+        std::fs::write(&idx, old.encode().unwrap()).unwrap();
+        let mut g = StoreFile::open(&data, &idx).unwrap();
+        assert_eq!(g.index().version, 1);
+        assert!(g.read_all().unwrap() == recs, "{compression:?}");
+        // And a block that does not match its version-1 checksum is still caught.
+        let mut bad = old.clone();
+        bad.blocks[1].checksum ^= 1;
+        std::fs::write(&idx, bad.encode().unwrap()).unwrap();
+        let mut h = StoreFile::open(&data, &idx).unwrap();
+        assert!(h.read_block_raw(1).is_err());
+    }
+}

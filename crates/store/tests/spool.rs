@@ -7,7 +7,7 @@
 mod common;
 
 use common::ring::{check_with_stock_tools, store_records, tempdir_in, TestRing, SEGMENT};
-use mirrorcap_store::storedir::{list, read_cursor, write_cursor};
+use mirrorcap_store::storedir::{list, write_cursor};
 use mirrorcap_store::{
     Compression, IoMode, Record, Retention, SpoolOptions, Spooler, StoreOptions,
 };
@@ -135,7 +135,7 @@ fn kill_at_each_publication_step_resumes_without_loss_or_duplicates() {
     let mut sp = open(&ring, store.path(), o);
     ring.write(SEGMENT * 3 / 2);
     sp.poll().unwrap();
-    let before = read_cursor(sp.dir()).unwrap().unwrap();
+    let before = sp.cursor().unwrap();
     ring.write(SEGMENT);
     assert_eq!(sp.poll().unwrap().segments_stored, 1);
     let dir = sp.dir().to_path_buf();

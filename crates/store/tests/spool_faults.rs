@@ -11,7 +11,7 @@
 mod common;
 
 use common::ring::{check_with_stock_tools, store_records, tempdir_in, TestRing, SEGMENT};
-use mirrorcap_store::storedir::{list, read_cursor, CURSOR};
+use mirrorcap_store::storedir::{list, CURSOR};
 use mirrorcap_store::{
     fs_space, Compression, Fault, MinFree, Retention, SpoolOptions, Spooler, StoreError,
     StoreOptions,
@@ -224,8 +224,12 @@ fn a_removed_worker_directory_is_created_again_and_storing_goes_on_from_the_curs
     sp.poll().unwrap();
     // The new directory holds what came after the cursor: nothing stored twice.
     assert!(store_records(sp.dir()) == ring.written[first..]);
-    assert_eq!(read_cursor(sp.dir()).unwrap(), sp.cursor());
     assert_eq!(sp.totals().dirs_recreated, 1);
+    // The recreated directory's cursor file and files resume where storing stands.
+    let want = sp.cursor();
+    drop(sp);
+    let again = Spooler::open(&ring.dir, 0, store.path(), opts(Compression::DEFAULT_ZSTD));
+    assert_eq!(again.unwrap().cursor(), want);
 }
 
 #[test]

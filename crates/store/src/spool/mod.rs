@@ -2,12 +2,16 @@
 //! file per segment, in seq order, never blocking the ring (it only reads the ring's files
 //! and control file, as every ring reader does, and never writes them).
 //!
+//! Speed: a segment is read whole into page-aligned memory and stored from there (a plain pcap
+//! is those very bytes; zstd blocks are compressed from them), and a second thread writes one
+//! file while the spooler reads and encodes the next ([`io`]).
+//!
 //! Durability: each data file is written under a hidden temporary name (O_DIRECT when the
 //! file system allows), fsync'd, renamed into place, and the directory fsync'd; then its index
-//! the same way, so an index in view means a complete, durable data file; then the cursor
-//! (temp file, fsync, rename, directory fsync). After kill -9, `open` deletes temporary files
-//! and data files without an index, and resumes from the newer of the cursor file and the
-//! newest complete store file (the cursor lags by one file if the kill fell between them), so
+//! the same way, so an index in view means a complete, durable data file. The cursor file is
+//! written only where no store file says how far storing got (segments overrun, skipped or
+//! empty, a new ring). After kill -9, `open` deletes temporary files and data files without an
+//! index, and resumes from the newer of the cursor file and the newest complete store file, so
 //! no segment is stored twice or skipped. A segment the ring overwrote before it was stored
 //! is counted as an overrun (`store_overrun`), never waited for.
 //!
@@ -21,19 +25,22 @@
 
 use crate::odirect::AlignedBuf;
 use crate::retention::{apply, Retention};
+use crate::segment::Encoder;
 use crate::storedir::{
     clean, cursor_from_files, file_name, io_err, list, read_cursor, same_ring, sync_dir,
     write_cursor, Cursor,
 };
-use crate::{BlockWriter, StoreError, StoreOptions};
+use crate::writer::new_compressor;
+use crate::{BlockWriter, Compression, StoreError, StoreOptions};
 use mirrorcap_ring::layout::{worker_dir, EntrySnapshot, SegState};
-use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
-use mirrorcap_ring::reader::{Record, WorkerReader};
+use mirrorcap_ring::pcapfmt::FILE_HEADER_LEN;
+use mirrorcap_ring::reader::{SegmentRead, WorkerReader};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod faults;
+mod io;
 mod publish;
 mod report;
 
@@ -78,7 +85,14 @@ pub struct Spooler {
     /// Newest packet stored (Unix ns): kept here so a poll need not read an index for it;
     /// retention always keeps the newest file, so it stays true.
     newest_ns: Option<u64>,
-    buf: AlignedBuf,
+    worker: usize,
+    /// Spare page-aligned buffers (segments are read into them, files written from them).
+    bufs: Vec<AlignedBuf>,
+    /// The last segment read's records.
+    read: SegmentRead,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    /// The disk thread (started by the first file to store).
+    io: Option<io::IoThread>,
     /// Packets of each segment past the cursor as the last poll saw them in the control
     /// file, so a segment the ring overwrites before it is stored is counted in packets, not
     /// only as a missing seq (its control entry is reused by then).
@@ -129,7 +143,14 @@ impl Spooler {
             opts,
             cursor,
             newest_ns,
-            buf: AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon")))?,
+            worker,
+            bufs: Vec::new(),
+            read: SegmentRead::default(),
+            compressor: match opts.store.compression {
+                Compression::None => None,
+                Compression::Zstd { level } => Some(new_compressor(level)?),
+            },
+            io: None,
             seen: BTreeMap::new(),
             generation: cursor.map_or(0, |c| c.generation),
             chasing: false,
@@ -218,7 +239,10 @@ impl Spooler {
     /// at once by one that skips ahead (a few at most, so a poll ends).
     fn spool(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
         for _ in 0..4 {
-            self.spool_pass(rep)?;
+            // Each pass ends with its last file in place (or failed and cleaned up).
+            let pass = self.spool_pass(rep);
+            let settled = self.settle(rep);
+            pass.and(settled)?;
             if !self.chasing {
                 break;
             }
@@ -293,69 +317,118 @@ impl Spooler {
         let mut i = 0;
         loop {
             let raced = reader.stats.raced;
-            let got = reader.next_segment()?;
-            // The reader skips a segment rotated over while it read it: that one is lost.
-            for s in &order[i..i + (reader.stats.raced - raced) as usize] {
-                rep.overrun_segments += 1;
-                rep.overrun_packets += s.packets;
-                self.set_cursor(Cursor {
-                    generation: self.generation,
-                    seq: s.seq,
-                    committed: u64::MAX,
-                })?;
-                i += 1;
-            }
-            if reader.stats.raced > raced {
-                // Chasing the ring's tail: the next pass skips ahead.
-                self.chasing = true;
-                return Ok(());
-            }
-            let Some(records) = got else {
-                return Ok(());
+            let mut seg = Taken {
+                buf: self.take_buf()?,
+                out: self.take_buf()?,
+                enc: Encoder::new(self.opts.store),
             };
-            self.store_segment(order[i], &records, rep)?;
-            i += 1;
+            let mut read = std::mem::take(&mut self.read);
+            let (cursor, compressor) = (self.cursor, &mut self.compressor);
+            let got = reader.next_segment_visit(&mut seg.buf, &mut read, |v| {
+                // The rest of a segment stored before: its file starts at a later record.
+                let whole = cursor.is_none_or(|c| c.seq != v.seq);
+                seg.enc.feed(&v, whole, compressor.as_mut(), &mut seg.out);
+            });
+            let result = self.after_read(&order, &mut i, &reader, raced, got, seg, &read, rep);
+            self.read = read;
+            if !result? {
+                return Ok(());
+            }
         }
     }
 
-    /// Stores the records of segment `s` past the cursor as one store file.
+    /// What follows a read of segment `order[*i]`: the segments the ring overwrote while they
+    /// were read counted, the one read stored. Returns whether to read on.
+    #[allow(clippy::too_many_arguments)]
+    fn after_read(
+        &mut self,
+        order: &[EntrySnapshot],
+        i: &mut usize,
+        reader: &WorkerReader,
+        raced: u64,
+        got: Result<bool, mirrorcap_ring::RingError>,
+        seg: Taken,
+        read: &SegmentRead,
+        rep: &mut SpoolReport,
+    ) -> crate::Result<bool> {
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => {
+                self.bufs.extend([seg.buf, seg.out]);
+                return Err(e.into());
+            }
+        };
+        // The reader skips a segment rotated over while it read it: that one is lost.
+        let lost = (reader.stats.raced - raced) as usize;
+        let seg = if lost > 0 || !got {
+            self.bufs.extend([seg.buf, seg.out]);
+            self.settle(rep)?;
+            None
+        } else {
+            Some(seg)
+        };
+        for s in &order[*i..*i + lost] {
+            rep.overrun_segments += 1;
+            rep.overrun_packets += s.packets;
+            self.set_cursor(Cursor {
+                generation: self.generation,
+                seq: s.seq,
+                committed: u64::MAX,
+            })?;
+            *i += 1;
+        }
+        if lost > 0 {
+            // Chasing the ring's tail: the next pass skips ahead.
+            self.chasing = true;
+            return Ok(false);
+        }
+        let Some(seg) = seg else {
+            return Ok(false);
+        };
+        self.store_segment(order[*i], seg, read, rep)?;
+        *i += 1;
+        Ok(true)
+    }
+
+    /// Stores the records of segment `s` past the cursor (read into `buf`) as one store file.
     fn store_segment(
         &mut self,
         s: EntrySnapshot,
-        records: &[Record],
+        seg: Taken,
+        read: &SegmentRead,
         rep: &mut SpoolReport,
     ) -> crate::Result<()> {
-        let rec_len = |r: &Record| (RECORD_HEADER_LEN + r.data.len()) as u64;
         let mut from = FILE_HEADER_LEN as u64;
         let mut skip = 0;
         // A segment stored, then continued by a restarted ring writer: store only the rest.
+        // (A file in flight is of an earlier segment: the cursor before it is the one to ask.)
         if let Some(c) = self.cursor.filter(|c| c.seq == s.seq) {
-            while skip < records.len() && from < c.committed {
-                from += rec_len(&records[skip]);
+            while skip < read.spans.len() && from < c.committed {
+                from += read.spans[skip].record_len() as u64;
                 skip += 1;
             }
         }
-        let part = &records[skip..];
-        let captured: u64 = part.iter().map(rec_len).sum();
-        if part.is_empty() {
-            rep.empty_segments += 1;
-        } else {
-            let name = file_name(part[0].ts_ns, self.generation, s.seq, from);
-            self.write_file(name, part, rep)?;
-            rep.segments_stored += 1;
-            rep.records_stored += part.len() as u64;
-            rep.bytes_captured += captured;
-            let newest = part.iter().map(|r| r.ts_ns).max();
-            self.newest_ns = self.newest_ns.max(newest);
-        }
-        self.set_cursor(Cursor {
+        let part = &read.spans[skip..];
+        let captured: u64 = part.iter().map(|r| r.record_len() as u64).sum();
+        let next = Cursor {
             generation: self.generation,
             seq: s.seq,
             committed: from + captured,
-        })
+        };
+        if part.is_empty() {
+            self.bufs.extend([seg.buf, seg.out]);
+            rep.empty_segments += 1;
+            self.settle(rep)?;
+            return self.set_cursor(next);
+        }
+        let name = file_name(part[0].ts_ns, self.generation, s.seq, from);
+        self.submit_file(name, seg.buf, seg.out, seg.enc, read, skip, next, rep)
     }
 
+    /// Moves the cursor and writes it down; the file in flight, if any, must be settled first
+    /// (the cursor only moves forward, in the order files reach the disk).
     fn set_cursor(&mut self, c: Cursor) -> crate::Result<()> {
+        debug_assert!(!self.io.as_ref().is_some_and(|t| t.busy()));
         self.cursor = Some(c);
         write_cursor(&self.dir, c)?;
         sync_dir(&self.dir)
@@ -371,6 +444,14 @@ impl Spooler {
         rep.newest_stored_ns = self.newest_ns.filter(|_| d.oldest_kept_ns.is_some());
         Ok(())
     }
+}
+
+/// What one segment is read into: its buffer, the buffer its blocks are compressed into (zstd),
+/// and its encoder, fed as it is read.
+struct Taken {
+    buf: AlignedBuf,
+    out: AlignedBuf,
+    enc: Encoder,
 }
 
 /// Whether sealed segment `s` holds records the store does not have yet.

@@ -1,77 +1,135 @@
-//! Writing one store file and putting it into view: data under a temporary name (O_DIRECT where
-//! the file system allows), fsync, rename, directory fsync, then the index the same way, so an
-//! index in view always has its complete data file; on failure, nothing partial stays.
+//! Storing one segment: the spooler encodes it ([`Encoder`], fed while the segment is read)
+//! and hands the file to its disk thread ([`IoThread`]), which writes and publishes it while
+//! the spooler goes on to the next segment; [`Spooler::settle`] waits for that file and counts
+//! it, or on failure removes what it left (its temporary files, and its data file if the index
+//! did not follow: the cursor did not move, so the next poll stores the segment again under
+//! the same name). A reader never sees a partial file, and a full disk keeps no half-written
+//! file taking its space.
 
+use super::io::{IoThread, Job};
 use super::{SpoolReport, Spooler};
-use crate::odirect::{DataFile, IoMode};
-use crate::storedir::{io_err, sync_dir, temp_path, write_atomic};
-use crate::{file_paths, BlockWriter};
-use mirrorcap_ring::reader::Record;
+use crate::file_paths;
+use crate::odirect::AlignedBuf;
+use crate::segment::Encoder;
+use crate::storedir::{io_err, temp_path, Cursor};
+use mirrorcap_ring::reader::SegmentRead;
 use std::path::Path;
 
 impl Spooler {
-    /// Writes and publishes one store file; on failure (disk full, read-only, directory
-    /// gone) removes what it left: the temporary files, and the data file if its index did
-    /// not follow (the cursor did not move, so the next poll stores the segment again under
-    /// the same name). A reader never sees a partial file, and a full disk keeps no
-    /// half-written file taking its space.
-    pub(super) fn write_file(
+    /// Finishes the encoding of the records `read.spans[skip..]` of the segment read into
+    /// `seg` as store file `name` (zstd: into `out`) and hands it to the disk thread, once the
+    /// file before it is in place; `cursor` is where storing stands when this one is.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn submit_file(
         &mut self,
         name: String,
-        part: &[Record],
+        mut seg: AlignedBuf,
+        mut out: AlignedBuf,
+        enc: Encoder,
+        read: &SegmentRead,
+        skip: usize,
+        cursor: Cursor,
         rep: &mut SpoolReport,
     ) -> crate::Result<()> {
+        let (spans, metas) = (&read.spans[skip..], &read.metas[skip..]);
+        let encoded = enc.finish(
+            &mut seg,
+            read.canonical,
+            spans,
+            metas,
+            self.compressor.as_mut(),
+            &mut out,
+        );
+        let (buf, spare) = match &encoded {
+            Ok(e) if !e.in_place => (out, seg),
+            _ => (seg, out),
+        };
+        self.bufs.push(spare);
+        let encoded = match encoded {
+            Ok(e) => e,
+            Err(e) => {
+                self.bufs.push(buf);
+                return Err(e);
+            }
+        };
+        // The CPU's work on this file is done: now the disk must be free for it.
+        if let Err(e) = self.settle(rep) {
+            self.bufs.push(buf);
+            return Err(e);
+        }
         let (data, index) = file_paths(&self.dir, &name, self.opts.store.compression);
-        let mut published = false;
-        match self.publish(&data, &index, part, &mut published) {
-            Ok((mode, data_len, index_len)) => {
+        let job = Job {
+            data,
+            index,
+            dir: self.dir.clone(),
+            direct: self.opts.direct,
+            buf,
+            write_len: encoded.write_len,
+            data_len: encoded.data_len,
+            index_bytes: encoded.index_bytes,
+            cursor,
+            records: spans.len() as u64,
+            captured: spans.iter().map(|s| s.record_len() as u64).sum(),
+            newest_ns: spans.iter().map(|s| s.ts_ns).max(),
+        };
+        self.io()?.submit(job);
+        Ok(())
+    }
+
+    /// Waits for the file in flight (if any) and counts it, or cleans up after it and returns
+    /// its error.
+    pub(super) fn settle(&mut self, rep: &mut SpoolReport) -> crate::Result<()> {
+        let Some(io) = self.io.as_mut() else {
+            return Ok(());
+        };
+        let Some(done) = io.wait()? else {
+            return Ok(());
+        };
+        let job = done.job;
+        let result = done.result;
+        self.bufs.push(job.buf);
+        match result {
+            Ok(mode) => {
                 rep.io_mode = Some(mode);
-                rep.bytes_data += data_len;
-                rep.bytes_index += index_len;
+                rep.bytes_data += job.data_len;
+                rep.bytes_index += job.index_bytes.len() as u64;
+                rep.segments_stored += 1;
+                rep.records_stored += job.records;
+                rep.bytes_captured += job.captured;
+                self.newest_ns = self.newest_ns.max(job.newest_ns);
+                // Not written to the cursor file: the newest store file says the same (see
+                // `open`), and one fsync less per file is disk time for the data.
+                self.cursor = Some(job.cursor);
                 Ok(())
             }
             Err(e) => {
-                self.discard(&temp_path(&data), None);
-                self.discard(&temp_path(&index), None);
-                if published {
-                    self.discard(&data, Some(&index));
+                self.discard(&temp_path(&job.data), None);
+                self.discard(&temp_path(&job.index), None);
+                if done.published {
+                    self.discard(&job.data, Some(&job.index));
                 }
                 Err(e)
             }
         }
     }
 
-    /// [`write_file`](Self::write_file)'s steps; sets `published` once the data file is in
-    /// view. Returns how it wrote and the data and index lengths.
-    fn publish(
-        &mut self,
-        data: &Path,
-        index: &Path,
-        part: &[Record],
-        published: &mut bool,
-    ) -> crate::Result<(IoMode, u64, u64)> {
-        let tmp = temp_path(data);
-        let mut f = DataFile::create(&tmp, self.opts.direct)?;
-        let mut w = BlockWriter::new(self.opts.store)?;
-        for r in part {
-            w.push(r.ts_ns, r.orig_len, &r.data, r.meta)?;
-            while let Some(b) = w.pop_ready() {
-                f.write_at(b.offset, &b.bytes, &mut self.buf)?;
-            }
+    /// A buffer for a segment or a compressed file: a spare one, else a new mapping (at most
+    /// three are ever in use: the segment read, the file it is compressed into, the file in
+    /// flight).
+    pub(super) fn take_buf(&mut self) -> crate::Result<AlignedBuf> {
+        match self.bufs.pop() {
+            Some(b) => Ok(b),
+            None => AlignedBuf::new().map_err(io_err("map aligned buffer", Path::new("anon"))),
         }
-        let fin = w.finish()?;
-        for b in fin.tail {
-            f.write_at(b.offset, &b.bytes, &mut self.buf)?;
+    }
+
+    /// The disk thread, started at first use: from the store thread, whose CPU it inherits.
+    fn io(&mut self) -> crate::Result<&mut IoThread> {
+        if self.io.is_none() {
+            let name = format!("mc-store-{:02}-io", self.worker);
+            let t = IoThread::start(name).map_err(io_err("start store disk thread", &self.dir))?;
+            self.io = Some(t);
         }
-        let mode = f.mode();
-        let data_len = f.finish()?;
-        std::fs::rename(&tmp, data).map_err(io_err("rename into place", data))?;
-        *published = true;
-        // The data's rename is durable before the index can appear: an index in view always
-        // has its complete data file, on any file system (one more fsync per file).
-        sync_dir(&self.dir)?;
-        write_atomic(index, &fin.index_bytes)?;
-        sync_dir(&self.dir)?;
-        Ok((mode, data_len, fin.index_bytes.len() as u64))
+        Ok(self.io.as_mut().expect("just started"))
     }
 }
