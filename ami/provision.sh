@@ -98,14 +98,14 @@ step "built in $((SECONDS - start))s"
 # --- Install --------------------------------------------------------------------------------
 step "install: binary, scripts, units, configuration"
 install -D -m 0755 "$CARGO_TARGET_DIR/release/mirrorcap" /usr/bin/mirrorcap
-for s in mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-ring.sh; do
+for s in mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-storage.sh; do
     install -D -m 0755 "$SRC/ami/$s" "/usr/lib/mirrorcap/$s"
 done
 echo "$DPDK_VERSION" >/usr/lib/mirrorcap/dpdk-version
 for u in mirrorcap.service mirrorcap-bind.service mirrorcap-tune.service; do
     install -D -m 0644 "$SRC/ami/systemd/$u" "/usr/lib/systemd/system/$u"
 done
-install -d -m 0755 /etc/mirrorcap /var/lib/mirrorcap/ring
+install -d -m 0755 /etc/mirrorcap /var/lib/mirrorcap/ring /var/lib/mirrorcap/store
 # Members of mirrorcap-readers read the ring (ring_group in mirrorcap.toml: directories 0750,
 # files 0640 in that group) without root: usermod -aG mirrorcap-readers ANALYST.
 getent group mirrorcap-readers >/dev/null || groupadd --system mirrorcap-readers

@@ -2,10 +2,10 @@
 # The disk store (docs/store.md) measured against the disk it writes to, in one run:
 #  1. Ceiling and store rate, on xfs and on ext4, each made on a loop device (losetup
 #     --direct-io=on) over a file on the root disk: the file system's own sequential O_DIRECT
-#     write bandwidth (dd, 1 MiB writes: the store's block size; before and after the store
+#     write bandwidth (dd with 1 MiB and with 8 MiB writes, before and after the store
 #     runs), and back to back the store's rate with `mirrorcap run` on net_pcap infinite_rx:
-#     "drain" (a large ring with --ring-policy stop that RX fills at once and the store then
-#     drains, nothing overtaking it: the store's own rate) and "overload" (bench.sh's ring,
+#     "drain" (a large ring with --ring-policy stop, filled by a run without a store, then stored
+#     by a run whose RX brings nothing: the store's own rate) and "overload" (bench.sh's ring,
 #     RX far faster than the disk, the ring lapping the store: what it keeps, overruns
 #     counted). --store-compress none, and zstd per traffic mix: `gen` (mirrorcap gen -w, its
 #     fixed payload pattern), `half` (every other payload random) and `random` (all random, as
@@ -20,7 +20,8 @@
 #     cgroup v1 blkio controller (blkio.throttle.write_bps_device; the appliance runs in that
 #     cgroup: O_DIRECT writes are charged to the writer); dd in the same cgroup measures the
 #     throttled disk, then gen runs at 50/90/110 % of that rate and the losses are gen's
-#     drops, sent - received, received - captured, captured - stored.
+#     drops, sent - received, received - captured, captured - stored. Then zstd against that
+#     throttled disk, per traffic mix: a filled ring drained, captured / disk bytes per second.
 #  4. scripts/bench.sh at 64 and 1500 B with the store (zstd) on the ext4 loop device next to
 #     the store-off runs of the same repeats.
 # Writes bench/results/store-<UTC time>.md and .json. Root; the loop file in LOOP_DIR, the ring
@@ -69,6 +70,7 @@ DRAIN_SEGMENTS=${DRAIN_SEGMENTS:-48}
 LAT_SAMPLE=${LAT_SAMPLE:-10}
 PERF=${PERF:-1}
 PACED_SEGMENTS=${PACED_SEGMENTS:-8}
+THROTTLED_SEGMENTS=${THROTTLED_SEGMENTS:-16}
 PACED_RING=(--segment-size 8MiB --segments "$PACED_SEGMENTS")
 
 log() { echo "bench-store: $*" >&2; }
@@ -114,7 +116,7 @@ cleanup() {
   [[ -z $loop ]] || losetup -d "$loop" || true
   rm -f "$img"
   [[ ! -d $cg ]] || rmdir "$cg" || true
-  rm -rf "$work" "/var/run/dpdk/mcbs-app-$$" "/var/run/dpdk/mcbs-gen-$$"
+  mkdir -p /tmp/bslogs; cp "$work"/*.log* /tmp/bslogs/ 2>/dev/null; rm -rf "$work" "/var/run/dpdk/mcbs-app-$$" "/var/run/dpdk/mcbs-gen-$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -139,7 +141,7 @@ APP_CG=""
 app_start() {
   local log=$1 i
   shift
-  rm -rf "$work/ring"
+  [[ -n ${KEEP_RING:-} ]] || rm -rf "$work/ring"
   local cmd=("$bin" run --workers 1 --ring-dir "$work/ring" --metrics-addr "127.0.0.1:$PORT" --log-interval 1h "$@")
   if [[ -n $APP_CG ]]; then
     # shellcheck disable=SC2016 # $$ and $0 are the inner shell's: it joins the cgroup, then becomes mirrorcap
@@ -419,6 +421,8 @@ while off + 16 <= len(data):
 open(dst, "wb").write(data)
 PY
 }
+# A pcap without packets: the RX of a run that only stores what an earlier run left in the ring.
+"$PY" -c 'import struct, sys; open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 262144, 1))' "$work/empty.pcap"
 randomize half 2
 randomize random 1
 for m in $MIXES; do [[ -f $work/mix-$m.pcap ]] || die "MIXES: unknown mix '$m' (gen, half, random)"; done
@@ -450,16 +454,19 @@ mkfs_mount() {
 #            the store keeps while the ring laps it (overruns counted).
 rate_run() { # FS KIND MODE MIX
   local fs=$1 kind=$2 mode=$3 mix=$4 ring warm=$WARMUP lg=$work/rate-$1-$2-$3-$4.log
+  rm -rf "$mnt/store"
   if [[ $kind == drain ]]; then
     # no --store-size: the file system holds the whole ring, so no file is deleted
     ring=(--segment-size 64MiB --segments "$DRAIN_SEGMENTS" --ring-policy stop)
+    fill_ring "$lg.fill" "$mix" "${ring[@]}"
     warm=0.5 # the store starts on the first sealed segment: sample it all
+    KEEP_RING=1 app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/empty.pcap" "${ring[@]}" \
+      --store-dir "$mnt/store" --store-compress "$mode"
   else
     ring=("${RING[@]}" --store-size "$STORE_SIZE")
+    app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/mix-$mix.pcap,infinite_rx=1" "${ring[@]}" \
+      --store-dir "$mnt/store" --store-compress "$mode"
   fi
-  rm -rf "$mnt/store"
-  app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/mix-$mix.pcap,infinite_rx=1" "${ring[@]}" \
-    --store-dir "$mnt/store" --store-compress "$mode"
   sample "$work/s.json" "$warm" "$SECS"
   app_stop "$lg"
   local s f
@@ -470,6 +477,22 @@ rate_run() { # FS KIND MODE MIX
     stored_segments="$sseg" ratio="$ratio" overrun_segments_total="$ov" store_errors="$er" p50_ns="$p50" p99_ns="$p99" p999_ns="$p999" max_ns="$mx"
   rm -rf "$mnt/store"
 }
+# fill_ring LOG MIX RING...: the appliance without a store, RX from MIX until the ring (policy stop)
+# is full, then stopped: the drain run that follows stores that ring at the store's own pace,
+# with nothing else on the control core (a store as fast as RX fills the ring would otherwise
+# measure RX).
+fill_ring() {
+  local lg=$1 mix=$2 i sealed
+  shift 2
+  app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/mix-$mix.pcap,infinite_rx=1" "$@"
+  for ((i = 0; i < 600; i++)); do
+    sealed=$(curl -sf --max-time 1 "$URL" | awk '/^mirrorcap_ring_segments_sealed_total/ { n += $NF } END { print n + 0 }')
+    ((sealed < DRAIN_SEGMENTS - 1)) || break
+    sleep 0.1
+  done
+  app_stop "$lg"
+}
+
 for fs in $FSES; do
   mkfs_mount "$fs"
   dd1=$(dd_rate "$mnt/dd.bin" "$DD_MIB")
@@ -605,6 +628,9 @@ if [[ $PACED == 1 ]]; then
   # DPDK 22.11's net_memif server can crash in rte_eth_rx_burst when its client disconnects
   # (gen exiting: the client's regions are unmapped under the worker's rx_burst). It happened in
   # about 1 run in 6 here; such a run is repeated (up to 3 times) and counted in the report.
+  # The latency runs kept the disk saturated: let the host's disk settle before the throttled runs.
+  sync
+  sleep 10
   MEMIF_CRASHES=0
   for attempt in 1 2 3; do
     paced_app "$work/probe-app.log"
@@ -661,6 +687,23 @@ if [[ $PACED == 1 ]]; then
     rm -rf "$mnt/store"
   done
   row paced_crashes memif_crashes="$MEMIF_CRASHES"
+  # zstd against the same throttled disk: the drain of a filled ring per traffic mix, so the
+  # disk, not one core's compression, is the limit, and captured / disk shows what zstd buys.
+  dring=(--segment-size 64MiB --segments "$THROTTLED_SEGMENTS" --ring-policy stop)
+  for m in $MIXES; do
+    lg=$work/throttled-$m.log
+    rm -rf "$mnt/store"
+    fill_ring "$lg.fill" "$m" "${dring[@]}"
+    KEEP_RING=1 app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/empty.pcap" "${dring[@]}" \
+      --store-dir "$mnt/store" --store-compress zstd
+    sample "$work/s.json" 0.5 "$SECS"
+    app_stop "$lg"
+    s=$(cat "$work/s.json")
+    f=$(files "$mnt/store" "$(jq .t0_wall <<<"$s")" "$(jq .t1_wall <<<"$s")")
+    log "throttled zstd $m: files $f; stop: stored $spk packets $sseg segments (ratio $ratio), $ov overrun segments, $er errors"
+    row throttled_zstd mix="$m" "files=$f" "window=$s" ratio="$ratio" stored_segments="$sseg" store_errors="$er" dd_MBps="$paced_disk"
+  done
+  rm -rf "$mnt/store"
   APP_CG=""
 fi
 # ---- 4. scripts/bench.sh with the store on the ext4 loop device -------------------------------
@@ -704,7 +747,7 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
   echo
   echo "Ceiling: \`dd if=/dev/zero of=FS/dd.bin bs=1M count=$DD_MIB oflag=direct conv=fsync\` on the same file system just before and just after its store runs, with 1 MiB writes (the store's block size) and with 8 MiB writes (\`bs=8M\`: the size of the store's O_DIRECT writes); \"/ dd\" divides by the higher of the two means. Store: \`mirrorcap run --vdev net_pcap0,rx_pcap=MIX.pcap,infinite_rx=1 --workers 1 --ring-dir /dev/shm/... RING --store-dir FS/store --store-size $STORE_SIZE --store-compress MODE\`, \`mirrorcap_store_bytes_total{kind=\"disk\"|\"captured\"}\` scraped every 100 ms for ${SECS} s, the rate from the first to the last step of the totals (the store publishes them after each poll, which stores every sealed segment it found). Ratio = captured / disk bytes."
   echo
-  echo "- **drain**: RING = \`--segment-size 64MiB --segments $DRAIN_SEGMENTS --ring-policy stop\`: RX fills the ring within a second or two and then drops; the store drains it with no ring writer overtaking it, sampled from 0.5 s after start. This is the store's own rate (ring read, compression, O_DIRECT writes, fsyncs) against the disk."
+  echo "- **drain**: RING = \`--segment-size 64MiB --segments $DRAIN_SEGMENTS --ring-policy stop\`, first filled by a run without a store (RX until the ring is full), then stored by a run whose RX brings nothing (\`rx_pcap=empty.pcap\`), sampled from 0.5 s after its start. This is the store's own rate (ring read, compression, O_DIRECT writes, fsyncs) against the disk, with nothing else on the control core."
   echo "- **overload**: RING = \`${RING[*]}\` (bench.sh's), sampled after ${WARMUP} s: RX far faster than the disk, the ring laps the store, and a segment rotated over while the store reads it is lost (overrun, counted)."
   echo
   echo "| fs | dd MB/s before / after | run | mode | mix | captured MB/s | disk MB/s | ratio | disk / dd | captured / dd | store files in the window (longest gap s) | store thread on a CPU / waiting for one; its disk thread on a CPU | into the ring MB/s | ring segments sealed / stored / overrun in the window | worker on a CPU; unprepared rotations | RX→commit p99.9 / max µs |"
@@ -771,6 +814,16 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
          "\($offered - .rx) (\(if $offered > 0 then (($offered - .rx) / $offered * 10000 | round / 100) else 0 end) %)", .captured, .stored_packets,
          "\(.captured - .stored_packets) (\(if .captured > 0 then ((.captured - .stored_packets) / .captured * 10000 | round / 100) else 0 end) %; \(.overrun_segments_total))",
          "\(.files.disk_Bps / 1e6 * 10 | round / 10) (\(.files.max_gap_s))", .window.rotations_unprepared, "\(.p999_ns / 1e3 * 10 | round / 10) / \(.max_ns / 1e3 * 10 | round / 10)"]
+      | "| " + (map(tostring) | join(" | ")) + " |"' "$R"
+    echo
+    echo "zstd against the same throttled disk: per traffic mix, a ${THROTTLED_SEGMENTS} × 64 MiB ring filled first (RX until full, no store), then stored (\`--store-compress zstd\`, RX bringing nothing) by the appliance in the cgroup; rates from the store files' mtimes over ${SECS} s from 0.5 s; captured = disk × the run's ratio:"
+    echo
+    echo "| mix | ratio | disk MB/s | captured MB/s | captured / throttled dd | store files (longest gap s) | store thread on a CPU |"
+    echo "|---|---:|---:|---:|---:|---|---:|"
+    jq -r '.[] | select(.kind == "throttled_zstd")
+      | (.files.disk_Bps / 1e6) as $disk
+      | [.mix, .ratio, ($disk * 10 | round / 10), ($disk * .ratio * 10 | round / 10), ($disk * .ratio / .dd_MBps * 100 | round / 100),
+         "\(.files.files) (\(.files.max_gap_s))", "\(((.window.store_thread_cpu // 0) * 100) | round) %"]
       | "| " + (map(tostring) | join(" | ")) + " |"' "$R"
   fi
   if [[ -n $bench_md ]]; then

@@ -77,7 +77,7 @@ t_prov=$((SECONDS - t1))
 
 log "checking the result from outside"
 for f in /usr/bin/mirrorcap /usr/lib/mirrorcap/mirrorcap-bind.sh /usr/lib/mirrorcap/mirrorcap-tune.sh \
-    /usr/lib/mirrorcap/mirrorcap-ring.sh /usr/lib/systemd/system/mirrorcap.service \
+    /usr/lib/mirrorcap/mirrorcap-storage.sh /usr/lib/systemd/system/mirrorcap.service \
     /usr/lib/systemd/system/mirrorcap-bind.service /usr/lib/systemd/system/mirrorcap-tune.service \
     /etc/mirrorcap/mirrorcap.toml /etc/mirrorcap/bind.conf /usr/share/doc/mirrorcap/aws.md; do
     [[ -e $CHROOT$f ]] || die "not installed: $f"

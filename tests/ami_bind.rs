@@ -2,8 +2,8 @@
 //! `ami/mirrorcap-bind.sh` (which ENI, which driver, write-combining) over a fake sysfs tree and
 //! a fake IMDSv2 (`tests/ami/fake_imds.py`: token required), with modprobe/modinfo/ip/aws
 //! replaced by scripts that log their arguments; `ami/mirrorcap-tune.sh` (hugepage size,
-//! isolated cores, one reboot) over a fake /proc; and `ami/mirrorcap-ring.sh` (instance store
-//! or EBS for the ring) over fake NVMe controllers.
+//! isolated cores, one reboot) over a fake /proc; and `ami/mirrorcap-storage.sh` (the ring on a
+//! tmpfs; the store on the instance store or EBS) over fake NVMe controllers.
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -482,9 +482,9 @@ fn tune_reboots_once_then_never_loops() {
     );
 }
 
-/// Runs mirrorcap-ring.sh on a fake machine whose NVMe controllers have the given models;
+/// Runs mirrorcap-storage.sh on a fake machine whose NVMe controllers have the given models;
 /// mountpoint/blkid/mkfs.xfs/mount log their arguments (blkid finds a filesystem if `formatted`).
-fn ring(dir: &Path, models: &[&str], formatted: bool) -> (Output, String) {
+fn storage(dir: &Path, models: &[&str], formatted: bool) -> (Output, String) {
     let _ = fs::remove_file(dir.join("commands.log"));
     let _ = fs::remove_dir_all(dir.join("sys"));
     for (i, m) in models.iter().enumerate() {
@@ -515,10 +515,11 @@ fn ring(dir: &Path, models: &[&str], formatted: bool) -> (Output, String) {
         &format!("echo \"mount $*\" >>{log}"),
     );
     let o = Command::new("bash")
-        .arg(script("mirrorcap-ring.sh"))
+        .arg(script("mirrorcap-storage.sh"))
         .env("MIRRORCAP_SYSFS", dir.join("sys"))
         .env("MIRRORCAP_DEV", "/dev")
         .env("RING_DIR", dir.join("ring"))
+        .env("STORE_DIR", dir.join("store"))
         .env("MIRRORCAP_MOUNTPOINT", dir.join("bin/mountpoint"))
         .env("MIRRORCAP_BLKID", dir.join("bin/blkid"))
         .env("MIRRORCAP_MKFS", dir.join("bin/mkfs"))
@@ -530,23 +531,26 @@ fn ring(dir: &Path, models: &[&str], formatted: bool) -> (Output, String) {
 }
 
 #[test]
-fn the_ring_goes_on_the_instance_store_when_there_is_one() {
+fn the_ring_goes_in_ram_and_the_store_on_the_instance_store_when_there_is_one() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    let ring_dir = p.join("ring");
-    let r = ring_dir.display();
+    let (ring_dir, store_dir) = (p.join("ring"), p.join("store"));
+    let (r, st) = (ring_dir.display(), store_dir.display());
+    let tmpfs = format!(
+        "mountpoint -q {r}\nmount -t tmpfs -o size=50%,huge=within_size,mode=0755,noatime mirrorcap-ring {r}\n"
+    );
     // EBS only (the root volume's controller is "Amazon Elastic Block Store").
-    let (o, log) = ring(p, &["Amazon Elastic Block Store"], false);
+    let (o, log) = storage(p, &["Amazon Elastic Block Store"], false);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("no instance-store NVMe: ring on the EBS volume"),
+        text(&o).contains("no instance-store NVMe: store on the EBS volume"),
         "{}",
         text(&o)
     );
-    assert_eq!(log, format!("mountpoint -q {r}\n"));
-    assert!(ring_dir.is_dir());
-    // A blank instance store: formatted, then mounted.
-    let (o, log) = ring(
+    assert_eq!(log, format!("{tmpfs}mountpoint -q {st}\n"));
+    assert!(ring_dir.is_dir() && store_dir.is_dir());
+    // A blank instance store: formatted, then mounted for the store.
+    let (o, log) = storage(
         p,
         &[
             "Amazon Elastic Block Store",
@@ -557,13 +561,15 @@ fn the_ring_goes_on_the_instance_store_when_there_is_one() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         log,
-        format!("mountpoint -q {r}\nblkid /dev/nvme1n1\nmkfs.xfs -q -f /dev/nvme1n1\nmount -o noatime /dev/nvme1n1 {r}\n")
+        format!("{tmpfs}mountpoint -q {st}\nblkid /dev/nvme1n1\nmkfs.xfs -q -f /dev/nvme1n1\nmount -o noatime /dev/nvme1n1 {st}\n")
     );
     // Already formatted (a restart, not a new instance): mounted as it is.
-    let (o, log) = ring(p, &["Amazon EC2 NVMe Instance Storage"], true);
+    let (o, log) = storage(p, &["Amazon EC2 NVMe Instance Storage"], true);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         log,
-        format!("mountpoint -q {r}\nblkid /dev/nvme0n1\nmount -o noatime /dev/nvme0n1 {r}\n")
+        format!(
+            "{tmpfs}mountpoint -q {st}\nblkid /dev/nvme0n1\nmount -o noatime /dev/nvme0n1 {st}\n"
+        )
     );
 }

@@ -58,7 +58,7 @@ fn shellcheck_passes_every_script() {
         "ami/provision.sh",
         "ami/mirrorcap-bind.sh",
         "ami/mirrorcap-tune.sh",
-        "ami/mirrorcap-ring.sh",
+        "ami/mirrorcap-storage.sh",
         "scripts/check-ami-provision.sh",
         "scripts/test.sh",
         "scripts/loadtest.sh",
@@ -197,7 +197,7 @@ fn the_units_and_provisioning_agree_on_paths() {
         "/usr/lib/mirrorcap/$s",
         "/usr/lib/systemd/system/$u",
         "/etc/mirrorcap/$c",
-        "mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-ring.sh",
+        "mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-storage.sh",
         "mirrorcap.service mirrorcap-bind.service mirrorcap-tune.service",
     ] {
         assert!(prov.contains(needle), "provision.sh lacks {needle}");
