@@ -5,7 +5,7 @@ use std::time::Instant;
 
 fn main() {
     let data: Vec<u8> = (0..64u32 << 20)
-        .map(|i| (i * 2654435761u32 >> 13) as u8)
+        .map(|i| ((i.wrapping_mul(2_654_435_761)) >> 13) as u8)
         .collect();
     for (name, f) in [
         ("checksum", checksum as fn(&[u8]) -> u64),
