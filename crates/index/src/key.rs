@@ -11,8 +11,9 @@
 //! Every field needs only its own bytes: a copy cut short (snaplen, AWS truncation) still gives
 //! the fields that are present. Extra terms only cost a block read; a missing one loses a
 //! packet. Hence the fixed offsets of `mirrorcap-wire`'s field constants rather than its
-//! `new_checked` views, which (rightly, for decapsulation) refuse such packets; the Ethernet,
-//! VLAN and IPv6 extension header views are used as they are.
+//! `new_checked` views, which (rightly, for decapsulation) refuse such packets; the Ethernet and
+//! IPv6 extension-header views are used as they are (a VLAN tag is read field by field: a tag
+//! cut after its TCI still has its VLAN ID for libpcap).
 //!
 //! IPv6 is walked through up to eight extension headers (hop-by-hop, routing, destination
 //! options, fragment, AH, mobility); every next-header value on the way is a protocol term, so
@@ -25,7 +26,7 @@
 use crate::term::{Key, Kind};
 use mirrorcap_wire::ipv4::field as v4f;
 use mirrorcap_wire::ipv6::field as v6f;
-use mirrorcap_wire::{ethernet, ipv6, vlan, EthernetFrame, Ipv6ExtHeader, VlanTag};
+use mirrorcap_wire::{ethernet, ipv6, vlan, EthernetFrame, Ipv6ExtHeader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// VLAN tags read (and their VLAN IDs indexed); a third tag's TPID is the last EtherType.
@@ -59,8 +60,9 @@ pub struct FlowKey {
     n_protos: u8,
     /// Addresses present (either may be missing from a cut header); ARP's are IPv4.
     addrs: [Option<IpAddr>; 2],
-    /// Ports of `addrs[0]` and `addrs[1]`, when the frame has them.
-    ports: Option<[u16; 2]>,
+    /// Ports of `addrs[0]` and `addrs[1]`, when the frame has them (each on its own: a copy
+    /// cut after the source port still has that one, for libpcap too).
+    ports: [Option<u16>; 2],
 }
 
 fn arr<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
@@ -90,13 +92,17 @@ impl FlowKey {
         let mut rest = eth.payload();
         k.push_ethertype(ethertype);
         while vlan::is_tpid(ethertype) && usize::from(k.n_vlans) < MAX_TAGS {
-            let Ok(tag) = VlanTag::new_checked(rest) else {
+            // libpcap's `vlan N` reads the TCI alone: a tag cut after it still has its ID.
+            let Some(tci) = be16(rest, vlan::field::TCI) else {
                 return k;
             };
-            k.vlans[usize::from(k.n_vlans)] = tag.vid();
+            k.vlans[usize::from(k.n_vlans)] = tci & 0x0fff;
             k.n_vlans += 1;
-            ethertype = tag.ethertype();
-            rest = tag.payload();
+            let Some(next) = be16(rest, vlan::field::ETHERTYPE) else {
+                return k;
+            };
+            ethertype = next;
+            rest = rest.get(vlan::HEADER_LEN..).unwrap_or(&[]);
             k.push_ethertype(ethertype);
         }
         match ethertype {
@@ -178,10 +184,10 @@ impl FlowKey {
                     at += (usize::from(len) + 2) * 4;
                 }
                 ipv6::NH_FRAGMENT => {
-                    let (Some(&next), Some(off)) = (ext.first(), be16(ext, 2)) else {
-                        return;
-                    };
+                    // libpcap's `ip6 proto N` also reads a fragment header's next header.
+                    let Some(&next) = ext.first() else { return };
                     self.push_proto(next);
+                    let Some(off) = be16(ext, 2) else { return };
                     if off & 0xfff8 != 0 {
                         return; // not the first fragment: no ports
                     }
@@ -199,17 +205,14 @@ impl FlowKey {
     }
 
     fn set_ports(&mut self, ip: &[u8], l4: usize) {
-        if let (Some(s), Some(d)) = (be16(ip, l4), be16(ip, l4.saturating_add(2))) {
-            self.ports = Some([s, d]);
-        }
+        self.ports = [be16(ip, l4), be16(ip, l4.saturating_add(2))];
     }
 
     /// Puts the smaller endpoint first.
     fn normalize(&mut self) {
-        let p = self.ports.unwrap_or([0, 0]);
-        if (self.addrs[1], p[1]) < (self.addrs[0], p[0]) {
+        if (self.addrs[1], self.ports[1]) < (self.addrs[0], self.ports[0]) {
             self.addrs.swap(0, 1);
-            self.ports = self.ports.map(|[a, b]| [b, a]);
+            self.ports.swap(0, 1);
         }
     }
 
@@ -236,10 +239,9 @@ impl FlowKey {
     /// The endpoints, smaller first: each address (if present) and its port (if the frame has
     /// ports).
     pub fn endpoints(&self) -> [(Option<IpAddr>, Option<u16>); 2] {
-        let p = self.ports;
         [
-            (self.addrs[0], p.map(|p| p[0])),
-            (self.addrs[1], p.map(|p| p[1])),
+            (self.addrs[0], self.ports[0]),
+            (self.addrs[1], self.ports[1]),
         ]
     }
 
