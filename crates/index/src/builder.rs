@@ -3,11 +3,14 @@
 //! never on a worker.
 //!
 //! Per frame: extract its [`FlowKey`] (no allocation) and look it up in the set of keys the
-//! current block has seen; only a key new to the block adds its terms to the postings. So a
-//! block costs one set lookup per frame plus a few map updates per distinct flow, and memory
-//! is the distinct flows of one block plus the dictionary.
+//! current block has seen; only a key new to the block adds its terms to the block's (small)
+//! term set, and at the block's end each distinct term of the block appends the block to its
+//! posting. So a block costs one set lookup per frame, a few small-set inserts per distinct
+//! flow and one posting-map update per distinct term; memory is one block's flows and terms
+//! plus the dictionary.
 
 use crate::format::encode;
+use crate::hash::SeededState;
 use crate::key::FlowKey;
 use crate::term::Key;
 use std::collections::{HashMap, HashSet};
@@ -16,9 +19,11 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Default)]
 pub struct IndexBuilder {
     /// Keys seen in block `seen_block`.
-    seen: HashSet<FlowKey>,
+    seen: HashSet<FlowKey, SeededState>,
     seen_block: u32,
-    postings: HashMap<Key, Vec<u32>>,
+    /// Terms of the flows in `seen`.
+    block_terms: HashSet<Key, SeededState>,
+    postings: HashMap<Key, Vec<u32>, SeededState>,
     blocks: u32,
     frames: u64,
 }
@@ -40,6 +45,7 @@ impl IndexBuilder {
         self.frames += 1;
         self.blocks = self.blocks.max(block_no.saturating_add(1));
         if block_no != self.seen_block {
+            self.flush();
             self.seen.clear();
             self.seen_block = block_no;
         }
@@ -47,12 +53,21 @@ impl IndexBuilder {
             return;
         }
         key.for_each_key(|k| {
+            self.block_terms.insert(k);
+        });
+    }
+
+    /// Moves the current block's terms into the postings: one update of the (large) posting
+    /// map per distinct term of the block, not per flow.
+    fn flush(&mut self) {
+        let block_no = self.seen_block;
+        for k in self.block_terms.drain() {
             let list = self.postings.entry(k).or_default();
             // Ascending blocks: a repeat is the last entry. Others are deduplicated at the end.
             if list.last() != Some(&block_no) {
                 list.push(block_no);
             }
-        });
+        }
     }
 
     /// Declares that the file has at least `blocks` blocks (blocks with no frame pushed, such
@@ -67,7 +82,8 @@ impl IndexBuilder {
     }
 
     /// The index bytes ([`crate::FlowIndex::parse`] reads them).
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
+        self.flush();
         let mut terms: Vec<(Key, Vec<u32>)> = self.postings.into_iter().collect();
         terms.sort_unstable_by_key(|t| t.0);
         for (_, list) in &mut terms {

@@ -270,7 +270,7 @@ fn check_posting(b: &[u8], mut at: usize, blocks: u32) -> Result<usize> {
             let map = b
                 .get(at..at + len)
                 .ok_or(bad(p_at, "bitmap past the end"))?;
-            if blocks % 8 != 0 {
+            if !blocks.is_multiple_of(8) {
                 if let Some(&last) = map.last() {
                     if last >> (blocks % 8) != 0 {
                         return Err(bad(at + len - 1, "bitmap bit past the last block"));

@@ -49,7 +49,7 @@ const UNTAGGED_SESSION_ID: u32 = 255;
 
 /// The flow terms of one frame; endpoints in canonical order (the smaller (address, port)
 /// first), so both directions of a flow give the same key.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowKey {
     vni: Option<u32>,
     ethertypes: [u16; MAX_TAGS + 1],
@@ -273,5 +273,37 @@ impl FlowKey {
         let mut v = Vec::new();
         self.for_each_key(|k| v.push(k.term()));
         v
+    }
+}
+
+/// Hashes the key as a few packed words (a derived `Hash` makes one call per field).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let e = &self.ethertypes;
+        h.write_u64(
+            u64::from(self.vni.map_or(1 << 24, |v| v))
+                | u64::from(self.n_ethertypes) << 32
+                | u64::from(self.n_vlans) << 40
+                | u64::from(self.n_protos) << 48,
+        );
+        h.write_u64(
+            u64::from(e[0])
+                | u64::from(e[1]) << 16
+                | u64::from(e[2]) << 32
+                | u64::from(self.vlans[0]) << 48,
+        );
+        h.write_u64(
+            u64::from(self.vlans[1])
+                | u64::from(u32::from_le_bytes(self.protos)) << 16
+                | u64::from(self.ports[0].map_or(0x1_0000, u32::from)) << 40,
+        );
+        h.write_u64(u64::from(self.ports[1].map_or(0x1_0000, u32::from)));
+        for a in self.addrs {
+            match a {
+                None => h.write_u8(0),
+                Some(IpAddr::V4(a)) => h.write_u64(u64::from(u32::from(a)) | 1 << 32),
+                Some(IpAddr::V6(a)) => h.write_u128(u128::from(a)),
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ mod blockset;
 mod builder;
 mod checksum;
 mod format;
+mod hash;
 mod key;
 mod term;
 mod varint;
