@@ -28,6 +28,9 @@ pub enum Term {
     Net(IpAddr, u8),
     /// A TCP, UDP or SCTP port, source or destination (first fragments only, as libpcap).
     Port(u16),
+    /// Every port from the first to the second, inclusive (tcpdump's `portrange`; empty when
+    /// the first is larger).
+    PortRange(u16, u16),
 }
 
 /// The dictionary's kinds, in dictionary order; the numbers are the format's.
@@ -121,6 +124,10 @@ impl Term {
             Term::Proto(p) => one(Key::new(Kind::Proto, p.into())),
             Term::Host(a) => one(Key::addr(a)),
             Term::Port(p) => one(Key::new(Kind::Port, p.into())),
+            Term::PortRange(lo, hi) => (
+                Key::new(Kind::Port, lo.into()),
+                Key::new(Kind::Port, hi.into()),
+            ),
             Term::Net(a, prefix) => {
                 let k = Key::addr(a);
                 let bits: u32 = if k.kind == Kind::Ipv4 { 32 } else { 128 };

@@ -391,4 +391,9 @@ fn and_or_of_terms_and_every_posting_encoding() {
         .blocks_with(Term::Vni(2))
         .or(&idx.blocks_with(Term::Port(8080)));
     assert_eq!(q.len(), 100 + 1);
+    assert_eq!(idx.blocks_with(Term::PortRange(80, 443)).len(), 100 + 2);
+    assert_eq!(idx.blocks_with(Term::PortRange(81, 443)), tls);
+    assert_eq!(idx.blocks_with(Term::PortRange(0, 65535)).len(), 200);
+    assert!(idx.blocks_with(Term::PortRange(443, 80)).is_empty());
+    assert!(idx.blocks_with(Term::PortRange(444, 8079)).is_empty());
 }
