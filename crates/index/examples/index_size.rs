@@ -5,7 +5,11 @@
 //! the build cost per packet, how narrow a `host` lookup is, and, for comparison, the size a
 //! per-block filter (bloom at 1 % false positives, xor8 at 0.4 %) would need for the same terms.
 //!
-//! `cargo run --release -p mirrorcap-index --example index_size [-- MB]`   (MB per mix, default 128)
+//! `cargo run --release -p mirrorcap-index --example index_size [-- MB [PCAP...]]`
+//! MB: inner-frame bytes per generated mix (default 128); PCAP: also measure these captures,
+//! each as a mix of its own: mirrored frames (VXLAN/Geneve, e.g. `mirrorcap gen -w`) are
+//! decapsulated by `mirrorcap-decap` and indexed by their inner frame and VNI, other frames
+//! are indexed as they are (untagged).
 
 use mirrorcap_index::{FlowIndex, FlowKey, IndexBuilder, Term};
 use mirrorcap_store::{BlockWriter, Compression, RecordMeta, StoreOptions};
@@ -217,9 +221,32 @@ fn generate(m: &Mix, bytes: usize, seed: u64) -> Vec<Rec> {
     out
 }
 
+fn read_pcap(path: &str) -> Vec<Rec> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
+    let cfg = mirrorcap_decap::DecapConfig::default();
+    let mut out = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        let p = p.expect("a pcap record");
+        let rec = match mirrorcap_decap::decap(&p.data, &cfg) {
+            Ok(d) => Rec {
+                data: d.inner(&p.data).to_vec(),
+                meta: RecordMeta::tunnel(d.meta.vni, 0).0,
+            },
+            Err(_) => Rec {
+                data: p.data.into_owned(),
+                meta: RecordMeta::UNTAGGED.0,
+            },
+        };
+        out.push(rec);
+    }
+    out
+}
+
 fn main() {
-    let mb: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mb: usize = args
+        .first()
         .map(|a| a.parse().expect("MB: a number"))
         .unwrap_or(128);
     let mixes = [
@@ -261,8 +288,20 @@ fn main() {
     );
     println!("| mix | packets | avg B | blocks | terms | index B | % of stored | % of zstd file | build ns/pkt | extract ns/pkt | store writer ns/pkt | host lookup: blocks | bloom 1 % | xor8 |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (i, m) in mixes.iter().enumerate() {
-        let recs = generate(m, mb << 20, 0x9e37_79b9 + i as u64);
+    let mut inputs: Vec<(String, Vec<Rec>)> = mixes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            (
+                m.name.to_string(),
+                generate(m, mb << 20, 0x9e37_79b9 + i as u64),
+            )
+        })
+        .collect();
+    for path in args.iter().skip(1) {
+        inputs.push((path.clone(), read_pcap(path)));
+    }
+    for (name, recs) in &inputs {
         // The store file, as the spooler writes it.
         let mut w = BlockWriter::new(StoreOptions {
             compression: Compression::DEFAULT_ZSTD,
@@ -271,7 +310,7 @@ fn main() {
         .expect("writer");
         let mut ts = 1_700_000_000_000_000_000u64;
         let t = Instant::now();
-        for r in &recs {
+        for r in recs {
             ts += 1_000;
             w.push(ts, r.data.len() as u32, &r.data, RecordMeta(r.meta))
                 .expect("push");
@@ -299,7 +338,7 @@ fn main() {
         }
         let t = Instant::now();
         let mut sink = 0usize;
-        for r in &recs {
+        for r in recs {
             sink += FlowKey::extract(&r.data, r.meta).protos().len();
         }
         let extract = t.elapsed().as_nanos() as f64 / recs.len() as f64;
@@ -325,7 +364,7 @@ fn main() {
         let pct = |x: f64, of: u64| 100.0 * x / of as f64;
         println!(
             "| {} | {} | {:.0} | {} | {} | {} | {:.3} % | {:.3} % | {:.0} | {:.0} | {:.0} | {:.1} of {} | {:.3} % | {:.3} % |",
-            m.name,
+            name,
             recs.len(),
             stored as f64 / recs.len() as f64,
             idx.block_count(),
