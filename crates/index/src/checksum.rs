@@ -36,4 +36,16 @@ mod tests {
             assert_ne!(checksum(&data[..i]), c, "truncated to {i}");
         }
     }
+
+    #[test]
+    fn is_the_store_index_checksum() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 13 + 5) as u8).collect();
+        for len in [0, 1, 7, 8, 9, 100, 1000] {
+            assert_eq!(
+                checksum(&data[..len]),
+                mirrorcap_store::checksum::checksum(&data[..len]),
+                "len {len}"
+            );
+        }
+    }
 }

@@ -13,6 +13,21 @@
 //! timestamp.
 //!
 //! Pure: no I/O, no DPDK, no `unsafe`.
+//!
+//! ```
+//! use mirrorcap_index::{FlowIndex, IndexBuilder, Term};
+//! // Ethernet / IPv4 / UDP 10.0.0.1:5353 -> 10.0.0.2:53, in block 3 of a file, VNI 42.
+//! let mut frame = vec![0u8; 12];
+//! frame.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+//! frame.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 0x14, 0xe9, 0, 53, 0, 8, 0, 0]);
+//! let mut b = IndexBuilder::new();
+//! b.push(3, &frame, 42); // the metadata word: VNI 42, session id 0
+//! let idx = FlowIndex::parse(&b.finish()).unwrap();
+//! let dns = idx.blocks_with(Term::Port(53));
+//! let q = dns.and(&idx.blocks_with(Term::Net("10.0.0.0".parse().unwrap(), 8)));
+//! assert_eq!(q.iter().collect::<Vec<_>>(), vec![3]);
+//! assert!(idx.blocks_with(Term::Vni(43)).is_empty());
+//! ```
 
 #![forbid(unsafe_code)]
 
