@@ -21,6 +21,8 @@ pub struct IndexBuilder {
     /// Keys seen in block `seen_block`.
     seen: HashSet<FlowKey, SeededState>,
     seen_block: u32,
+    /// The last key added (in `seen`).
+    last: Option<FlowKey>,
     /// Terms of the flows in `seen`.
     block_terms: HashSet<Key, SeededState>,
     postings: HashMap<Key, Vec<u32>, SeededState>,
@@ -47,8 +49,14 @@ impl IndexBuilder {
         if block_no != self.seen_block {
             self.flush();
             self.seen.clear();
+            self.last = None;
             self.seen_block = block_no;
         }
+        // Packets of a flow come in trains (a TCP window, a burst): the last key is free.
+        if self.last == Some(key) {
+            return;
+        }
+        self.last = Some(key);
         if !self.seen.insert(key) {
             return;
         }
