@@ -226,6 +226,24 @@ impl FlowIndex {
         out
     }
 
+    /// The blocks that may hold `(t AND t ...) OR (t AND t ...) OR ...`: a tcpdump expression's
+    /// narrowable part in disjunctive normal form. An empty conjunction is every block (a
+    /// clause the index cannot narrow); no clause at all is no block.
+    pub fn blocks_matching(&self, any_of: &[&[Term]]) -> BlockSet {
+        let mut out = BlockSet::none(self.blocks);
+        for all_of in any_of {
+            let mut clause = BlockSet::all(self.blocks);
+            for t in *all_of {
+                if clause.is_empty() {
+                    break;
+                }
+                clause = clause.and(&self.blocks_with(*t));
+            }
+            out.or_assign(&clause);
+        }
+        out
+    }
+
     /// Decodes a posting `parse` has validated.
     fn posting(&self, mut at: usize) -> BlockSet {
         let b = &self.bytes;

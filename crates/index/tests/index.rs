@@ -396,4 +396,18 @@ fn and_or_of_terms_and_every_posting_encoding() {
     assert_eq!(idx.blocks_with(Term::PortRange(0, 65535)).len(), 200);
     assert!(idx.blocks_with(Term::PortRange(443, 80)).is_empty());
     assert!(idx.blocks_with(Term::PortRange(444, 8079)).is_empty());
+    // (port 80 and vni 2) or (port 8080 and vni 1) or (port 443 and port 22).
+    let q = idx.blocks_matching(&[
+        &[Term::Port(80), Term::Vni(2)],
+        &[Term::Port(8080), Term::Vni(1)],
+        &[Term::Port(443), Term::Port(22)],
+    ]);
+    assert_eq!(q.len(), 1 + 100);
+    assert!(q.contains(100) && q.contains(3) && !q.contains(2));
+    assert_eq!(
+        idx.blocks_matching(&[&[]]).len(),
+        200,
+        "a clause not narrowed: all"
+    );
+    assert!(idx.blocks_matching(&[]).is_empty());
 }
