@@ -37,7 +37,8 @@ impl IndexBuilder {
 
     /// Adds a frame (the inner Ethernet frame as stored) of block `block_no`, with its record
     /// metadata word (`RecordMeta.0`: VNI and session id). Blocks normally come in ascending
-    /// order; any order gives the same index, only slower.
+    /// order; any order gives the same index, only slower. Block numbers must stay below
+    /// [`crate::MAX_BLOCKS`] (2^24), or the index is refused when parsed.
     pub fn push(&mut self, block_no: u32, frame: &[u8], meta: u32) {
         self.add(block_no, FlowKey::extract(frame, meta));
     }

@@ -31,6 +31,9 @@ use crate::{varint, IndexError, Result};
 pub const MAGIC: &[u8; 8] = b"MCFLOWIX";
 /// The format version this crate writes and reads.
 pub const VERSION: u32 = 1;
+/// Most blocks an index may speak of (a 64 GiB file of 4 KiB blocks): bounds the memory a
+/// lookup's [`BlockSet`] takes (2 MiB) whatever the header says.
+pub const MAX_BLOCKS: u32 = 1 << 24;
 const HEADER_LEN: usize = 24;
 const CHECKSUM_LEN: usize = 8;
 
@@ -147,6 +150,9 @@ impl FlowIndex {
             return Err(bad(12, "unknown flags"));
         }
         let blocks = u32_at(bytes, 16);
+        if blocks > MAX_BLOCKS {
+            return Err(bad(16, "block count past the limit"));
+        }
         let terms = u32_at(bytes, 20) as usize;
         let b = &bytes[..body];
         let mut at = HEADER_LEN;

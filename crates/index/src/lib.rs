@@ -42,7 +42,7 @@ mod varint;
 
 pub use blockset::BlockSet;
 pub use builder::IndexBuilder;
-pub use format::{FlowIndex, MAGIC, VERSION};
+pub use format::{FlowIndex, MAGIC, MAX_BLOCKS, VERSION};
 pub use key::{FlowKey, MAX_PROTOS, MAX_TAGS};
 pub use term::Term;
 
