@@ -7,6 +7,8 @@
 //! * [`IndexBuilder`] (`builder.rs`): frames and their block numbers in, index bytes out.
 //! * [`FlowIndex`] (`format.rs`): the checksummed bytes parsed and validated; [`Term`] lookups
 //!   give a [`BlockSet`] (`blockset.rs`), combined with `and` / `or`.
+//! * [`Narrow`] (`narrow.rs`): what the index can tell of a tcpdump expression (the terms it
+//!   must hold, conservatively), for `mirrorcap query`.
 //!
 //! The format is specified in `docs/index.md`. The index holds no time ranges: a block's number
 //! is the store index's block number, whose entry already has the block's first and last
@@ -37,6 +39,7 @@ mod checksum;
 mod format;
 mod hash;
 mod key;
+mod narrow;
 mod term;
 mod varint;
 
@@ -44,6 +47,7 @@ pub use blockset::BlockSet;
 pub use builder::IndexBuilder;
 pub use format::{FlowIndex, MAGIC, MAX_BLOCKS, VERSION};
 pub use key::{FlowKey, MAX_PROTOS, MAX_TAGS};
+pub use narrow::Narrow;
 pub use term::Term;
 
 /// Why index bytes were refused. A damaged index is always an error, never a wrong answer.
