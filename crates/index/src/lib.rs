@@ -40,6 +40,7 @@ mod format;
 mod hash;
 mod key;
 mod narrow;
+mod tcpdump;
 mod term;
 mod varint;
 

@@ -137,15 +137,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     result
 }
 
-/// Deletes what an interrupted spooler left: temporary files, and data files without their
-/// index (renamed into place just before a crash; the cursor was not advanced past them, so
+/// Deletes what an interrupted spooler left: temporary files, and data files (and flow
+/// indexes) without their index (renamed into place just before a crash; the cursor was not advanced past them, so
 /// their segment is stored again). Returns how many files it deleted.
 pub fn clean(dir: &Path) -> crate::Result<u64> {
     let mut deleted = 0;
     for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
         let e = e.map_err(io_err("read store directory", dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let orphan = data_stem(&name).is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists());
+        // A data file or flow index (`.fidx`) whose store index is not there.
+        let stem = data_stem(&name).or_else(|| {
+            name.strip_suffix(".fidx")
+                .filter(|stem| parse_name(stem).is_some())
+        });
+        let orphan = stem.is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists());
         if (name.starts_with('.') && name.ends_with(".tmp")) || orphan {
             std::fs::remove_file(e.path()).map_err(io_err("remove leftover", &e.path()))?;
             deleted += 1;
