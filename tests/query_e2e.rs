@@ -98,7 +98,7 @@ fn frame(n: u64, size: usize) -> Vec<u8> {
     } else if kind == 7 || kind == 15 {
         let mut f = eth(tags, 0x86dd);
         let nh = if proto == 1 { 58 } else { proto };
-        let body = l4(proto, sport, dport, n % 13 == 0);
+        let body = l4(proto, sport, dport, n.is_multiple_of(13));
         f.extend_from_slice(&[0x60, 0, 0, 0]);
         f.extend_from_slice(&(body.len() as u16).to_be_bytes());
         f.extend_from_slice(&[nh, 64]);
@@ -114,9 +114,9 @@ fn frame(n: u64, size: usize) -> Vec<u8> {
         f
     } else {
         let mut f = eth(tags, 0x0800);
-        let body = l4(proto, sport, dport, n % 13 == 0);
+        let body = l4(proto, sport, dport, n.is_multiple_of(13));
         let src = [10, (n % 4) as u8, 0, (n % 250) as u8];
-        let dst = if n % 17 == 0 {
+        let dst = if n.is_multiple_of(17) {
             [203, 0, 113, 7]
         } else {
             [192, 0, 2, (n % 3) as u8]
@@ -211,14 +211,14 @@ fn fixture() -> Fixture {
             )
         };
         // Every 29th a cut copy (as AWS truncates): the original was 300 bytes longer.
-        let orig = f.len() as u32 + if n % 29 == 0 { 300 } else { 0 };
+        let orig = f.len() as u32 + if n.is_multiple_of(29) { 300 } else { 0 };
         assert!(w.write_record(BASE_TS + n * 100_000, meta, &[], &f, orig));
         bytes += f.len() + 16;
         n += 1;
-        if n % 16 == 0 {
+        if n.is_multiple_of(16) {
             w.commit();
         }
-        if n % 3000 == 0 {
+        if n.is_multiple_of(3000) {
             sp.poll().unwrap();
         }
     }
