@@ -411,6 +411,10 @@ fn bad_expressions_and_empty_ranges_are_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{e}: one line: {err}");
         assert!(err.contains("bad expression"), "{e}: {err}");
     }
+    // A mistyped directory last is taken for an expression: the message says both.
+    let (st, err) = run(&["export", r, "/var/tmp/no-such-store", "-w", out]);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(err.contains("nor an existing directory"), "{err}");
     let (st, err) = run(&[
         "query", r, s, "tcp", "--from", "@1000", "--to", "@2000", "-w", out,
     ]);

@@ -74,8 +74,15 @@ impl Select for Query {
 pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
     // Frames are stored as Ethernet (the ring's pcaps are LINKTYPE_ETHERNET), so the
     // expression is compiled for Ethernet, as tcpdump reading an export compiles it.
-    let pcap = PcapFilter::new(expr, LinkType::Ethernet)
-        .map_err(|e| anyhow::anyhow!("bad expression {expr:?}: {e}"))?;
+    let pcap = PcapFilter::new(expr, LinkType::Ethernet).map_err(|e| {
+        // `export RING /mistyped/store`: the last argument was taken for an expression.
+        let hint = if expr.contains('/') && !expr.contains(char::is_whitespace) {
+            " (nor an existing directory)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("bad expression {expr:?}{hint}: {e}")
+    })?;
     let filter = super::export::export_filter(a)?;
     let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
     let mut narrow = Narrow::from_expr(expr);
