@@ -337,7 +337,13 @@ impl Parser<'_> {
                         _ => Narrow::All,
                     }
                 } else {
-                    net(&id).map_or(Narrow::All, |(a, l)| Narrow::Term(Term::Net(a, l)))
+                    net(&id).map_or(Narrow::All, |(a, l)| match a {
+                        // libpcap loads only the prefix's 32-bit words of an IPv6 address, so
+                        // it matches a copy cut inside the address, which the index (whole
+                        // addresses only) does not hold: narrowed by the EtherType alone.
+                        IpAddr::V6(_) if l < 128 => Narrow::Term(Term::EtherType(0x86dd)),
+                        _ => Narrow::Term(Term::Net(a, l)),
+                    })
                 }
             }
             "port" => number(&id)
