@@ -332,6 +332,22 @@ fn query_equals_tcpdump_over_a_full_export_with_and_without_flow_indexes() {
     assert!(fidx.len() >= 4, "store files: {}", fidx.len());
     check_all(&fx, &full, "every .fidx present");
 
+    // A ring alone: `export RING` takes the ring's own export, `query RING` the timeline; the
+    // selection is still tcpdump's.
+    let ring_full = fx.work.path().join("ring-full.pcap");
+    let [r, _] = fx.dirs();
+    let (st, err) = run(&["export", r, "-w", ring_full.to_str().unwrap()]);
+    assert!(st.success(), "{err}");
+    for e in ["host 10.9.9.9", "vlan 100 and vlan 200", "not tcp"] {
+        let out = fx.work.path().join("r.pcap");
+        let (st, err) = run(&["query", r, e, "-w", out.to_str().unwrap()]);
+        assert!(st.success(), "{err}");
+        assert!(
+            std::fs::read(&out).unwrap() == fx.tcpdump(&ring_full, e),
+            "ring alone: {e}"
+        );
+    }
+
     // `export DIRS EXPR` is the same query.
     let out = fx.work.path().join("e.pcap");
     let [r, s] = fx.dirs();
