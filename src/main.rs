@@ -59,6 +59,10 @@ fn main() -> ExitCode {
             AppError::exit(run())
         }
         Command::Export(a) => report(cmd::export::export(&a)),
+        Command::Query(q) => {
+            let (a, expr) = q.split();
+            report(cmd::query::query(&a, &expr))
+        }
         Command::Tail(a) => report(cmd::tail::tail(&a)),
         Command::Gen(a) => {
             if a.out.is_some() {
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
 /// The reading build (`--no-default-features`) has no DPDK: one line, exit 2.
 #[cfg(not(feature = "dpdk"))]
 fn no_dpdk(what: &str) -> ExitCode {
-    eprintln!("mirrorcap: error: {what} needs DPDK, and this mirrorcap was built without it (--no-default-features: export, tail, check-config and gen -w only)");
+    eprintln!("mirrorcap: error: {what} needs DPDK, and this mirrorcap was built without it (--no-default-features: export, query, tail, check-config and gen -w only)");
     ExitCode::from(2)
 }
 

@@ -50,6 +50,8 @@ pub fn open_spoolers(
             min_free: st.min_free,
         },
         direct: true,
+        // query reads it; its cost is in docs/index.md.
+        flow_index: true,
     };
     (0..workers)
         .map(|w| {

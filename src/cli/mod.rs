@@ -1,4 +1,4 @@
-//! The command line (clap): `run`, `export`, `tail`, `gen`. Bad usage exits with code 2 and
+//! The command line (clap): `run`, `export`, `query`, `tail`, `gen`. Bad usage exits with code 2 and
 //! one line.
 pub mod merge;
 
@@ -21,8 +21,12 @@ pub struct Cli {
 pub enum Command {
     /// Receive mirrored traffic on a DPDK port and write the original frames to a pcap ring.
     Run(RunArgs),
-    /// Merge every worker's ring and store into one pcap, ordered by timestamp.
+    /// Merge every worker's ring and store into one pcap, ordered by timestamp (an optional
+    /// tcpdump EXPR last keeps only what it matches, as query does).
     Export(ExportArgs),
+    /// The packets a tcpdump expression matches (on the inner frame) from rings and stores,
+    /// reading only the store blocks their flow index says may match.
+    Query(QueryArgs),
     /// Follow the live ring and stream new packets, merged by timestamp, as pcap to stdout.
     Tail(TailArgs),
     /// Synthetic mirrored traffic (VXLAN, VXLAN6 or GWLB Geneve): transmitted over DPDK, or
@@ -146,7 +150,8 @@ impl Default for RunArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Ring directories (`run --ring-dir`) and store directories (`run --store-dir`), in any
-    /// order: read as one timeline, every record once.
+    /// order: read as one timeline, every record once. A last argument that is not a
+    /// directory is a tcpdump expression on the inner frame (as `query`).
     #[arg(required = true, num_args = 1.., value_name = "RING_DIR|STORE_DIR")]
     pub dirs: Vec<PathBuf>,
     /// Output pcap file ("-" for standard output).
@@ -165,6 +170,45 @@ pub struct ExportArgs {
     /// Output format: pcap, or pcapng with one interface per mirror session.
     #[arg(long, default_value = "pcap", value_parser = ["pcap", "pcapng"])]
     pub format: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QueryArgs {
+    /// Ring and store directories (any order, as export), then the tcpdump expression on the
+    /// inner frame, e.g. 'host 10.0.0.1 and port 443'.
+    #[arg(required = true, num_args = 2.., value_name = "RING_DIR|STORE_DIR... EXPR")]
+    pub args: Vec<PathBuf>,
+    /// Output pcap file ("-" for standard output).
+    #[arg(short = 'w', long = "write", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Only packets captured at or after T (as export --from).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only packets captured at or before T (same forms as --from).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Only packets of the mirror session with this VNI (repeat for several).
+    #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xff_ffff))]
+    pub vnis: Vec<u32>,
+    /// Output format: pcap, or pcapng with one interface per mirror session.
+    #[arg(long, default_value = "pcap", value_parser = ["pcap", "pcapng"])]
+    pub format: String,
+}
+
+impl QueryArgs {
+    /// The export these arguments select from, and the expression.
+    pub fn split(&self) -> (ExportArgs, String) {
+        let (expr, dirs) = self.args.split_last().expect("clap: at least two");
+        let a = ExportArgs {
+            dirs: dirs.to_vec(),
+            out: self.out.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            vnis: self.vnis.clone(),
+            format: self.format.clone(),
+        };
+        (a, expr.to_string_lossy().into_owned())
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,27 +5,15 @@
 use super::output::{create_out, reader_gone_is_ok};
 
 pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let time = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<u64>> {
-        v.as_deref()
-            .map(|s| {
-                mirrorcap::config::parse_time(s, now).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
-            })
-            .transpose()
-    };
-    let filter = mirrorcap_ring::ExportFilter {
-        from_ns: time("--from", &a.from)?,
-        to_ns: time("--to", &a.to)?,
-        sessions: mirrorcap_ring::SessionFilter {
-            vnis: a.vnis.clone(),
-        },
-    };
-    if let (Some(f), Some(t)) = (filter.from_ns, filter.to_ns) {
-        anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
+    // `export DIR... EXPR`: a last argument that is no directory is an expression.
+    if let [dirs @ .., last] = a.dirs.as_slice() {
+        if !dirs.is_empty() && !last.is_dir() {
+            let mut a = a.clone();
+            a.dirs = dirs.to_vec();
+            return super::query::query(&a, &last.to_string_lossy());
+        }
     }
+    let filter = export_filter(a)?;
     let mut out = create_out(&a.out)?;
     let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
     use mirrorcap_store::timeline::{dir_kind, DirKind};
@@ -98,4 +86,32 @@ pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
         },
     );
     Ok(())
+}
+
+/// The time range and sessions of `--from`, `--to`, `--vni`.
+pub fn export_filter(
+    a: &mirrorcap::cli::ExportArgs,
+) -> anyhow::Result<mirrorcap_ring::ExportFilter> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let time = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<u64>> {
+        v.as_deref()
+            .map(|s| {
+                mirrorcap::config::parse_time(s, now).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+            })
+            .transpose()
+    };
+    let filter = mirrorcap_ring::ExportFilter {
+        from_ns: time("--from", &a.from)?,
+        to_ns: time("--to", &a.to)?,
+        sessions: mirrorcap_ring::SessionFilter {
+            vnis: a.vnis.clone(),
+        },
+    };
+    if let (Some(f), Some(t)) = (filter.from_ns, filter.to_ns) {
+        anyhow::ensure!(f <= t, "--from is after --to: nothing to export");
+    }
+    Ok(filter)
 }

@@ -267,6 +267,11 @@ impl Metrics {
                 c.bytes_captured,
             );
             self.count("mirrorcap_store_bytes_total", &[w, "disk"], c.bytes_disk);
+            self.count(
+                "mirrorcap_store_bytes_total",
+                &[w, "flow_index"],
+                c.bytes_flow_index,
+            );
             self.set("mirrorcap_store_lag_segments", &[w], c.lag_segments as f64);
             self.set("mirrorcap_store_lag_bytes", &[w], c.lag_bytes as f64);
             self.set("mirrorcap_store_lag_seconds", &[w], c.lag_ns as f64 / 1e9);

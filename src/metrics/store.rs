@@ -13,6 +13,8 @@ pub struct PublishedStore {
     pub packets: AtomicU64,
     pub bytes_captured: AtomicU64,
     pub bytes_disk: AtomicU64,
+    /// Flow index sidecars (`NAME.fidx`) written.
+    pub bytes_flow_index: AtomicU64,
     pub lag_segments: AtomicU64,
     pub lag_bytes: AtomicU64,
     /// Capture time the store is behind the ring's sealed segments, ns.
@@ -54,6 +56,7 @@ pub struct StoreCounts {
     pub packets: u64,
     pub bytes_captured: u64,
     pub bytes_disk: u64,
+    pub bytes_flow_index: u64,
     pub lag_segments: u64,
     pub lag_bytes: u64,
     pub lag_ns: u64,
@@ -79,6 +82,7 @@ impl PublishedStore {
         self.bytes_captured.store(t.bytes_captured, Relaxed);
         // Data and index: what the store costs on disk.
         self.bytes_disk.store(t.bytes_data + t.bytes_index, Relaxed);
+        self.bytes_flow_index.store(t.bytes_flow_index, Relaxed);
         self.lag_segments.store(t.lag_segments, Relaxed);
         self.lag_bytes.store(t.lag_bytes, Relaxed);
         self.lag_ns.store(t.lag_ns, Relaxed);
@@ -158,6 +162,7 @@ impl PublishedStore {
             packets: self.packets.load(Relaxed),
             bytes_captured: self.bytes_captured.load(Relaxed),
             bytes_disk: self.bytes_disk.load(Relaxed),
+            bytes_flow_index: self.bytes_flow_index.load(Relaxed),
             lag_segments: self.lag_segments.load(Relaxed),
             lag_bytes: self.lag_bytes.load(Relaxed),
             lag_ns: self.lag_ns.load(Relaxed),

@@ -78,6 +78,18 @@ impl PcapFilter {
     pub fn matches(&self, bytes: &[u8]) -> bool {
         self.prog.filter(bytes)
     }
+
+    /// Whether the program loads the packet's wire length (`len`, `greater`, `less`): the
+    /// `pcap` crate hands libpcap the captured length as the wire length, so for a cut copy
+    /// such a filter sees the cut length where tcpdump sees the original. (The instruction's
+    /// fields are private; its Display is "code jt jf k". BPF_LD|BPF_W|BPF_LEN = 0x80,
+    /// BPF_LDX|BPF_W|BPF_LEN = 0x81.)
+    pub fn reads_wire_length(&self) -> bool {
+        self.prog.get_instructions().iter().any(|i| {
+            let s = i.to_string();
+            matches!(s.split(' ').next(), Some("128") | Some("129"))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +117,20 @@ mod tests {
         let raw = PcapFilter::new("dst host 10.0.0.2", LinkType::Raw).unwrap();
         assert!(raw.matches(&f[14..]));
         assert!(!raw.matches(&f[..14]));
+    }
+
+    #[test]
+    fn tells_filters_that_read_the_wire_length() {
+        for (e, reads) in [
+            ("greater 100", true),
+            ("len < 64", true),
+            ("less 9", true),
+            ("host 10.0.0.1", false),
+            ("tcp[13] & 2 != 0", false),
+        ] {
+            let f = PcapFilter::new(e, LinkType::Ethernet).unwrap();
+            assert_eq!(f.reads_wire_length(), reads, "{e}");
+        }
     }
 
     #[test]

@@ -54,10 +54,16 @@
 //! (O_DIRECT where possible: [`odirect`]; names, cursor, publication: [`storedir`]; deletion
 //! of the oldest: [`retention`]). A poll that fails (disk full, read-only, a directory
 //! removed) leaves no partial file and says which [`Fault`] it met ([`fault`]).
+//!
+//! # Flow index `NAME.fidx` (optional; see [`flowidx`])
+//!
+//! The inner flows' terms per block (`mirrorcap-index`), so `query` reads only the blocks that
+//! may match. Missing or damaged, it costs a read of every block, never a packet.
 #![forbid(unsafe_code)]
 
 pub mod checksum;
 pub mod fault;
+pub mod flowidx;
 pub mod index;
 pub mod odirect;
 mod pad;

@@ -62,6 +62,12 @@ pub struct Deleted {
     pub for_space: u64,
 }
 
+/// Deletes a store file's flow index first (an index without its file would be an orphan;
+/// a file without its flow index is only read in full). Most files have none: best effort.
+fn remove_fidx(index: &Path) {
+    let _ = std::fs::remove_file(crate::flowidx::fidx_path(index));
+}
+
 fn size(p: &Path) -> crate::Result<u64> {
     Ok(std::fs::metadata(p)
         .map_err(io_err("stat store file", p))?
@@ -101,6 +107,7 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
             first_kept = i;
             break;
         }
+        remove_fidx(&f.index);
         std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
         std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
         total -= sizes[i];
@@ -114,6 +121,7 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
         // its own oldest until the floor is back, never its newest.
         while avail < need && first_kept + 1 < files.len() {
             let f = &files[first_kept];
+            remove_fidx(&f.index);
             std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
             std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
             total -= sizes[first_kept];

@@ -9,6 +9,7 @@
 //! index, so a file does not depend on which of them wrote it.
 
 use crate::checksum::block_checksum;
+use crate::flowidx::FlowIndexWriter;
 use crate::index::{zstd_err, BlockInfo, StoreIndex, INDEX_VERSION};
 use crate::odirect::AlignedBuf;
 use crate::pad::{pad_len, PAD_MAGIC, SKIPPABLE_HEADER_LEN};
@@ -31,6 +32,8 @@ pub struct Encoded {
     pub write_len: usize,
     pub index: StoreIndex,
     pub index_bytes: Vec<u8>,
+    /// The flow index sidecar's bytes (`NAME.fidx`, [`crate::flowidx`]), when asked for.
+    pub fidx_bytes: Option<Vec<u8>>,
 }
 
 /// Encodes one segment; see the module doc.
@@ -48,11 +51,14 @@ pub struct Encoder {
     /// zstd: bytes of `out` used.
     pos: usize,
     err: Option<StoreError>,
+    /// Build the flow index too.
+    flows: bool,
 }
 
 impl Encoder {
     pub fn new(opts: StoreOptions) -> Self {
         Encoder {
+            flows: false,
             opts,
             seq: 0,
             fast: true,
@@ -77,6 +83,7 @@ impl Encoder {
         if v.seq != self.seq {
             *self = Encoder {
                 seq: v.seq,
+                flows: self.flows,
                 ..Encoder::new(self.opts)
             };
         }
@@ -110,7 +117,10 @@ impl Encoder {
         }
         let whole = spans.first().is_none_or(|s| s.offset == FILE_HEADER_LEN);
         if !(self.fast && whole && canonical) || self.next > spans.len() {
-            self = Encoder::new(self.opts);
+            self = Encoder {
+                flows: self.flows,
+                ..Encoder::new(self.opts)
+            };
             normalize(seg, canonical, spans)?;
         }
         let bytes = seg.bytes();
@@ -137,6 +147,9 @@ impl Encoder {
         if let Some(e) = self.err {
             return Err(e);
         }
+        let fidx_bytes = self
+            .flows
+            .then(|| flow_index(bytes, spans, metas, &self.blocks));
         let in_place = self.opts.compression == crate::Compression::None;
         let (data_len, write_len) = if in_place {
             let end = spans
@@ -163,7 +176,14 @@ impl Encoder {
             write_len,
             index,
             index_bytes,
+            fidx_bytes,
         })
+    }
+
+    /// Builds the flow index sidecar too ([`crate::flowidx`]).
+    pub fn with_flow_index(mut self, on: bool) -> Self {
+        self.flows = on;
+        self
     }
 
     /// Cuts `spans[self.next..]` by [`BlockWriter`](crate::BlockWriter)'s rule (a block ends
@@ -231,6 +251,27 @@ impl Encoder {
             checksum: block_checksum(INDEX_VERSION, raw),
         });
     }
+}
+
+/// The `.fidx` bytes of the records `spans` (with `metas`), in `blocks` in order.
+fn flow_index(
+    bytes: &[u8],
+    spans: &[RecordSpan],
+    metas: &[RecordMeta],
+    blocks: &[BlockInfo],
+) -> Vec<u8> {
+    let mut w = FlowIndexWriter::new();
+    let mut block = 0;
+    let mut left = blocks.first().map_or(0, |b| b.records);
+    for (s, &m) in spans.iter().zip(metas) {
+        while left == 0 && block + 1 < blocks.len() {
+            block += 1;
+            left = blocks[block].records;
+        }
+        w.push(block, s.data(bytes), m);
+        left = left.saturating_sub(1);
+    }
+    w.finish(blocks.len())
 }
 
 /// Compresses `raw` as one zstd frame at `out[pos..]`, followed by its pad frame; returns the

@@ -142,16 +142,23 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     result
 }
 
-/// Deletes what an interrupted spooler left: temporary files, data files without their index
-/// (renamed into place just before a crash; the cursor was not advanced past them, so their
-/// segment is stored again), and an index without its data file (a crash between the two
-/// renames on a file system that does not keep their order). Returns how many files it deleted.
+/// Deletes what an interrupted spooler left: temporary files, data files and flow indexes
+/// (`.fidx`) without their index (renamed into place just before a crash; the cursor was not
+/// advanced past them, so their segment is stored again), and an index without its data file (a
+/// crash between the renames on a file system that does not keep their order; its flow index
+/// goes at the next start). Returns how many files it deleted.
 pub fn clean(dir: &Path) -> crate::Result<u64> {
     let mut deleted = 0;
     for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
         let e = e.map_err(io_err("read store directory", dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let orphan = data_stem(&name).is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists())
+        // A data file or flow index (`.fidx`) whose store index is not there, or an index
+        // whose data file is not.
+        let stem = data_stem(&name).or_else(|| {
+            name.strip_suffix(".fidx")
+                .filter(|stem| parse_name(stem).is_some())
+        });
+        let orphan = stem.is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists())
             || name.strip_suffix(".idx").is_some_and(|stem| {
                 parse_name(stem).is_some()
                     && [Compression::DEFAULT_ZSTD, Compression::None]

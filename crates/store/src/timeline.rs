@@ -20,6 +20,8 @@
 //! names older than generations, matches any).
 //!
 //! Store files and blocks whose index's time range lies outside `--from/--to` are not read.
+//! A query ([`export_selected`], [`Select`]) further drops the blocks a store file's flow
+//! index excludes and keeps only the records its filter selects.
 
 use crate::storedir::{list, same_ring, StoredFile};
 use crate::{StoreError, StoreFile, StoreIndex};
@@ -95,7 +97,35 @@ pub struct TimelineStats {
     pub store_blocks_skipped: u64,
     /// Ring records not written because a store file holds them (the seam).
     pub ring_records_in_store: u64,
+    /// Store blocks in the time range that [`Select::blocks`] excluded, never read.
+    pub store_blocks_excluded: u64,
 }
+
+/// What a query adds to an export: which blocks of a store file to read, which records to
+/// write, and a look at the counts after each block or segment read (progress).
+pub trait Select {
+    /// Of `candidates`, the blocks of `file` in the time range, those to read.
+    fn blocks(
+        &mut self,
+        _file: &StoredFile,
+        _index: &StoreIndex,
+        candidates: Vec<usize>,
+    ) -> Vec<usize> {
+        candidates
+    }
+
+    /// Whether to write `r` (one the time range and sessions keep).
+    fn keeps(&mut self, _r: &Record) -> bool {
+        true
+    }
+
+    /// Called after each store block or ring segment read, and once at the end.
+    fn progress(&mut self, _stats: &TimelineStats) {}
+}
+
+/// Every record: what `export` without an expression selects.
+pub struct SelectAll;
+impl Select for SelectAll {}
 
 /// The bytes `[from, to)` of a ring segment that a store file of ring `generation` holds.
 #[derive(Clone, Copy, Debug)]
@@ -129,7 +159,11 @@ enum StreamKind {
 }
 
 impl Stream<'_> {
-    fn peek_ts(&mut self, stats: &mut TimelineStats) -> crate::Result<Option<u64>> {
+    fn peek_ts(
+        &mut self,
+        stats: &mut TimelineStats,
+        sel: &mut dyn Select,
+    ) -> crate::Result<Option<u64>> {
         while self.pending.is_empty() {
             let filter = self.filter;
             let recs: Vec<Record> = match &mut self.kind {
@@ -174,8 +208,11 @@ impl Stream<'_> {
                     keep
                 }
             };
-            self.pending
-                .extend(recs.into_iter().filter(|r| keeps(filter, r)));
+            self.pending.extend(
+                recs.into_iter()
+                    .filter(|r| keeps(filter, r) && sel.keeps(r)),
+            );
+            sel.progress(stats);
         }
         Ok(self.pending.front().map(|r| r.ts_ns))
     }
@@ -315,6 +352,18 @@ pub fn export(
     filter: &ExportFilter,
     sink: &mut Sink,
 ) -> crate::Result<TimelineStats> {
+    export_selected(dirs, out, filter, sink, &mut SelectAll)
+}
+
+/// [`export`] with a query's [`Select`]: blocks it excludes are not read, records it refuses
+/// not written.
+pub fn export_selected(
+    dirs: &[PathBuf],
+    out: &mut dyn Write,
+    filter: &ExportFilter,
+    sink: &mut Sink,
+    sel: &mut dyn Select,
+) -> crate::Result<TimelineStats> {
     let mut stats = TimelineStats::default();
     let mut rings = Vec::new();
     let mut stores: Vec<(usize, Vec<(StoredFile, StoreIndex)>)> = Vec::new();
@@ -349,12 +398,16 @@ pub fn export(
         let mut to_read = VecDeque::new();
         for (f, index) in files {
             let skipped = std::cell::Cell::new(0);
-            let t = ToRead::new(f, index, |b| {
+            let mut t = ToRead::new(f, index, |b| {
                 let keep = b.records > 0 && in_range(filter, b.min_ts_ns, b.max_ts_ns);
                 skipped.set(skipped.get() + u64::from(b.records > 0 && !keep));
                 keep
             });
             stats.store_blocks_skipped += skipped.get();
+            let index = t.index.as_ref().expect("read at listing");
+            let before = t.blocks.len();
+            t.blocks = sel.blocks(&t.file, index, t.blocks.into()).into();
+            stats.store_blocks_excluded += (before - t.blocks.len()) as u64;
             if !t.blocks.is_empty() {
                 stats.store_files += 1;
                 to_read.push_back(t);
@@ -388,7 +441,7 @@ pub fn export(
             streams.push(stream(n, 1, kind, filter));
         }
     }
-    merge(streams, out, sink, stats)
+    merge(streams, out, sink, stats, sel)
 }
 
 fn werr(source: std::io::Error) -> StoreError {
@@ -414,12 +467,13 @@ fn merge(
     out: &mut dyn Write,
     sink: &mut Sink,
     mut stats: TimelineStats,
+    sel: &mut dyn Select,
 ) -> crate::Result<TimelineStats> {
     // Ties go to the lower worker, then the store: the same output whatever the dir order.
     streams.sort_by_key(|s| (s.worker, s.rank));
     let mut heap = BinaryHeap::new();
     for (i, s) in streams.iter_mut().enumerate() {
-        if let Some(ts) = s.peek_ts(&mut stats)? {
+        if let Some(ts) = s.peek_ts(&mut stats, sel)? {
             heap.push(Reverse((ts, i)));
         }
     }
@@ -429,7 +483,7 @@ fn merge(
         sink.write(out, &r).map_err(werr)?;
         stats.export.packets += 1;
         stats.export.bytes += r.data.len() as u64;
-        if let Some(ts) = streams[i].peek_ts(&mut stats)? {
+        if let Some(ts) = streams[i].peek_ts(&mut stats, sel)? {
             heap.push(Reverse((ts, i)));
         }
     }
@@ -447,5 +501,6 @@ fn merge(
             stats.export.read.torn_bytes += r.torn_bytes;
         }
     }
+    sel.progress(&stats);
     Ok(stats)
 }

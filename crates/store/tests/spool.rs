@@ -7,9 +7,10 @@
 mod common;
 
 use common::ring::{check_with_stock_tools, store_records, tempdir_in, TestRing, SEGMENT};
+use mirrorcap_store::flowidx::{build_for_file, fidx_path, load, Sidecar};
 use mirrorcap_store::storedir::{list, write_cursor};
 use mirrorcap_store::{
-    Compression, IoMode, Record, Retention, SpoolOptions, Spooler, StoreOptions,
+    Compression, IoMode, Record, Retention, SpoolOptions, Spooler, StoreFile, StoreOptions,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -162,7 +163,7 @@ fn kill_at_each_publication_step_resumes_without_loss_or_duplicates() {
     std::fs::remove_file(&newest.index).unwrap();
     write_cursor(&dir, before).unwrap();
     let mut sp = open(&ring, store.path(), o);
-    assert_eq!(sp.cleaned, 1);
+    assert_eq!(sp.cleaned, 2, "the data file and its flow index");
     assert_eq!(sp.cursor(), Some(before));
     assert_eq!(sp.poll().unwrap().segments_stored, 1);
 
@@ -427,4 +428,43 @@ fn a_store_chasing_the_rings_tail_skips_ahead_and_accounts_for_every_segment() {
         eprintln!("note: no segment was overwritten while read this run: {t:?}");
     }
     check_with_stock_tools(sp.dir());
+}
+
+#[test]
+fn each_store_file_gets_the_flow_index_its_records_give_and_none_when_turned_off() {
+    for compression in [Compression::None, Compression::DEFAULT_ZSTD] {
+        let ring_dir = tempdir_in("/var/tmp");
+        let store = tempdir_in("/var/tmp");
+        let mut ring = TestRing::open(ring_dir.path());
+        let mut sp = open(&ring, store.path(), opts(compression));
+        ring.write(SEGMENT * 5 / 2);
+        let rep = sp.poll().unwrap();
+        assert_eq!(rep.segments_stored, 2);
+        let files = list(sp.dir()).unwrap();
+        assert_eq!(files.len(), 2);
+        let mut written = 0;
+        for f in &files {
+            let fidx = std::fs::read(fidx_path(&f.index)).expect("a .fidx beside each file");
+            written += fidx.len() as u64;
+            // What the records of the file, read back block by block, give.
+            let mut sf = StoreFile::open(&f.data, &f.index).unwrap();
+            assert!(fidx == build_for_file(&mut sf).unwrap(), "{}", f.name);
+            assert!(matches!(
+                load(&f.index, sf.block_count()),
+                Sidecar::Present(_)
+            ));
+        }
+        assert_eq!(rep.bytes_flow_index, written);
+
+        let store = tempdir_in("/var/tmp");
+        let o = SpoolOptions {
+            flow_index: false,
+            ..opts(compression)
+        };
+        let mut sp = open(&ring, store.path(), o);
+        assert_eq!(sp.poll().unwrap().bytes_flow_index, 0);
+        for f in list(sp.dir()).unwrap() {
+            assert!(!fidx_path(&f.index).exists());
+        }
+    }
 }

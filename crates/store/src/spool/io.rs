@@ -6,6 +6,7 @@
 //! with one thread. The spooler's first poll starts it, so it inherits the store thread's CPU
 //! (the control core), never a worker's.
 
+use crate::flowidx::fidx_path;
 use crate::odirect::{AlignedBuf, DataFile, IoMode};
 use crate::storedir::{io_err, sync_dir, temp_path, write_synced, Cursor};
 use crate::StoreError;
@@ -24,6 +25,8 @@ pub(super) struct Job {
     pub write_len: usize,
     pub data_len: u64,
     pub index_bytes: Vec<u8>,
+    /// The flow index sidecar, if built.
+    pub fidx_bytes: Option<Vec<u8>>,
     /// Where the cursor is once this file is in place, and what it adds to the report.
     pub cursor: Cursor,
     pub records: u64,
@@ -112,8 +115,9 @@ impl Drop for IoThread {
     }
 }
 
-/// Both files under temporary names, each fsync'd; then renamed into view, the data file
-/// first, and the directory fsync'd once. An index in view always has its complete data file:
+/// Both files (and the flow index sidecar, when built) under temporary names, each fsync'd;
+/// then renamed into view, the data file first and the index last, and the directory fsync'd
+/// once. An index in view always has its complete data file:
 /// journaling file systems (ext4, xfs) keep the two renames in order through a crash, and on
 /// one that might not, `clean` at the next start deletes an index without its data file (as it
 /// deletes a data file without its index). Three syncs per file, not four: on a loop device
@@ -126,8 +130,15 @@ fn write_and_publish(job: &Job, published: &mut bool) -> crate::Result<IoMode> {
     f.finish()?;
     let index_tmp = temp_path(&job.index);
     write_synced(&index_tmp, &job.index_bytes)?;
+    let fidx = fidx_path(&job.index);
+    if let Some(bytes) = &job.fidx_bytes {
+        write_synced(&temp_path(&fidx), bytes)?;
+    }
     std::fs::rename(&tmp, &job.data).map_err(io_err("rename into place", &job.data))?;
     *published = true;
+    if job.fidx_bytes.is_some() {
+        std::fs::rename(temp_path(&fidx), &fidx).map_err(io_err("rename into place", &fidx))?;
+    }
     std::fs::rename(&index_tmp, &job.index).map_err(io_err("rename into place", &job.index))?;
     sync_dir(&job.dir)?;
     Ok(mode)

@@ -54,6 +54,8 @@ pub struct SpoolOptions {
     pub retention: Retention,
     /// Write data files with O_DIRECT where the file system allows (else buffered).
     pub direct: bool,
+    /// Write each file's flow index sidecar (`NAME.fidx`) for `query`.
+    pub flow_index: bool,
 }
 
 impl Default for SpoolOptions {
@@ -62,6 +64,7 @@ impl Default for SpoolOptions {
             store: StoreOptions::default(),
             retention: Retention::default(),
             direct: true,
+            flow_index: true,
         }
     }
 }
@@ -320,7 +323,7 @@ impl Spooler {
             let mut seg = Taken {
                 buf: self.take_buf()?,
                 out: self.take_buf()?,
-                enc: Encoder::new(self.opts.store),
+                enc: Encoder::new(self.opts.store).with_flow_index(self.opts.flow_index),
             };
             let mut read = std::mem::take(&mut self.read);
             let (cursor, compressor) = (self.cursor, &mut self.compressor);

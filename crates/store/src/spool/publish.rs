@@ -67,6 +67,7 @@ impl Spooler {
             write_len: encoded.write_len,
             data_len: encoded.data_len,
             index_bytes: encoded.index_bytes,
+            fidx_bytes: encoded.fidx_bytes,
             cursor,
             records: spans.len() as u64,
             captured: spans.iter().map(|s| s.record_len() as u64).sum(),
@@ -93,6 +94,7 @@ impl Spooler {
                 rep.io_mode = Some(mode);
                 rep.bytes_data += job.data_len;
                 rep.bytes_index += job.index_bytes.len() as u64;
+                rep.bytes_flow_index += job.fidx_bytes.as_ref().map_or(0, |b| b.len() as u64);
                 rep.segments_stored += 1;
                 rep.records_stored += job.records;
                 rep.bytes_captured += job.captured;
@@ -105,6 +107,11 @@ impl Spooler {
             Err(e) => {
                 self.discard(&temp_path(&job.data), None);
                 self.discard(&temp_path(&job.index), None);
+                let fidx = crate::flowidx::fidx_path(&job.index);
+                self.discard(&temp_path(&fidx), None);
+                if done.published {
+                    self.discard(&fidx, Some(&job.index));
+                }
                 if done.published {
                     self.discard(&job.data, Some(&job.index));
                 }

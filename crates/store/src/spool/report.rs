@@ -18,6 +18,8 @@ pub struct SpoolReport {
     /// Bytes of the data files written (what the disk took), and of their indexes.
     pub bytes_data: u64,
     pub bytes_index: u64,
+    /// Bytes of the flow index sidecars written (`NAME.fidx`).
+    pub bytes_flow_index: u64,
     /// Sealed segments that held no record (nothing to store).
     pub empty_segments: u64,
     /// Segments the ring overwrote before they were stored (`store_overrun`).
@@ -70,6 +72,7 @@ impl SpoolReport {
         self.bytes_captured += p.bytes_captured;
         self.bytes_data += p.bytes_data;
         self.bytes_index += p.bytes_index;
+        self.bytes_flow_index += p.bytes_flow_index;
         self.empty_segments += p.empty_segments;
         self.overrun_segments += p.overrun_segments;
         self.overrun_packets += p.overrun_packets;
