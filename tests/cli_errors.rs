@@ -99,6 +99,10 @@ fn every_misuse_is_one_line_and_exit_code_2() {
             "--store-compress needs --store-dir",
         ),
         (
+            run(&["--store-flow-index", "off"]),
+            "--store-flow-index needs --store-dir",
+        ),
+        (
             own(&[
                 "run",
                 "--vdev",

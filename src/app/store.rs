@@ -50,8 +50,7 @@ pub fn open_spoolers(
             min_free: st.min_free,
         },
         direct: true,
-        // query reads it; its cost is in docs/index.md.
-        flow_index: true,
+        flow_index: st.flow_index,
     };
     (0..workers)
         .map(|w| {

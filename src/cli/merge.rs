@@ -158,6 +158,9 @@ pub fn apply_run(
         parse_min_free(v.get_ref()).map_err(|m| l.error(v, "run.store_min_free", m))?;
         a.store_min_free = Some(v.get_ref().clone());
     }
+    if let (Some(v), true) = (&r.store_flow_index, take("store_flow_index")) {
+        a.store_flow_index = Some(if *v.get_ref() { "on" } else { "off" }.to_string());
+    }
     if let (Some(v), true) = (&r.eal_args, take("eal_args")) {
         a.eal_args = v.get_ref().clone();
     }
@@ -207,6 +210,9 @@ pub struct EffectiveRun<'a> {
     /// Printed with its default when a store is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_min_free: Option<&'a str>,
+    /// Printed with its default when a store is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_flow_index: Option<bool>,
     pub eal_args: &'a [String],
 }
 
@@ -242,6 +248,10 @@ pub fn effective_toml(a: &RunArgs) -> String {
                 .store_min_free
                 .as_deref()
                 .or(a.store_dir.as_ref().map(|_| DEFAULT_MIN_FREE)),
+            store_flow_index: a
+                .store_dir
+                .as_ref()
+                .map(|_| a.store_flow_index.as_deref() != Some("off")),
             eal_args: &a.eal_args,
         },
         sessions: &a.sessions,
@@ -312,6 +322,7 @@ impl RunArgs {
                 (self.store_compress.is_some(), "--store-compress"),
                 (self.store_max_age.is_some(), "--store-max-age"),
                 (self.store_min_free.is_some(), "--store-min-free"),
+                (self.store_flow_index.is_some(), "--store-flow-index"),
             ] {
                 if given {
                     return Err(format!(
@@ -345,6 +356,7 @@ impl RunArgs {
             compression,
             max_age,
             min_free,
+            flow_index: self.store_flow_index.as_deref() != Some("off"),
         }))
     }
 }

@@ -129,6 +129,10 @@ pub struct RunArgs {
     /// while it has less (a percentage of its size, or a size; 0 turns it off) [default: 10%].
     #[arg(long, value_name = "PCT%|SIZE")]
     pub store_min_free: Option<String>,
+    /// Write each store file's flow index (NAME.fidx), which `query` narrows by; off stores
+    /// faster when one core must keep up with a fast disk (docs/index.md) [default: on].
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub store_flow_index: Option<String>,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,

@@ -52,6 +52,8 @@ pub struct StoreConfig {
     pub max_age: Option<Duration>,
     /// Free space retention keeps on the store's file system (`None`: no floor).
     pub min_free: Option<mirrorcap_store::MinFree>,
+    /// Write each store file's flow index sidecar (`NAME.fidx`).
+    pub flow_index: bool,
 }
 
 impl StoreConfig {
