@@ -234,7 +234,7 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
     ]);
     assert!(st.success(), "export ring store: {err}");
     assert!(
-        err.contains(" ring record(s) already in the store"),
+        err.contains(" ring record(s) already in the store ("),
         "{err}"
     );
     let got = read_records_file(&out);

@@ -50,8 +50,12 @@ pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
         };
         let store = format!(
             ", {} store file(s) ({} block(s) read, {} skipped by time index), {} ring record(s) \
-             already in the store",
-            t.store_files, t.store_blocks_read, t.store_blocks_skipped, t.ring_records_in_store
+             already in the store ({} ring segment(s) of them not read)",
+            t.store_files,
+            t.store_blocks_read,
+            t.store_blocks_skipped,
+            t.ring_records_in_store,
+            t.ring_segments_in_store
         );
         (t.export, store)
     };

@@ -141,7 +141,8 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
     eprintln!(
         "mirrorcap: query: {} of {} packet(s) matched ({} bytes) in {:.2}s; read {} of {} store \
          block(s) of the time range ({} excluded by the flow index; {} file(s) indexed, {} \
-         without .fidx, {} with a damaged one), {} ring segment(s) scanned",
+         without .fidx, {} with a damaged one), {} ring segment(s) scanned ({} not read: the store \
+         holds them)",
         q.matched,
         q.in_range,
         t.export.bytes,
@@ -152,7 +153,8 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
         n.files_indexed,
         n.files_missing,
         n.files_corrupt,
-        t.export.read.segments
+        t.export.read.segments,
+        t.ring_segments_in_store
     );
     // No store block overlaps the range and no ring record is in it: the range holds no
     // packet. Counted before the flow index, so the answer does not depend on a `.fidx`.

@@ -25,7 +25,7 @@
 
 use crate::storedir::{list, same_ring, StoredFile};
 use crate::{StoreError, StoreFile, StoreIndex};
-use mirrorcap_ring::layout::{control_path, SegState};
+use mirrorcap_ring::layout::{control_path, EntrySnapshot, SegState};
 use mirrorcap_ring::output::Sink;
 use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{list_worker_dirs, Record, WorkerReader};
@@ -95,8 +95,11 @@ pub struct TimelineStats {
     pub store_blocks_read: u64,
     /// Store blocks (of files read or not) outside the time range, never read.
     pub store_blocks_skipped: u64,
-    /// Ring records not written because a store file holds them (the seam).
+    /// Ring records not written because a store file holds them (the seam), those of the
+    /// segments not read included.
     pub ring_records_in_store: u64,
+    /// Sealed ring segments not even read because store files hold all their records.
+    pub ring_segments_in_store: u64,
     /// Store blocks in the time range that [`Select::blocks`] excluded, never read.
     pub store_blocks_excluded: u64,
 }
@@ -333,6 +336,24 @@ pub fn tail_history(
     Ok(out)
 }
 
+/// Whether store files of ring `generation` hold every byte of a segment's records, from its
+/// file header to `committed`.
+fn stored_whole(spans: Option<&Vec<Span>>, generation: u64, committed: u64) -> bool {
+    let mut spans: Vec<&Span> = spans
+        .into_iter()
+        .flatten()
+        .filter(|s| same_ring(s.generation, generation))
+        .collect();
+    spans.sort_by_key(|s| s.from);
+    let mut upto = FILE_HEADER_LEN as u64;
+    for s in spans {
+        if s.from <= upto {
+            upto = upto.max(s.to);
+        }
+    }
+    upto >= committed
+}
+
 fn keeps(f: &ExportFilter, r: &Record) -> bool {
     f.from_ns.is_none_or(|t| r.ts_ns >= t)
         && f.to_ns.is_none_or(|t| r.ts_ns <= t)
@@ -430,8 +451,23 @@ pub fn export_selected(
                     s.state == SegState::Sealed && filter.from_ns.is_some_and(|f| s.last_ts < f);
                 s.packets == 0 || !(after || before)
             });
-            let seqs = reader.segments().iter().map(|s| s.seq).collect();
             let generation = reader.generation();
+            // A sealed segment the store holds in full gives nothing the store does not: not
+            // read at all (a query over ring and store otherwise scans the whole ring).
+            let cov = covered.get(&n);
+            let whole = |s: &EntrySnapshot| {
+                s.state == SegState::Sealed
+                    && cov.is_some_and(|c| stored_whole(c.get(&s.seq), generation, s.committed))
+            };
+            let (k, p) = reader
+                .segments()
+                .iter()
+                .filter(|s| whole(s))
+                .fold((0, 0), |(k, p), s| (k + 1, p + s.packets));
+            reader.retain_segments(|s| !whole(s));
+            stats.ring_segments_in_store += k;
+            stats.ring_records_in_store += p;
+            let seqs = reader.segments().iter().map(|s| s.seq).collect();
             let kind = StreamKind::Ring {
                 generation,
                 reader: Box::new(reader),
