@@ -18,6 +18,7 @@ pub mod reader;
 pub mod record_meta;
 pub mod retention;
 pub mod session_names;
+pub mod spans;
 pub mod tail;
 mod writer;
 

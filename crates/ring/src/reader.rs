@@ -3,15 +3,14 @@
 //! over while being read is discarded rather than returned torn.
 use super::layout::*;
 use super::mmap::ControlView;
-use super::pcapfmt::{
-    file_header, parse_file_header, RecordHeader, Resolution, FILE_HEADER_LEN, RECORD_HEADER_LEN,
-    SNAPLEN,
-};
 use super::record_meta::{decode_index, RecordMeta, META_LEN};
 use super::RingError;
+pub use crate::spans::{
+    parse_spans, parse_spans_checked, RecordSpan, SegmentBuf, SegmentRead, Visit, READ_CHUNK,
+};
+use crate::spans::{read_full_at, MetaReader, SpanParser};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
 
@@ -257,6 +256,20 @@ impl WorkerReader {
         let dst = buf.space(before.committed as usize).map_err(read_err)?;
         let mut parser = SpanParser::default();
         seg.spans.clear();
+        seg.metas.clear();
+        let mut metas = MetaReader::new(
+            match open_slot_file(&self.dir, want.index, SlotFile::Index) {
+                Ok((f, _)) => Some(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(RingError::Io {
+                        op: "open".into(),
+                        path: index_path(&self.dir, want.index),
+                        source,
+                    })
+                }
+            },
+        );
         let mut n = 0;
         loop {
             let to = (n + READ_CHUNK).min(dst.len());
@@ -264,10 +277,18 @@ impl WorkerReader {
             let eof = n + got < to;
             n += got;
             parser.parse(&dst[..n], &mut seg.spans);
+            metas
+                .read_to(&mut seg.metas, seg.spans.len())
+                .map_err(|source| RingError::Io {
+                    op: "read".into(),
+                    path: index_path(&self.dir, want.index),
+                    source,
+                })?;
             visit(Visit {
                 seq: want.seq,
                 bytes: &dst[..n],
                 spans: &seg.spans,
+                metas: &seg.metas,
                 canonical: parser.canonical,
             });
             if eof || n == dst.len() {
@@ -277,10 +298,8 @@ impl WorkerReader {
         let (end, torn) = (parser.off, n - parser.off);
         seg.len = end;
         seg.canonical = parser.canonical;
-        // The index words of those records were stored before `committed` was published.
-        seg.metas.clear();
-        seg.metas
-            .extend(read_slot_index(&self.dir, want.index, seg.spans.len())?);
+        // The index words of those records were stored before `committed` was published (read
+        // step by step above).
         fence(Ordering::Acquire);
         if e.load(E_SEQ, Ordering::Relaxed) != want.seq {
             self.stats.raced += 1;
@@ -291,152 +310,6 @@ impl WorkerReader {
         self.stats.records += seg.spans.len() as u64;
         self.stats.torn_bytes += torn as u64;
         Ok(true)
-    }
-}
-
-/// Memory a segment is read into: a `Vec`, or page-aligned memory that the store writer then
-/// writes to disk with O_DIRECT as it is.
-pub trait SegmentBuf {
-    /// At least `len` writable bytes (their contents do not matter).
-    fn space(&mut self, len: usize) -> std::io::Result<&mut [u8]>;
-}
-
-impl SegmentBuf for Vec<u8> {
-    fn space(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
-        if self.len() < len {
-            self.resize(len, 0);
-        }
-        Ok(&mut self[..len])
-    }
-}
-
-/// One segment read by [`WorkerReader::next_segment_into`].
-#[derive(Clone, Debug, Default)]
-pub struct SegmentRead {
-    /// The segment's control entry as listed at open.
-    pub snapshot: EntrySnapshot,
-    /// Bytes from the file header through the last whole record.
-    pub len: usize,
-    /// Its records, in file order.
-    pub spans: Vec<RecordSpan>,
-    /// Their metadata words (same order).
-    pub metas: Vec<RecordMeta>,
-    /// The file header and every record header are byte for byte what
-    /// [`pcapfmt`](super::pcapfmt) writes (a ring writer's segment always is): a store file
-    /// can be these bytes as they are.
-    pub canonical: bool,
-}
-
-/// Where a record lies in the bytes it was parsed from, and its decoded header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordSpan {
-    /// Offset of its 16-byte record header.
-    pub offset: usize,
-    pub ts_ns: u64,
-    pub incl_len: u32,
-    pub orig_len: u32,
-}
-
-impl RecordSpan {
-    /// Bytes of the record: header and data.
-    pub fn record_len(&self) -> usize {
-        RECORD_HEADER_LEN + self.incl_len as usize
-    }
-
-    /// The frame's bytes in `buf`.
-    pub fn data<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.offset + RECORD_HEADER_LEN..self.offset + self.record_len()]
-    }
-}
-
-/// What [`WorkerReader::next_segment_visit`] has of a segment after one more chunk: its bytes
-/// read so far, the records whole in them, and whether all headers so far are canonical.
-pub struct Visit<'a> {
-    /// The segment's seq (a new one when the one before was overwritten while read).
-    pub seq: u64,
-    pub bytes: &'a [u8],
-    pub spans: &'a [RecordSpan],
-    pub canonical: bool,
-}
-
-/// Bytes per read of [`WorkerReader::next_segment_visit`]: what was read last is still in the
-/// CPU's cache when it is parsed and visited (a whole 64 MiB segment read at once is not, and
-/// parsing it cost as much as reading it).
-pub const READ_CHUNK: usize = 2 << 20;
-
-/// Reads at `at` until `dst` is full or the file ends; returns the bytes read.
-fn read_full_at(f: &File, dst: &mut [u8], at: u64) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < dst.len() {
-        match f.read_at(&mut dst[n..], at + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// Splits a pcap file's bytes into record spans (replacing `spans`' contents); returns the
-/// end of the last whole record and the count of trailing bytes that do not form one.
-pub fn parse_spans(buf: &[u8], spans: &mut Vec<RecordSpan>) -> (usize, usize) {
-    let (end, torn, _) = parse_spans_checked(buf, spans);
-    (end, torn)
-}
-
-/// [`parse_spans`], and whether every header is canonical (see [`SegmentRead::canonical`]).
-pub fn parse_spans_checked(buf: &[u8], spans: &mut Vec<RecordSpan>) -> (usize, usize, bool) {
-    spans.clear();
-    let mut p = SpanParser::default();
-    p.parse(buf, spans);
-    (p.off, buf.len() - p.off, p.canonical)
-}
-
-/// Parses a pcap's records as its bytes arrive: each [`parse`](Self::parse) takes all the
-/// bytes so far and adds the records now whole; the result is the same as one parse of all.
-#[derive(Default)]
-struct SpanParser {
-    res: Option<Resolution>,
-    /// Where the next record starts (0: the file header is not checked yet).
-    off: usize,
-    canonical: bool,
-}
-
-impl SpanParser {
-    fn parse(&mut self, buf: &[u8], spans: &mut Vec<RecordSpan>) {
-        let res = match self.res {
-            Some(r) => r,
-            None => {
-                let Some(r) = buf.get(..FILE_HEADER_LEN).and_then(parse_file_header) else {
-                    return;
-                };
-                self.res = Some(r);
-                self.off = FILE_HEADER_LEN;
-                self.canonical = buf[..FILE_HEADER_LEN] == file_header();
-                r
-            }
-        };
-        let mut off = self.off;
-        while let Some(h) = buf.get(off..off + RECORD_HEADER_LEN) {
-            let Some(r) = RecordHeader::decode(h, res) else {
-                break;
-            };
-            let end = off + RECORD_HEADER_LEN + r.incl_len as usize;
-            if r.incl_len > SNAPLEN || end > buf.len() {
-                break;
-            }
-            // Checked while the header is in the cache anyway.
-            self.canonical &= h == r.encode();
-            spans.push(RecordSpan {
-                offset: off,
-                ts_ns: r.ts_ns,
-                incl_len: r.incl_len,
-                orig_len: r.orig_len,
-            });
-            off = end;
-        }
-        self.off = off;
     }
 }
 

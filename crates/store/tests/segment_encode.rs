@@ -5,9 +5,10 @@
 
 use mirrorcap_ring::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN, MAGIC_MICROS};
 use mirrorcap_ring::reader::{parse_spans_checked, RecordSpan, SegmentBuf, Visit};
+use mirrorcap_store::flowidx::FlowIndexWriter;
 use mirrorcap_store::odirect::AlignedBuf;
 use mirrorcap_store::segment::Encoder;
-use mirrorcap_store::{BlockWriter, Compression, RecordMeta, StoreOptions, ALIGN};
+use mirrorcap_store::{BlockWriter, Compression, RecordMeta, StoreIndex, StoreOptions, ALIGN};
 use proptest::prelude::*;
 
 /// A segment's bytes: file header, then records with these data lengths; micros when asked.
@@ -81,7 +82,7 @@ fn check(lens: &[usize], skip: usize, block_size: usize, zstd: bool, micros: boo
     let mut c2 = zstd::bulk::Compressor::new(1).unwrap();
     c2.include_checksum(true).unwrap();
     // Fed as the reader would (bytes arriving in pieces), or not at all.
-    let mut enc = Encoder::new(opts);
+    let mut enc = Encoder::new(opts).with_flow_index(true);
     if feed {
         for cut in [
             FILE_HEADER_LEN - 1,
@@ -92,10 +93,14 @@ fn check(lens: &[usize], skip: usize, block_size: usize, zstd: bool, micros: boo
             let cut = cut.min(bytes.len());
             let mut part = Vec::new();
             let (_, _, canon) = parse_spans_checked(&bytes[..cut], &mut part);
+            let part_metas: Vec<RecordMeta> = (0..part.len())
+                .map(|i| RecordMeta(i.saturating_sub(skip) as u32))
+                .collect();
             let v = Visit {
                 seq: 7,
                 bytes: &seg.bytes()[..cut],
                 spans: &part,
+                metas: &part_metas,
                 canonical: canon,
             };
             enc.feed(&v, skip == 0, zstd.then_some(&mut c2), &mut out);
@@ -125,6 +130,20 @@ fn check(lens: &[usize], skip: usize, block_size: usize, zstd: bool, micros: boo
         "padding past the data is zeros"
     );
     assert_eq!(e.index_bytes, want_index, "index bytes");
+    // The flow index: each record with its block number, as the reference's blocks hold them.
+    let index = StoreIndex::decode(&want_index).unwrap();
+    let mut w = FlowIndexWriter::new();
+    let mut at = 0;
+    for (k, b) in index.blocks.iter().enumerate() {
+        for i in at..at + b.records as usize {
+            w.push(k, spans[skip + i].data(&bytes), metas[i]);
+        }
+        at += b.records as usize;
+    }
+    assert!(
+        e.fidx_bytes.as_deref() == Some(&w.finish(index.blocks.len())[..]),
+        "flow index"
+    );
     if !zstd {
         assert_eq!(&got[..FILE_HEADER_LEN], &file_header()[..]);
     }
