@@ -253,7 +253,10 @@ impl WorkerReader {
         };
         // Only committed bytes, sealed or live: a sealed segment can be resumed (extended with
         // zeros, same seq) by a restarted writer while we read it.
-        let dst = buf.space(before.committed as usize).map_err(read_err)?;
+        // No more than the file holds: a damaged control file's `committed` must not size the
+        // buffer (the fuzz target found one of 2^40 bytes).
+        let len = f.metadata().map_err(read_err)?.len().min(before.committed);
+        let dst = buf.space(len as usize).map_err(read_err)?;
         let mut parser = SpanParser::default();
         seg.spans.clear();
         seg.metas.clear();
