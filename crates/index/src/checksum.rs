@@ -1,6 +1,5 @@
-//! The index's trailing checksum: the same function as the store index's
-//! (`mirrorcap-store`'s `checksum.rs`; copied, since this crate sits below the store): one
-//! multiply-rotate step per 8-byte word, a bijection of the state, so any change confined to
+//! The index's trailing checksum, also the store index's (`mirrorcap-store`'s `checksum.rs`
+//! re-exports it; this crate sits below the store): one multiply-rotate step per 8-byte word, a bijection of the state, so any change confined to
 //! one word, and any change of length, changes the result.
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;

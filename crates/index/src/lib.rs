@@ -35,7 +35,7 @@
 
 mod blockset;
 mod builder;
-mod checksum;
+pub mod checksum;
 mod format;
 mod hash;
 mod key;

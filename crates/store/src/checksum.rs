@@ -61,20 +61,9 @@ pub fn checksum_lanes(bytes: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-/// Checksum of `bytes` (length included, so a truncation to a word boundary also shows).
-pub fn checksum(bytes: &[u8]) -> u64 {
-    let mut h = 0x243f_6a88_85a3_08d3 ^ bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
-    }
-    let rest = words.remainder();
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^ (h >> 32)
-}
+/// Checksum of `bytes` (length included, so a truncation to a word boundary also shows): the
+/// flow index's own trailing checksum, the one function both indexes share.
+pub use mirrorcap_index::checksum::checksum;
 
 #[cfg(test)]
 mod tests {
