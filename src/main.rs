@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             let (a, expr) = q.split();
             report(cmd::query::query(&a, &expr))
         }
+        Command::Flows(a) => report(cmd::flows::flows(&a)),
         Command::Tail(a) => report(cmd::tail::tail(&a)),
         Command::Gen(a) => {
             if a.out.is_some() {
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
 /// The reading build (`--no-default-features`) has no DPDK: one line, exit 2.
 #[cfg(not(feature = "dpdk"))]
 fn no_dpdk(what: &str) -> ExitCode {
-    eprintln!("mirrorcap: error: {what} needs DPDK, and this mirrorcap was built without it (--no-default-features: export, query, tail, check-config and gen -w only)");
+    eprintln!("mirrorcap: error: {what} needs DPDK, and this mirrorcap was built without it (--no-default-features: export, query, flows, tail, check-config and gen -w only)");
     ExitCode::from(2)
 }
 

@@ -51,6 +51,7 @@ pub fn open_spoolers(
         },
         direct: true,
         flow_index: st.flow_index,
+        flow_records: st.flow_records,
     };
     (0..workers)
         .map(|w| {

@@ -161,6 +161,9 @@ pub fn apply_run(
     if let (Some(v), true) = (&r.store_flow_index, take("store_flow_index")) {
         a.store_flow_index = Some(if *v.get_ref() { "on" } else { "off" }.to_string());
     }
+    if let (Some(v), true) = (&r.store_flow_records, take("store_flow_records")) {
+        a.store_flow_records = Some(if *v.get_ref() { "on" } else { "off" }.to_string());
+    }
     if let (Some(v), true) = (&r.eal_args, take("eal_args")) {
         a.eal_args = v.get_ref().clone();
     }
@@ -213,6 +216,9 @@ pub struct EffectiveRun<'a> {
     /// Printed with its default when a store is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_flow_index: Option<bool>,
+    /// Printed with its default when a store is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_flow_records: Option<bool>,
     pub eal_args: &'a [String],
 }
 
@@ -252,6 +258,10 @@ pub fn effective_toml(a: &RunArgs) -> String {
                 .store_dir
                 .as_ref()
                 .map(|_| a.store_flow_index.as_deref() != Some("off")),
+            store_flow_records: a
+                .store_dir
+                .as_ref()
+                .map(|_| a.store_flow_records.as_deref() != Some("off")),
             eal_args: &a.eal_args,
         },
         sessions: &a.sessions,
@@ -323,6 +333,7 @@ impl RunArgs {
                 (self.store_max_age.is_some(), "--store-max-age"),
                 (self.store_min_free.is_some(), "--store-min-free"),
                 (self.store_flow_index.is_some(), "--store-flow-index"),
+                (self.store_flow_records.is_some(), "--store-flow-records"),
             ] {
                 if given {
                     return Err(format!(
@@ -357,6 +368,7 @@ impl RunArgs {
             max_age,
             min_free,
             flow_index: self.store_flow_index.as_deref() != Some("off"),
+            flow_records: self.store_flow_records.as_deref() != Some("off"),
         }))
     }
 }

@@ -1,4 +1,4 @@
-//! The command line (clap): `run`, `export`, `query`, `tail`, `gen`. Bad usage exits with code 2 and
+//! The command line (clap): `run`, `export`, `query`, `flows`, `tail`, `gen`. Bad usage exits with code 2 and
 //! one line.
 pub mod merge;
 
@@ -27,6 +27,9 @@ pub enum Command {
     /// The packets a tcpdump expression matches (on the inner frame) from rings and stores,
     /// reading only the store blocks their flow index says may match.
     Query(QueryArgs),
+    /// One row per inner flow (VNI, 5-tuple, times, packets, bytes, TCP flags) of rings and
+    /// stores, from the stores' flow records where they cover the range.
+    Flows(FlowsArgs),
     /// Follow the live ring and stream new packets, merged by timestamp, as pcap to stdout.
     Tail(TailArgs),
     /// Synthetic mirrored traffic (VXLAN, VXLAN6 or GWLB Geneve): transmitted over DPDK, or
@@ -133,6 +136,10 @@ pub struct RunArgs {
     /// faster when one core must keep up with a fast disk (docs/index.md) [default: on].
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub store_flow_index: Option<String>,
+    /// Write each store file's flow records (NAME.flows.parquet: one row per inner flow),
+    /// which `flows`, DuckDB and Athena read (docs/flows.md) [default: on].
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub store_flow_records: Option<String>,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,
@@ -213,6 +220,29 @@ impl QueryArgs {
         };
         (a, expr.to_string_lossy().into_owned())
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FlowsArgs {
+    /// Ring and store directories (any order, as export), then optionally a tcpdump
+    /// expression on the inner frame: only the flows of the packets it matches.
+    #[arg(required = true, num_args = 1.., value_name = "RING_DIR|STORE_DIR... [EXPR]")]
+    pub args: Vec<PathBuf>,
+    /// Only packets captured at or after T (as export --from).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only packets captured at or before T (same forms as --from).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Only packets of the mirror session with this VNI (repeat for several).
+    #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xff_ffff))]
+    pub vnis: Vec<u32>,
+    /// The N flows with the most bytes (default: every flow, by first packet time).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// One JSON object per flow and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

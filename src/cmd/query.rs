@@ -22,19 +22,27 @@ use std::time::{Duration, Instant};
 /// How often a long query says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// The query's side of the timeline: narrowing per store file, libpcap per record, progress.
-struct Query {
+/// The query's side of the timeline: narrowing per store file, libpcap per record, progress;
+/// for `flows`, matched records go to a flow table instead of the output.
+pub(super) struct Query {
+    /// The command, for its messages.
+    what: &'static str,
     pcap: PcapFilter,
     /// Whether `pcap` loads the wire length, which it cannot see for cut copies.
     reads_len: bool,
     narrowing: Narrowing,
+    /// The time range and sessions.
+    pub(super) filter: mirrorcap_ring::ExportFilter,
     /// Records of the time range and sessions tested, and matched.
     in_range: u64,
     matched: u64,
+    matched_bytes: u64,
     /// Cut records tested by an expression that reads the wire length.
     len_unsure: u64,
     start: Instant,
     next_progress: Duration,
+    /// `flows EXPR`: the matched records' flows; nothing is written.
+    pub(super) flows: Option<mirrorcap_flows::FlowTable>,
 }
 
 impl Select for Query {
@@ -50,6 +58,13 @@ impl Select for Query {
         }
         let m = self.pcap.matches(&r.data);
         self.matched += u64::from(m);
+        if m {
+            self.matched_bytes += r.data.len() as u64;
+            if let Some(t) = &mut self.flows {
+                t.push(r.ts_ns, &r.data, r.orig_len, r.meta.0);
+                return false;
+            }
+        }
         m
     }
 
@@ -61,7 +76,8 @@ impl Select for Query {
         self.next_progress = t + PROGRESS_EVERY;
         let total = self.narrowing.blocks_in_range - s.store_blocks_excluded;
         eprintln!(
-            "mirrorcap: query: {:.0}s: {} of {} store block(s) read, {} of {} packet(s) matched",
+            "mirrorcap: {}: {:.0}s: {} of {} store block(s) read, {} of {} packet(s) matched",
+            self.what,
             t.as_secs_f64(),
             s.store_blocks_read,
             total,
@@ -72,46 +88,8 @@ impl Select for Query {
 }
 
 pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
-    // Frames are stored as Ethernet (the ring's pcaps are LINKTYPE_ETHERNET), so the
-    // expression is compiled for Ethernet, as tcpdump reading an export compiles it.
-    let pcap = PcapFilter::new(expr, LinkType::Ethernet).map_err(|e| {
-        // `export RING /mistyped/store`: the last argument was taken for an expression.
-        let hint = if expr.contains('/') && !expr.contains(char::is_whitespace) {
-            " (nor an existing directory)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("bad expression {expr:?}{hint}: {e}")
-    })?;
-    let filter = super::export::export_filter(a)?;
+    let mut q = Query::new(a, expr, "query")?;
     let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
-    let mut narrow = Narrow::from_expr(expr);
-    let expr_narrows = narrow.narrows();
-    if !a.vnis.is_empty() {
-        let vnis = a.vnis.iter().map(|&v| Narrow::Term(Term::Vni(v))).collect();
-        narrow = Narrow::and(Narrow::Or(vnis).simplify(), narrow);
-    }
-    if !expr_narrows {
-        eprintln!(
-            "mirrorcap: query: the flow index cannot narrow {expr:?} (a negation, byte offsets, \
-             lengths, names or MAC addresses): scanning every block of the time range{}",
-            if a.vnis.is_empty() {
-                ""
-            } else {
-                " of the VNIs asked for"
-            }
-        );
-    }
-    let mut q = Query {
-        reads_len: pcap.reads_wire_length(),
-        pcap,
-        narrowing: Narrowing::new(narrow),
-        in_range: 0,
-        matched: 0,
-        len_unsure: 0,
-        start: Instant::now(),
-        next_progress: PROGRESS_EVERY,
-    };
     use mirrorcap_store::timeline::{dir_kind, DirKind};
     let ring = a
         .dirs
@@ -121,6 +99,7 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
     let names = |slot: u8| ring.as_ref()?.name(slot).map(str::to_string);
     let mut sink = mirrorcap_ring::Sink::new(format).with_names(&names);
     let mut out = create_out(&a.out)?;
+    let filter = q.filter.clone();
     let t = match export_selected(&a.dirs, &mut out, &filter, &mut sink, &mut q) {
         Err(mirrorcap_store::StoreError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::BrokenPipe =>
@@ -129,23 +108,83 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
         }
         r => r?,
     };
-    let n = &q.narrowing;
-    if n.files_corrupt > 0 {
-        eprintln!(
-            "mirrorcap: query: warning: {} damaged flow index(es) ignored, their files read in \
+    q.summary(a, &t, expr)
+}
+
+impl Query {
+    /// The query of `expr` over the time range and sessions of `a`, for command `what`.
+    pub(super) fn new(a: &ExportArgs, expr: &str, what: &'static str) -> anyhow::Result<Query> {
+        // Frames are stored as Ethernet (the ring's pcaps are LINKTYPE_ETHERNET), so the
+        // expression is compiled for Ethernet, as tcpdump reading an export compiles it.
+        let pcap = PcapFilter::new(expr, LinkType::Ethernet).map_err(|e| {
+            // `export RING /mistyped/store`: the last argument was taken for an expression.
+            let hint = if expr.contains('/') && !expr.contains(char::is_whitespace) {
+                " (nor an existing directory)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("bad expression {expr:?}{hint}: {e}")
+        })?;
+        let filter = super::export::export_filter(a)?;
+        let mut narrow = Narrow::from_expr(expr);
+        let expr_narrows = narrow.narrows();
+        if !a.vnis.is_empty() {
+            let vnis = a.vnis.iter().map(|&v| Narrow::Term(Term::Vni(v))).collect();
+            narrow = Narrow::and(Narrow::Or(vnis).simplify(), narrow);
+        }
+        if !expr_narrows {
+            eprintln!(
+            "mirrorcap: {what}: the flow index cannot narrow {expr:?} (a negation, byte offsets, \
+             lengths, names or MAC addresses): scanning every block of the time range{}",
+            if a.vnis.is_empty() {
+                ""
+            } else {
+                " of the VNIs asked for"
+            }
+        );
+        }
+        Ok(Query {
+            what,
+            filter,
+            reads_len: pcap.reads_wire_length(),
+            pcap,
+            narrowing: Narrowing::new(narrow),
+            in_range: 0,
+            matched: 0,
+            matched_bytes: 0,
+            len_unsure: 0,
+            start: Instant::now(),
+            next_progress: PROGRESS_EVERY,
+            flows: None,
+        })
+    }
+
+    /// What the query did, on stderr; an error (exit 2) for a time range with no packet, or
+    /// an expression on lengths over cut copies.
+    pub(super) fn summary(
+        &self,
+        a: &ExportArgs,
+        t: &TimelineStats,
+        expr: &str,
+    ) -> anyhow::Result<()> {
+        let (q, what) = (self, self.what);
+        let n = &q.narrowing;
+        if n.files_corrupt > 0 {
+            eprintln!(
+            "mirrorcap: {what}: warning: {} damaged flow index(es) ignored, their files read in \
              full (first: {})",
             n.files_corrupt,
             n.first_corrupt.as_deref().unwrap_or("?")
         );
-    }
-    eprintln!(
-        "mirrorcap: query: {} of {} packet(s) matched ({} bytes) in {:.2}s; read {} of {} store \
+        }
+        eprintln!(
+        "mirrorcap: {what}: {} of {} packet(s) matched ({} bytes) in {:.2}s; read {} of {} store \
          block(s) of the time range ({} excluded by the flow index; {} file(s) indexed, {} \
          without .fidx, {} with a damaged one), {} ring segment(s) scanned ({} not read: the store \
          holds them)",
         q.matched,
         q.in_range,
-        t.export.bytes,
+        q.matched_bytes,
         q.start.elapsed().as_secs_f64(),
         t.store_blocks_read,
         n.blocks_in_range,
@@ -156,26 +195,27 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
         t.export.read.segments,
         t.ring_segments_in_store
     );
-    // No store block overlaps the range and no ring record is in it: the range holds no
-    // packet. Counted before the flow index, so the answer does not depend on a `.fidx`.
-    if q.in_range == 0 && n.blocks_in_range == 0 {
-        anyhow::bail!(
-            "no packet in the time range{} of {} (an empty pcap was written)",
-            if a.vnis.is_empty() { "" } else { " and VNIs" },
-            a.dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if q.len_unsure > 0 {
-        anyhow::bail!(
-            "{expr:?} reads the packet length (len, greater, less), and {} cut record(s) were \
+        // No store block overlaps the range and no ring record is in it: the range holds no
+        // packet. Counted before the flow index, so the answer does not depend on a `.fidx`.
+        if q.in_range == 0 && n.blocks_in_range == 0 {
+            anyhow::bail!(
+                "no packet in the time range{} of {} (an empty pcap was written)",
+                if a.vnis.is_empty() { "" } else { " and VNIs" },
+                a.dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if q.len_unsure > 0 {
+            anyhow::bail!(
+                "{expr:?} reads the packet length (len, greater, less), and {} cut record(s) were \
              tested with their stored length where tcpdump uses the original: the output may \
              differ from tcpdump's for them; use export | tcpdump -r - for this expression",
-            q.len_unsure
-        );
+                q.len_unsure
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }

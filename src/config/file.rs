@@ -64,6 +64,7 @@ pub struct RunSection {
     pub store_max_age: Option<Spanned<String>>,
     pub store_min_free: Option<Spanned<String>>,
     pub store_flow_index: Option<Spanned<bool>>,
+    pub store_flow_records: Option<Spanned<bool>>,
     pub eal_args: Option<Spanned<Vec<String>>>,
 }
 

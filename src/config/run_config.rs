@@ -54,6 +54,8 @@ pub struct StoreConfig {
     pub min_free: Option<mirrorcap_store::MinFree>,
     /// Write each store file's flow index sidecar (`NAME.fidx`).
     pub flow_index: bool,
+    /// Write each store file's flow records (`NAME.flows.parquet`).
+    pub flow_records: bool,
 }
 
 impl StoreConfig {

@@ -94,7 +94,7 @@ pub const CATALOGUE: &[Family] = &[
     // The disk store behind the ring (`run --store-dir`; docs/store.md).
     f("mirrorcap_store_segments_total", Counter, W, "Ring segments (or continued parts of one) written to the store as store files.", WithStore),
     f("mirrorcap_store_packets_total", Counter, W, "Packets written to the store.", WithStore),
-    f("mirrorcap_store_bytes_total", Counter, &["worker", "kind"], "Bytes stored: kind=\"captured\" the pcap records taken from the ring (headers included), kind=\"disk\" the data and index files written (captured / disk is the compression ratio), kind=\"flow_index\" the flow index sidecars for query (docs/index.md).", WithStore),
+    f("mirrorcap_store_bytes_total", Counter, &["worker", "kind"], "Bytes stored: kind=\"captured\" the pcap records taken from the ring (headers included), kind=\"disk\" the data and index files written (captured / disk is the compression ratio), kind=\"flow_index\" the flow index sidecars for query (docs/index.md), kind=\"flow_records\" the flow records for flows, DuckDB and Athena (docs/flows.md).", WithStore),
     f("mirrorcap_store_lag_segments", Gauge, W, "Sealed ring segments not yet in the store; if the ring overwrites them first they become store overruns.", WithStore),
     f("mirrorcap_store_lag_bytes", Gauge, W, "Bytes of sealed ring segments not yet in the store.", WithStore),
     f("mirrorcap_store_lag_seconds", Gauge, W, "Capture time the store is behind the ring's sealed segments: newest sealed packet not yet stored minus newest stored (0 when caught up). Must stay below the ring's retention, or segments overrun.", WithStore),

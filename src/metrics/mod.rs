@@ -272,6 +272,11 @@ impl Metrics {
                 &[w, "flow_index"],
                 c.bytes_flow_index,
             );
+            self.count(
+                "mirrorcap_store_bytes_total",
+                &[w, "flow_records"],
+                c.bytes_flow_records,
+            );
             self.set("mirrorcap_store_lag_segments", &[w], c.lag_segments as f64);
             self.set("mirrorcap_store_lag_bytes", &[w], c.lag_bytes as f64);
             self.set("mirrorcap_store_lag_seconds", &[w], c.lag_ns as f64 / 1e9);

@@ -15,6 +15,8 @@ pub struct PublishedStore {
     pub bytes_disk: AtomicU64,
     /// Flow index sidecars (`NAME.fidx`) written.
     pub bytes_flow_index: AtomicU64,
+    /// Flow records (`NAME.flows.parquet`) written.
+    pub bytes_flow_records: AtomicU64,
     pub lag_segments: AtomicU64,
     pub lag_bytes: AtomicU64,
     /// Capture time the store is behind the ring's sealed segments, ns.
@@ -57,6 +59,7 @@ pub struct StoreCounts {
     pub bytes_captured: u64,
     pub bytes_disk: u64,
     pub bytes_flow_index: u64,
+    pub bytes_flow_records: u64,
     pub lag_segments: u64,
     pub lag_bytes: u64,
     pub lag_ns: u64,
@@ -83,6 +86,7 @@ impl PublishedStore {
         // Data and index: what the store costs on disk.
         self.bytes_disk.store(t.bytes_data + t.bytes_index, Relaxed);
         self.bytes_flow_index.store(t.bytes_flow_index, Relaxed);
+        self.bytes_flow_records.store(t.bytes_flow_records, Relaxed);
         self.lag_segments.store(t.lag_segments, Relaxed);
         self.lag_bytes.store(t.lag_bytes, Relaxed);
         self.lag_ns.store(t.lag_ns, Relaxed);
@@ -163,6 +167,7 @@ impl PublishedStore {
             bytes_captured: self.bytes_captured.load(Relaxed),
             bytes_disk: self.bytes_disk.load(Relaxed),
             bytes_flow_index: self.bytes_flow_index.load(Relaxed),
+            bytes_flow_records: self.bytes_flow_records.load(Relaxed),
             lag_segments: self.lag_segments.load(Relaxed),
             lag_bytes: self.lag_bytes.load(Relaxed),
             lag_ns: self.lag_ns.load(Relaxed),

@@ -62,10 +62,25 @@ pub struct Deleted {
     pub for_space: u64,
 }
 
-/// Deletes a store file's flow index first (an index without its file would be an orphan;
-/// a file without its flow index is only read in full). Most files have none: best effort.
-fn remove_fidx(index: &Path) {
+/// Deletes a store file's sidecars (flow index, flow records) first: a sidecar without its
+/// file would be an orphan, while a file without its flow index is only read in full (and
+/// without its flow records, aggregated from its packets). Not every file has them: best
+/// effort.
+fn remove_sidecars(index: &Path) {
     let _ = std::fs::remove_file(crate::flowidx::fidx_path(index));
+    let _ = std::fs::remove_file(mirrorcap_flows::flows_path(index));
+}
+
+/// Bytes of a store file's sidecars, those it has.
+fn sidecar_bytes(index: &Path) -> u64 {
+    [
+        crate::flowidx::fidx_path(index),
+        mirrorcap_flows::flows_path(index),
+    ]
+    .iter()
+    .filter_map(|p| std::fs::metadata(p).ok())
+    .map(|m| m.len())
+    .sum()
 }
 
 fn size(p: &Path) -> crate::Result<u64> {
@@ -79,7 +94,7 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
     let files = list(dir)?;
     let mut sizes = Vec::with_capacity(files.len());
     for f in &files {
-        sizes.push(size(&f.data)? + size(&f.index)?);
+        sizes.push(size(&f.data)? + size(&f.index)? + sidecar_bytes(&f.index));
     }
     let mut total: u64 = sizes.iter().sum();
     let mut out = Deleted::default();
@@ -107,7 +122,7 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
             first_kept = i;
             break;
         }
-        remove_fidx(&f.index);
+        remove_sidecars(&f.index);
         std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
         std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
         total -= sizes[i];
@@ -121,7 +136,7 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
         // its own oldest until the floor is back, never its newest.
         while avail < need && first_kept + 1 < files.len() {
             let f = &files[first_kept];
-            remove_fidx(&f.index);
+            remove_sidecars(&f.index);
             std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
             std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
             total -= sizes[first_kept];

@@ -15,6 +15,7 @@ use crate::odirect::AlignedBuf;
 use crate::pad::{pad_len, PAD_MAGIC, SKIPPABLE_HEADER_LEN};
 use crate::writer::StoreOptions;
 use crate::{StoreError, ALIGN};
+use mirrorcap_flows::FlowTable;
 use mirrorcap_ring::pcapfmt::{file_header, RecordHeader, FILE_HEADER_LEN};
 use mirrorcap_ring::reader::{RecordSpan, Visit};
 use mirrorcap_ring::RecordMeta;
@@ -34,6 +35,8 @@ pub struct Encoded {
     pub index_bytes: Vec<u8>,
     /// The flow index sidecar's bytes (`NAME.fidx`, [`crate::flowidx`]), when asked for.
     pub fidx_bytes: Option<Vec<u8>>,
+    /// The flow records' Parquet bytes (`NAME.flows.parquet`, `mirrorcap-flows`), when asked for.
+    pub flows_bytes: Option<Vec<u8>>,
 }
 
 /// Encodes one segment; see the module doc.
@@ -57,6 +60,9 @@ pub struct Encoder {
     /// are in the cache: built after the whole segment, extracting the keys cost a fifth of
     /// the store thread.
     fidx: Option<FlowIndexWriter>,
+    /// Build the flow records too, fed the same way.
+    records: bool,
+    table: Option<FlowTable>,
 }
 
 impl Encoder {
@@ -64,6 +70,8 @@ impl Encoder {
         Encoder {
             flows: false,
             fidx: None,
+            records: false,
+            table: None,
             opts,
             seq: 0,
             fast: true,
@@ -88,7 +96,7 @@ impl Encoder {
         if v.seq != self.seq {
             *self = Encoder {
                 seq: v.seq,
-                ..Encoder::new(self.opts).with_flow_index(self.flows)
+                ..self.fresh()
             };
         }
         self.fast &= whole && v.canonical && self.err.is_none();
@@ -121,7 +129,7 @@ impl Encoder {
         }
         let whole = spans.first().is_none_or(|s| s.offset == FILE_HEADER_LEN);
         if !(self.fast && whole && canonical) || self.next > spans.len() {
-            self = Encoder::new(self.opts).with_flow_index(self.flows);
+            self = self.fresh();
             normalize(seg, canonical, spans)?;
         }
         let bytes = seg.bytes();
@@ -149,6 +157,13 @@ impl Encoder {
             return Err(e);
         }
         let fidx_bytes = self.fidx.take().map(|w| w.finish(self.blocks.len()));
+        let flows_bytes = match self.table.as_mut() {
+            Some(t) => Some(
+                mirrorcap_flows::encode(&t.take())
+                    .map_err(|e| StoreError::Record(e.to_string()))?,
+            ),
+            None => None,
+        };
         let in_place = self.opts.compression == crate::Compression::None;
         let (data_len, write_len) = if in_place {
             let end = spans
@@ -176,7 +191,22 @@ impl Encoder {
             index,
             index_bytes,
             fidx_bytes,
+            flows_bytes,
         })
+    }
+
+    /// A new encoder with the same options and sidecars.
+    fn fresh(&self) -> Encoder {
+        Encoder::new(self.opts)
+            .with_flow_index(self.flows)
+            .with_flow_records(self.records)
+    }
+
+    /// Builds the flow records too (`NAME.flows.parquet`, `mirrorcap-flows`).
+    pub fn with_flow_records(mut self, on: bool) -> Self {
+        self.records = on;
+        self.table = on.then(FlowTable::new);
+        self
     }
 
     /// Builds the flow index sidecar too ([`crate::flowidx`]).
@@ -207,9 +237,12 @@ impl Encoder {
                 self.seal(bytes, done, compressor.as_deref_mut(), out);
             }
             self.open.add(s);
+            let meta = metas.get(from + i).copied().unwrap_or(RecordMeta::UNTAGGED);
             if let Some(w) = &mut self.fidx {
-                let meta = metas.get(from + i).copied().unwrap_or(RecordMeta::UNTAGGED);
                 w.push(self.blocks.len(), s.data(bytes), meta);
+            }
+            if let Some(t) = &mut self.table {
+                t.push(s.ts_ns, s.data(bytes), s.orig_len, meta.0);
             }
             if self.open.end - self.open.start >= size {
                 let end = self.open.end;

@@ -142,8 +142,8 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     result
 }
 
-/// Deletes what an interrupted spooler left: temporary files, data files and flow indexes
-/// (`.fidx`) without their index (renamed into place just before a crash; the cursor was not
+/// Deletes what an interrupted spooler left: temporary files, data files and sidecars (flow
+/// index `.fidx`, flow records `.flows.parquet`) without their index (renamed into place just before a crash; the cursor was not
 /// advanced past them, so their segment is stored again), and an index without its data file (a
 /// crash between the renames on a file system that does not keep their order; its flow index
 /// goes at the next start). Returns how many files it deleted.
@@ -152,10 +152,11 @@ pub fn clean(dir: &Path) -> crate::Result<u64> {
     for e in std::fs::read_dir(dir).map_err(io_err("read store directory", dir))? {
         let e = e.map_err(io_err("read store directory", dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        // A data file or flow index (`.fidx`) whose store index is not there, or an index
+        // A data file or sidecar whose store index is not there, or an index
         // whose data file is not.
         let stem = data_stem(&name).or_else(|| {
             name.strip_suffix(".fidx")
+                .or_else(|| name.strip_suffix(mirrorcap_flows::FLOWS_SUFFIX))
                 .filter(|stem| parse_name(stem).is_some())
         });
         let orphan = stem.is_some_and(|stem| !dir.join(format!("{stem}.idx")).exists())

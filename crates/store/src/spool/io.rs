@@ -10,6 +10,7 @@ use crate::flowidx::fidx_path;
 use crate::odirect::{AlignedBuf, DataFile, IoMode};
 use crate::storedir::{io_err, sync_dir, temp_path, write_synced, Cursor};
 use crate::StoreError;
+use mirrorcap_flows::flows_path;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -27,11 +28,28 @@ pub(super) struct Job {
     pub index_bytes: Vec<u8>,
     /// The flow index sidecar, if built.
     pub fidx_bytes: Option<Vec<u8>>,
+    /// The flow records, if built.
+    pub flows_bytes: Option<Vec<u8>>,
     /// Where the cursor is once this file is in place, and what it adds to the report.
     pub cursor: Cursor,
     pub records: u64,
     pub captured: u64,
     pub newest_ns: Option<u64>,
+}
+
+impl Job {
+    /// The sidecars built (flow index, flow records) with their paths in view.
+    pub fn sidecars(&self) -> Vec<(PathBuf, &[u8])> {
+        let fidx = self
+            .fidx_bytes
+            .as_deref()
+            .map(|b| (fidx_path(&self.index), b));
+        let flows = self
+            .flows_bytes
+            .as_deref()
+            .map(|b| (flows_path(&self.index), b));
+        fidx.into_iter().chain(flows).collect()
+    }
 }
 
 /// A job's outcome; its buffer comes back for the next one.
@@ -115,7 +133,7 @@ impl Drop for IoThread {
     }
 }
 
-/// Both files (and the flow index sidecar, when built) under temporary names, each fsync'd;
+/// Both files (and the sidecars, flow index and flow records, when built) under temporary names, each fsync'd;
 /// then renamed into view, the data file first and the index last, and the directory fsync'd
 /// once. An index in view always has its complete data file:
 /// journaling file systems (ext4, xfs) keep the two renames in order through a crash, and on
@@ -130,14 +148,14 @@ fn write_and_publish(job: &Job, published: &mut bool) -> crate::Result<IoMode> {
     f.finish()?;
     let index_tmp = temp_path(&job.index);
     write_synced(&index_tmp, &job.index_bytes)?;
-    let fidx = fidx_path(&job.index);
-    if let Some(bytes) = &job.fidx_bytes {
-        write_synced(&temp_path(&fidx), bytes)?;
+    let sidecars = job.sidecars();
+    for (path, bytes) in &sidecars {
+        write_synced(&temp_path(path), bytes)?;
     }
     std::fs::rename(&tmp, &job.data).map_err(io_err("rename into place", &job.data))?;
     *published = true;
-    if job.fidx_bytes.is_some() {
-        std::fs::rename(temp_path(&fidx), &fidx).map_err(io_err("rename into place", &fidx))?;
+    for (path, _) in &sidecars {
+        std::fs::rename(temp_path(path), path).map_err(io_err("rename into place", path))?;
     }
     std::fs::rename(&index_tmp, &job.index).map_err(io_err("rename into place", &job.index))?;
     sync_dir(&job.dir)?;

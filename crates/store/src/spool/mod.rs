@@ -56,6 +56,8 @@ pub struct SpoolOptions {
     pub direct: bool,
     /// Write each file's flow index sidecar (`NAME.fidx`) for `query`.
     pub flow_index: bool,
+    /// Write each file's flow records (`NAME.flows.parquet`) for `flows`, DuckDB, Athena.
+    pub flow_records: bool,
 }
 
 impl Default for SpoolOptions {
@@ -65,6 +67,7 @@ impl Default for SpoolOptions {
             retention: Retention::default(),
             direct: true,
             flow_index: true,
+            flow_records: true,
         }
     }
 }
@@ -323,7 +326,9 @@ impl Spooler {
             let mut seg = Taken {
                 buf: self.take_buf()?,
                 out: self.take_buf()?,
-                enc: Encoder::new(self.opts.store).with_flow_index(self.opts.flow_index),
+                enc: Encoder::new(self.opts.store)
+                    .with_flow_index(self.opts.flow_index)
+                    .with_flow_records(self.opts.flow_records),
             };
             let mut read = std::mem::take(&mut self.read);
             let (cursor, compressor) = (self.cursor, &mut self.compressor);

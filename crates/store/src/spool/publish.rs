@@ -13,7 +13,7 @@ use crate::odirect::AlignedBuf;
 use crate::segment::Encoder;
 use crate::storedir::{io_err, temp_path, Cursor};
 use mirrorcap_ring::reader::SegmentRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 impl Spooler {
     /// Finishes the encoding of the records `read.spans[skip..]` of the segment read into
@@ -68,6 +68,7 @@ impl Spooler {
             data_len: encoded.data_len,
             index_bytes: encoded.index_bytes,
             fidx_bytes: encoded.fidx_bytes,
+            flows_bytes: encoded.flows_bytes,
             cursor,
             records: spans.len() as u64,
             captured: spans.iter().map(|s| s.record_len() as u64).sum(),
@@ -88,6 +89,7 @@ impl Spooler {
         };
         let job = done.job;
         let result = done.result;
+        let sidecars: Vec<PathBuf> = job.sidecars().into_iter().map(|(p, _)| p).collect();
         self.bufs.push(job.buf);
         match result {
             Ok(mode) => {
@@ -95,6 +97,7 @@ impl Spooler {
                 rep.bytes_data += job.data_len;
                 rep.bytes_index += job.index_bytes.len() as u64;
                 rep.bytes_flow_index += job.fidx_bytes.as_ref().map_or(0, |b| b.len() as u64);
+                rep.bytes_flow_records += job.flows_bytes.as_ref().map_or(0, |b| b.len() as u64);
                 rep.segments_stored += 1;
                 rep.records_stored += job.records;
                 rep.bytes_captured += job.captured;
@@ -107,10 +110,11 @@ impl Spooler {
             Err(e) => {
                 self.discard(&temp_path(&job.data), None);
                 self.discard(&temp_path(&job.index), None);
-                let fidx = crate::flowidx::fidx_path(&job.index);
-                self.discard(&temp_path(&fidx), None);
-                if done.published {
-                    self.discard(&fidx, Some(&job.index));
+                for path in &sidecars {
+                    self.discard(&temp_path(path), None);
+                    if done.published {
+                        self.discard(path, Some(&job.index));
+                    }
                 }
                 if done.published {
                     self.discard(&job.data, Some(&job.index));

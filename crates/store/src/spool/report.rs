@@ -20,6 +20,8 @@ pub struct SpoolReport {
     pub bytes_index: u64,
     /// Bytes of the flow index sidecars written (`NAME.fidx`).
     pub bytes_flow_index: u64,
+    /// Bytes of the flow records written (`NAME.flows.parquet`).
+    pub bytes_flow_records: u64,
     /// Sealed segments that held no record (nothing to store).
     pub empty_segments: u64,
     /// Segments the ring overwrote before they were stored (`store_overrun`).
@@ -73,6 +75,7 @@ impl SpoolReport {
         self.bytes_data += p.bytes_data;
         self.bytes_index += p.bytes_index;
         self.bytes_flow_index += p.bytes_flow_index;
+        self.bytes_flow_records += p.bytes_flow_records;
         self.empty_segments += p.empty_segments;
         self.overrun_segments += p.overrun_segments;
         self.overrun_packets += p.overrun_packets;
