@@ -4,7 +4,8 @@
 # (tshark, tcpdump, capinfos, zstd), prometheus + promtool, python3-matplotlib (dashboard snapshots,
 # load-test charts), netsniff-ng (a load-test peer; 7 small packages), the AMI checks' tools
 # (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint from PyPI in a venv at
-# /opt/cfn-lint when not on PATH), xfsprogs and jq for scripts/bench-store.sh (an xfs store on a
+# /opt/cfn-lint when not on PATH), DuckDB's Python package (PyPI, a venv at /opt/duckdb: it reads
+# the flow records in tests), xfsprogs and jq for scripts/bench-store.sh (an xfs store on a
 # loop device; gen's JSON report), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
@@ -48,6 +49,17 @@ if ! command -v cfn-lint >/dev/null 2>&1 && [[ ! -x /opt/cfn-lint/bin/cfn-lint ]
     ln -sf /opt/cfn-lint/bin/cfn-lint /usr/local/bin/cfn-lint
   else
     log "cfn-lint missing: pip install cfn-lint (the CloudFormation test skips without it)"
+  fi
+fi
+
+# DuckDB (the reader of the flow records' Parquet files in tests/flows_e2e.rs) is not in
+# Debian: its Python package from PyPI, in its own venv.
+if [[ ! -x /opt/duckdb/bin/python3 ]] || ! /opt/duckdb/bin/python3 -c 'import duckdb' 2>/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then
+    log "installing duckdb from PyPI into /opt/duckdb"
+    python3 -m venv /opt/duckdb && /opt/duckdb/bin/pip install -q duckdb
+  else
+    log "duckdb missing: run as root to install it into /opt/duckdb (the flow records test skips without it)"
   fi
 fi
 

@@ -309,7 +309,9 @@ fn flows_equals_what_was_written_over_ring_and_store_a_cut_range_and_an_expressi
         let port: u64 = k.2.rsplit(':').next().unwrap().parse().unwrap();
         (port - 1000) % 5 != 0
     };
-    let want = fx.sums(0, u64::MAX, |k| k.1 == 6 && k.2.starts_with('[') && untagged(k));
+    let want = fx.sums(0, u64::MAX, |k| {
+        k.1 == 6 && k.2.starts_with('[') && untagged(k)
+    });
     assert!(!want.is_empty());
     assert_eq!(got, want);
     let (got, _) = fx.flows(&["--vni", "200"]);

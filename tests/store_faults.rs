@@ -135,13 +135,17 @@ fn assert_store_files_complete(worker: &Path, scratch: &Path) -> usize {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     let tmp = names.iter().filter(|n| n.ends_with(".tmp")).count();
-    // One file at a time: its data, index and flow index under temporary names.
-    assert!(tmp <= 3, "temporary files pile up: {names:?}");
+    // One file at a time: its data, index, flow index and flow records under temporary names.
+    assert!(tmp <= 4, "temporary files pile up: {names:?}");
     let mut checked = 0;
     for n in &names {
         let Some(stem) = n.strip_suffix(".pcap.zst") else {
             assert!(
-                n.ends_with(".idx") || n.ends_with(".fidx") || n.ends_with(".tmp") || n == "cursor",
+                n.ends_with(".idx")
+                    || n.ends_with(".fidx")
+                    || n.ends_with(".flows.parquet")
+                    || n.ends_with(".tmp")
+                    || n == "cursor",
                 "unexpected file {n}"
             );
             continue;

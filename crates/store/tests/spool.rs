@@ -163,7 +163,10 @@ fn kill_at_each_publication_step_resumes_without_loss_or_duplicates() {
     std::fs::remove_file(&newest.index).unwrap();
     write_cursor(&dir, before).unwrap();
     let mut sp = open(&ring, store.path(), o);
-    assert_eq!(sp.cleaned, 2, "the data file and its flow index");
+    assert_eq!(
+        sp.cleaned, 3,
+        "the data file and its sidecars (flow index, flow records)"
+    );
     assert_eq!(sp.cursor(), Some(before));
     assert_eq!(sp.poll().unwrap().segments_stored, 1);
 
