@@ -46,8 +46,8 @@ struct Fixture {
 /// Flow `i`'s frame number `n` (of that flow): its bytes, key and TCP flags.
 fn frame(i: u64, n: u64) -> (Vec<u8>, Key, u8) {
     let v6 = i % 8 >= 5;
-    let tcp = i % 2 == 0;
-    let vlan = i % 5 == 0;
+    let tcp = i.is_multiple_of(2);
+    let vlan = i.is_multiple_of(5);
     let vni = [100u32, 200, 300][(i % 3) as usize];
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
     if vlan {
@@ -307,7 +307,7 @@ fn flows_equals_what_was_written_over_ring_and_store_a_cut_range_and_an_expressi
     // libpcap's `ip6` is of untagged frames (flow i is VLAN-tagged when i % 5 == 0).
     let untagged = |k: &Key| {
         let port: u64 = k.2.rsplit(':').next().unwrap().parse().unwrap();
-        (port - 1000) % 5 != 0
+        !(port - 1000).is_multiple_of(5)
     };
     let want = fx.sums(0, u64::MAX, |k| {
         k.1 == 6 && k.2.starts_with('[') && untagged(k)
