@@ -15,7 +15,7 @@ fn frame(i: u32) -> Vec<u8> {
         f.extend_from_slice(&i.to_be_bytes());
         f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     } else {
-        let p = if i % 2 == 0 { 6 } else { 17 };
+        let p = if i.is_multiple_of(2) { 6 } else { 17 };
         f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 0, 0, 0, 0, 0, 64, p, 0, 0]);
         f.extend_from_slice(&(0x0a00_0000 | i).to_be_bytes());
         f.extend_from_slice(&[10, 255, 0, 1]);
