@@ -9,10 +9,16 @@
 #     cold (page cache dropped before each) and warm (best of 3), the blocks the query read, and
 #     whether both outputs are byte for byte the same (they must be).
 #  3. The flow index's size against the bytes stored (aim: at most 1 %).
+#  4. `mirrorcap flows RING STORE --top 10` (from the flow records), cold and warm, and the flow
+#     records' size and rows.
 # Writes bench/results/query-<UTC time>.md. Root (drop_caches); nothing leaves this machine.
 #
 # Usage: scripts/bench-query.sh            (about 3 minutes)
-# Env: PACKETS (2000000), FLOWS (200000), LOOP_DIR (/var/tmp), WARM_REPEATS (3)
+# Env: PACKETS (2000000), FLOWS (200000), LOOP_DIR (/var/tmp), WARM_REPEATS (3),
+#      COMPRESS (zstd; none stores gen's very compressible payload as it is, so the store's
+#      bytes on disk are the captured bytes: the honest size for a 10 GB run),
+#      INNER_SIZE (60-1400). The generated pcap is deleted once replayed (it is as large as the
+#      store). For the issue's 10 GB: PACKETS=15000000 COMPRESS=none (about 15 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -20,6 +26,8 @@ PACKETS=${PACKETS:-2000000}
 FLOWS=${FLOWS:-200000}
 LOOP_DIR=${LOOP_DIR:-/var/tmp}
 WARM_REPEATS=${WARM_REPEATS:-3}
+COMPRESS=${COMPRESS:-zstd}
+INNER_SIZE=${INNER_SIZE:-60-1400}
 
 log() { echo "bench-query: $*" >&2; }
 die() {
@@ -38,13 +46,14 @@ trap 'exit 130' INT TERM
 
 log "gen: $PACKETS packets, $FLOWS flows"
 "$bin" gen -w "$work/gen.pcap" --count "$PACKETS" --flows "$FLOWS" --vni 100 --vni 200 --vni 300 \
-  --inner-size 60-1400 2>/dev/null
+  --inner-size "$INNER_SIZE" 2>/dev/null
 log "run: replay into ring ($ring) and store ($work/store)"
 "$bin" run --vdev "net_pcap0,rx_pcap=$work/gen.pcap" --ring-dir "$ring" --segments 8 \
-  --segment-size 64MiB --store-dir "$work/store" --exit-when-idle 3s \
+  --segment-size 64MiB --store-dir "$work/store" --store-compress "$COMPRESS" --exit-when-idle 3s \
   --metrics-addr 127.0.0.1:0 -- --no-huge -m 2048 --file-prefix "mcbq-$$" 2>"$work/run.log" ||
   die "run failed: $(tail -3 "$work/run.log")"
 store_line=$(grep "store worker 0:" "$work/run.log" | head -1)
+rm -f "$work/gen.pcap" # as large as the store: the disk space goes to the store
 
 # An inner flow of the traffic: the 5-tuple of a packet from the middle of the export.
 "$bin" export "$ring" "$work/store" -w "$work/all.pcap" 2>"$work/export.err"
@@ -106,7 +115,15 @@ run_one "a negation (scan)" "${exprs[4]}"
 run_one "one host in one VNI" "${exprs[1]}" --vni 200
 
 fidx=$(find "$work/store" -name '*.fidx' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
-data=$(find "$work/store" -name '*.pcap.zst' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+data=$(find "$work/store" \( -name '*.pcap.zst' -o -name '*.pcap' \) -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+flows_bytes=$(find "$work/store" -name '*.flows.parquet' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+files=$(find "$work/store" -name '*.flows.parquet' | wc -l)
+drop
+flows_cold=$(secs "$bin" flows "$ring" "$work/store" --top 10)
+flows_err=$(tail -1 "$work/cmd.err")
+flows_warm=$(best "$WARM_REPEATS" "$bin" flows "$ring" "$work/store" --top 10)
+flow_rows=$("$bin" flows "$work/store" --json 2>/dev/null | wc -l)
+log "flows --top 10: $flows_cold s cold, $flows_warm s warm ($flows_err)"
 captured=$(awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "MiB" && $(i + 2) == "captured") print $i * 1048576 }' <<<"$store_line" | head -1)
 
 mkdir -p bench/results
@@ -116,10 +133,12 @@ out=bench/results/query-$(date -u +%Y%m%dT%H%M%SZ).md
   echo
   echo "Made by \`scripts/bench-query.sh\` (PACKETS=$PACKETS FLOWS=$FLOWS WARM_REPEATS=$WARM_REPEATS). Host: $(nproc) CPUs, $(uname -r); store on $(findmnt -no FSTYPE,SOURCE -T "$work"). Timings are wall seconds of one process (query) or of the pipeline (export | tcpdump), never asserted in tests."
   echo
-  echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size 60-1400\`, replayed by \`mirrorcap run\` (net_pcap) into a ring of 8 x 64 MiB on tmpfs and a store (zstd, flow index on) on the disk"
+  echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size $INNER_SIZE\`, replayed by \`mirrorcap run\` (net_pcap) into a ring of 8 x 64 MiB on tmpfs and a store ($COMPRESS, flow index and flow records on) on the disk"
   echo "- ${store_line#mirrorcap: }"
   echo "- export of ring + store: $total packets"
-  echo "- flow index: $fidx bytes = $(awk -v a="$fidx" -v b="$captured" 'BEGIN { printf "%.2f", a / b * 100 }') % of the $captured bytes stored (captured), $(awk -v a="$fidx" -v b="$data" 'BEGIN { printf "%.1f", a / b * 100 }') % of the zstd files"
+  echo "- flow records: $flows_bytes bytes in $files files = $(awk -v a="$flows_bytes" -v b="$captured" 'BEGIN { printf "%.2f", a / b * 100 }') % of the bytes stored (captured); $flow_rows flows over the store after merging files"
+  echo "- \`mirrorcap flows RING STORE --top 10\`: $flows_cold s cold, $flows_warm s warm (${flows_err#mirrorcap: })"
+  echo "- flow index: $fidx bytes = $(awk -v a="$fidx" -v b="$captured" 'BEGIN { printf "%.2f", a / b * 100 }') % of the $captured bytes stored (captured), $(awk -v a="$fidx" -v b="$data" 'BEGIN { printf "%.1f", a / b * 100 }') % of the data files"
   echo
   echo "| expression | what | query cold s | query warm s | export \\| tcpdump cold s | warm s | store blocks read | identical |"
   echo "|---|---|---:|---:|---:|---:|---|---|"

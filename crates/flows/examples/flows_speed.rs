@@ -1,10 +1,10 @@
 //! What the flow records cost the store writer: ns per record for `FlowTable::push` and µs per
-//! file for the Parquet encoding, on frames shaped like mirrored traffic (IPv4 and IPv6,
+//! file for the Parquet encoding (and what reading them back costs `flows`), on frames shaped like mirrored traffic (IPv4 and IPv6,
 //! TCP and UDP, flows in trains of 1-8 packets over F flows per 64 MiB segment).
 //!
 //! `cargo run --release -p mirrorcap-flows --example flows_speed [FLOWS]` (default 20000).
 
-use mirrorcap_flows::{encode, FlowTable};
+use mirrorcap_flows::{decode, encode, FlowTable};
 use std::time::Instant;
 
 fn frame(i: u32) -> Vec<u8> {
@@ -36,7 +36,8 @@ fn main() {
     let per_file = 95_000u32;
     let files = 40;
     let mut t = FlowTable::new();
-    let (mut push_ns, mut enc_ns, mut rows, mut bytes) = (0u128, 0u128, 0usize, 0usize);
+    let (mut push_ns, mut enc_ns, mut dec_ns, mut rows, mut bytes) =
+        (0u128, 0u128, 0u128, 0usize, 0usize);
     let mut x = 1u32;
     for _ in 0..files {
         let start = Instant::now();
@@ -53,16 +54,22 @@ fn main() {
         let r = t.take();
         rows += r.len();
         let start = Instant::now();
-        bytes += encode(&r).expect("encode").len();
+        let file = encode(&r).expect("encode");
         enc_ns += start.elapsed().as_nanos();
+        bytes += file.len();
+        let start = Instant::now();
+        assert_eq!(decode(file).expect("decode").len(), r.len());
+        dec_ns += start.elapsed().as_nanos();
     }
     let records = u128::from(per_file) * files;
     println!(
         "{flows} flows, {files} files of {per_file} records: push {:.1} ns/record, encode {:.0} us/file \
-         ({:.2} ns/record), {} rows/file, {} bytes/file ({:.1} B/row)",
+         ({:.2} ns/record, {:.1} M rows/s), decode {:.1} M rows/s, {} rows/file, {} bytes/file ({:.1} B/row)",
         push_ns as f64 / records as f64,
         enc_ns as f64 / files as f64 / 1000.0,
         enc_ns as f64 / records as f64,
+        rows as f64 / enc_ns as f64 * 1000.0,
+        rows as f64 / dec_ns as f64 * 1000.0,
         rows / files as usize,
         bytes / files as usize,
         bytes as f64 / rows as f64
