@@ -14,9 +14,13 @@ use mirrorcap_flows::{flows_path, FlowRecord, FlowTable};
 use mirrorcap_ring::reader::Record;
 use mirrorcap_ring::{ExportFilter, RecordMeta};
 use mirrorcap_store::storedir::StoredFile;
-use mirrorcap_store::timeline::{export_selected, Select};
+use mirrorcap_store::timeline::{export_selected, Select, TimelineStats};
 use mirrorcap_store::StoreIndex;
 use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How often a long `flows` says how far it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub fn flows(f: &FlowsArgs) -> anyhow::Result<()> {
     let (dirs, expr) = match f.args.as_slice() {
@@ -94,6 +98,8 @@ struct AllFlows<'a> {
     missing_files: u64,
     bad_files: u64,
     first_bad: Option<String>,
+    start: Instant,
+    next_progress: Duration,
 }
 
 impl<'a> AllFlows<'a> {
@@ -106,6 +112,8 @@ impl<'a> AllFlows<'a> {
             missing_files: 0,
             bad_files: 0,
             first_bad: None,
+            start: Instant::now(),
+            next_progress: PROGRESS_EVERY,
         }
     }
 
@@ -173,6 +181,24 @@ impl Select for AllFlows<'_> {
         self.packets += 1;
         self.table.push(r.ts_ns, &r.data, r.orig_len, r.meta.0);
         false
+    }
+
+    fn progress(&mut self, s: &TimelineStats) {
+        let t = self.start.elapsed();
+        if t < self.next_progress {
+            return;
+        }
+        self.next_progress = t + PROGRESS_EVERY;
+        eprintln!(
+            "mirrorcap: flows: {:.0}s: {} packet(s), {} flow(s) so far; {} store file(s) from flow \
+             records, {} store block(s) and {} ring segment(s) read",
+            t.as_secs_f64(),
+            self.packets,
+            self.table.len(),
+            self.files_from_records,
+            s.store_blocks_read,
+            s.export.read.segments
+        );
     }
 }
 
