@@ -10,7 +10,7 @@ use parquet::basic::{Compression, Encoding};
 use parquet::column::reader::get_typed_column_reader;
 use parquet::data_type::DataType;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::RowGroupReader;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -214,14 +214,24 @@ pub fn encode(rows: &[FlowRecord]) -> crate::Result<Vec<u8>> {
         col += 1;
     }
     rg.close().map_err(perr)?;
-    w.close().map_err(perr)?;
+    // The seal's place, right after the last column chunk (readers skip bytes no chunk
+    // claims); filled in once the footer is written, as the seal covers it too.
+    let at = w.bytes_written();
+    w.write_all(&[0; SEAL_LEN])
+        .map_err(|e| FlowsError::Parquet(e.to_string()))?;
+    w.into_inner().map_err(perr)?;
+    let sum = sealed_checksum(&out, at);
+    out[at..at + 8].copy_from_slice(SEAL_MAGIC);
+    out[at + 8..at + SEAL_LEN].copy_from_slice(&sum.to_le_bytes());
     Ok(out)
 }
 
 /// The rows of a flow records file's bytes. A file of another schema, or damaged, is an error.
 /// Read column by column (the record API costs microseconds a row).
 pub fn decode(bytes: Vec<u8>) -> crate::Result<Vec<FlowRecord>> {
-    let reader = SerializedFileReader::new(Bytes::from(bytes)).map_err(perr)?;
+    let len = bytes.len() as u64;
+    let bytes = Bytes::from(bytes);
+    let reader = SerializedFileReader::new(bytes.clone()).map_err(perr)?;
     let meta = reader.metadata().file_metadata();
     let ours = meta
         .key_value_metadata()
@@ -239,6 +249,8 @@ pub fn decode(bytes: Vec<u8>) -> crate::Result<Vec<FlowRecord>> {
             "not mirrorcap flow records (columns {names:?})"
         )));
     }
+    let end = check_chunks(reader.metadata(), len)?;
+    check_seal(&bytes, end)?;
     let mut rows = Vec::with_capacity(meta.num_rows().max(0) as usize);
     for g in 0..reader.num_row_groups() {
         let rg = reader.get_row_group(g).map_err(perr)?;
@@ -281,6 +293,69 @@ pub fn decode(bytes: Vec<u8>) -> crate::Result<Vec<FlowRecord>> {
         }
     }
     Ok(rows)
+}
+
+/// Every column chunk lies inside the file; returns where the last one ends. The parquet
+/// crate asserts this (a panic, which in this program's release build is an abort) where a
+/// damaged footer says otherwise (found by the `flows` fuzz target).
+fn check_chunks(meta: &ParquetMetaData, len: u64) -> crate::Result<u64> {
+    let mut last = 4;
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let size = c.compressed_size();
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(size).ok())
+                .and_then(|(s, n)| s.checked_add(n));
+            match end {
+                Some(e) if e <= len => last = last.max(e),
+                _ => {
+                    return Err(FlowsError::Format(format!(
+                        "column chunk at {start} of {size} bytes outside the file's {len}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// The seal: [`SEAL_MAGIC`] and the checksum of every other byte of the file, written right
+/// after the last column chunk, where Parquet readers skip it. `flows` checks it before it
+/// decodes a page: the parquet crate's decoders panic (abort, here) on some damaged pages
+/// (the fuzz target found them within seconds), so a file is decoded only if it is byte for
+/// byte what the store writer wrote.
+const SEAL_MAGIC: &[u8; 8] = b"MCFLOWS1";
+const SEAL_LEN: usize = 16;
+
+/// The checksum of a file's bytes but the seal's checksum field at `at + 8`.
+fn sealed_checksum(file: &[u8], at: usize) -> u64 {
+    let mut covered = Vec::with_capacity(file.len());
+    covered.extend_from_slice(&file[..at]);
+    covered.extend_from_slice(SEAL_MAGIC);
+    covered.extend_from_slice(&file[at + SEAL_LEN..]);
+    mirrorcap_index::checksum::checksum(&covered)
+}
+
+fn check_seal(file: &[u8], at: u64) -> crate::Result<()> {
+    let at = usize::try_from(at).unwrap_or(usize::MAX);
+    let seal = at
+        .checked_add(SEAL_LEN)
+        .and_then(|end| file.get(at..end))
+        .ok_or_else(|| FlowsError::Format("no seal after the column chunks".into()))?;
+    if &seal[..8] != SEAL_MAGIC {
+        return Err(FlowsError::Format(
+            "no seal after the column chunks (not written by mirrorcap, or damaged)".into(),
+        ));
+    }
+    let want = u64::from_le_bytes(seal[8..].try_into().expect("8 bytes"));
+    if sealed_checksum(file, at) != want {
+        return Err(FlowsError::Format(
+            "checksum mismatch (the file is damaged)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Column `i` of a row group of `n` rows: its values (present ones only) and definition levels.
