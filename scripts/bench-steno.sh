@@ -13,7 +13,8 @@
 #     does) captures on one end while tcpreplay sends inner.pcap into the other at RATE packets
 #     a second. Packets sent (tcpreplay), captured and dropped (stenotype's own AF_PACKET
 #     counters, its "Thread 0 stats" line), and served (a query for every IPv4 packet).
-#  3. For the marked flow (`host A and port P`, and the 5-tuple): `stenoread EXPR -w FILE`
+#  3. For the marked flow (`host A and port P`, its 5-tuple, and `host A`, which every 250th flow
+#     shares): `stenoread EXPR -w FILE`
 #     against `mirrorcap query RING STORE EXPR`, cold (page cache dropped; Stenographer's
 #     server keeps running, as deployed) and warm (best of WARM_REPEATS), packets returned,
 #     the count tcpdump finds in inner.pcap, and whether both give the same frames (tcpdump -xx
@@ -125,7 +126,8 @@ frame_bytes=$((inner_bytes - 24 - 16 * total)) # the pcap's records without thei
 
 A=192.0.2.$((MARK_FLOW % 250 + 1))
 P=$((10000 + MARK_FLOW))
-exprs=("host $A and port $P" "host $A and port $P and host 203.0.113.7 and port 443 and udp")
+exprs=("host $A and port $P" "host $A and port $P and host 203.0.113.7 and port 443 and udp" "host $A")
+labels=("the marked flow" "its 5-tuple" "its host: $(((FLOWS - 1 - MARK_FLOW % 250) / 250 + 1)) flows")
 expect=()
 for e in "${exprs[@]}"; do expect+=("$(count "$work/inner.pcap" "$e")"); done
 log "marked flow: ${exprs[0]}: ${expect[0]} packets in inner.pcap"
@@ -250,11 +252,12 @@ for k in "${!exprs[@]}"; do
   drop
   qc=$(secs q "$e" "$work/q.pcap")
   blocks=$(grep -o 'read [0-9]* of [0-9]* store block(s)' "$work/cmd.err" | head -1 || true)
+  segs=$(grep -o '[0-9]* ring segment(s) scanned' "$work/cmd.err" | head -1 || true)
   qw=$(best "$WARM_REPEATS" q "$e" "$work/q.pcap")
   qn=$(count "$work/q.pcap")
   if [[ $(frames "$work/s.pcap") == "$(frames "$work/q.pcap")" ]]; then same=yes; else same=NO; fi
   log "$e: stenoread $sc s cold / $sw s warm, $sn packets; query $qc / $qw s, $qn packets ($blocks); expected ${expect[$k]}; same frames: $same"
-  rows+=("| \`$e\` | $sc | $sw | $sn | $qc | $qw | $qn | ${blocks#read } | ${expect[$k]} | $same |")
+  rows+=("| \`$e\` | ${labels[$k]} | $sc | $sw | $sn | $qc | $qw | $qn | ${blocks#read }, ${segs:-? ring segment(s) scanned} | ${expect[$k]} | $same |")
 done
 in_captured=$captured in_dropped=$dropped in_sent=$sent in_pps=$sent_pps
 stop_steno
@@ -304,15 +307,15 @@ out=bench/results/steno-$(date -u +%Y%m%dT%H%M%SZ).md
   echo
   echo "The marked flow (\`stenoread EXPR -w FILE\` against \`mirrorcap query RING STORE EXPR -w FILE\`; expected = \`tcpdump --count -r inner.pcap EXPR\`; same frames = the two outputs' frames byte for byte, timestamps aside):"
   echo
-  echo "| expression | stenoread cold s | warm s | packets | mirrorcap query cold s | warm s | packets | store blocks read | expected | same frames |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---|"
+  echo "| expression | what | stenoread cold s | warm s | packets | mirrorcap query cold s | warm s | packets | read | expected | same frames |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Stenographer on the mirrored packets themselves (gen.pcap, VXLAN, as on an AWS mirror target): $sent packets sent at $sent_pps pps, captured ${captured:-?}, dropped ${dropped:-?}; index $v_idx bytes for $v_pkt bytes of packet files ($(pct "$v_idx" "$v_pkt") %). It indexes the outer headers:"
   echo
   echo "| stenoread expression | packets | in the inner frames |"
   echo "|---|---:|---:|"
-  for k in "${!exprs[@]}"; do echo "| \`${exprs[$k]}\` | ${outer[$k]} | ${expect[$k]} |"; done
+  for k in "${!exprs[@]}"; do echo "| \`${exprs[$k]}\` (${labels[$k]}) | ${outer[$k]} | ${expect[$k]} |"; done
   echo "| \`host 198.51.100.1 and port 4789\` (the mirror target, outer) | $v_outer | - |"
 } >"$out"
 log "written: $out"
