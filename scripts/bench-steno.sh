@@ -4,31 +4,31 @@
 #  1. `mirrorcap gen -w` writes PACKETS mirrored (VXLAN) packets: FLOWS inner UDP flows, three
 #     VNIs, inner frames of 60-1400 bytes. gen's flow f is 192.0.2.(f % 250 + 1):(10000 + f)
 #     -> 203.0.113.7:443, so flow MARK_FLOW is the marked flow both tools are asked for.
-#     `mirrorcap run` replays them through net_pcap into a ring on tmpfs and a store (zstd, flow
-#     index on) on LOOP_DIR's disk, as scripts/bench-query.sh does; `mirrorcap export` of ring +
-#     store gives the decapsulated inner frames (inner.pcap).
+#     `mirrorcap run` replays them through net_pcap into a ring on tmpfs (large enough to hold
+#     them all) and a store (zstd, flow index on) on LOOP_DIR's disk, as scripts/bench-query.sh
+#     does; `mirrorcap export` of ring + store gives the decapsulated inner frames (inner.pcap).
 #  2. A network namespace of its own with a veth pair: Stenographer (its own config, one
 #     thread, packet and index directories under LOOP_DIR, certificates made by stenokeys,
 #     HTTPS on the namespace's loopback, run as the stenographer user as the package's unit
 #     does) captures on one end while tcpreplay sends inner.pcap into the other at RATE packets
 #     a second. Packets sent (tcpreplay), captured and dropped (stenotype's own AF_PACKET
 #     counters, its "Thread 0 stats" line), and served (a query for every IPv4 packet).
-#  3. For the marked flow (`host A and port P`, its 5-tuple, and `host A`, which every 250th flow
-#     shares): `stenoread EXPR -w FILE`
-#     against `mirrorcap query RING STORE EXPR`, cold (page cache dropped; Stenographer's
-#     server keeps running, as deployed) and warm (best of WARM_REPEATS), packets returned,
-#     the count tcpdump finds in inner.pcap, and whether both give the same frames (tcpdump -xx
-#     without timestamps: Stenographer's are the replay's). Index sizes: Stenographer's index
-#     files against its packet files and the frame bytes, mirrorcap's .fidx against the bytes
-#     stored and its zstd files.
+#  3. For the marked flow (`host A and port P`, its 5-tuple, and `host A`, which every 250th
+#     flow shares): `stenoread EXPR -w FILE` against `mirrorcap query RING STORE EXPR`, cold
+#     (page cache dropped; Stenographer's server keeps running, as deployed) and warm (best of
+#     WARM_REPEATS), packets returned, the count tcpdump finds in inner.pcap, and whether both
+#     give the same frames (tcpdump -xx without timestamps: Stenographer's are the replay's).
+#     Index sizes: Stenographer's index files against its packet files and the frame bytes,
+#     mirrorcap's .fidx against the bytes stored and its zstd files.
 #  4. A second Stenographer (fresh directories) fed the ORIGINAL mirrored pcap, as it would be
 #     on an AWS mirror target: it indexes the outer headers (198.51.100.x, UDP 4789), so the
 #     same inner-flow queries find nothing there.
 # Writes bench/results/steno-<UTC time>.md. Root (namespaces, drop_caches). Traffic stays in
 # the namespace it creates; everything it makes (namespace, processes, files) goes on exit.
 #
-# Usage: scripts/bench-steno.sh            (about 6 minutes; needs scripts/setup.sh's packages)
+# Usage: scripts/bench-steno.sh            (about 4 minutes; needs scripts/setup.sh's packages)
 # Env: PACKETS (1500000), FLOWS (50000), MARK_FLOW (12345), RATE (100000 packets/s),
+#      RING_SEGMENTS (64 MiB each; default: PACKETS x 800 B + 2),
 #      LOOP_DIR (/var/tmp), WARM_REPEATS (3), STENO_BLOCKS (512: stenotype's 1 MiB AF_PACKET
 #      blocks), STENO_FILEAGE (60: stenotype's file rotation in seconds, its default)
 set -euo pipefail
@@ -42,6 +42,10 @@ LOOP_DIR=${LOOP_DIR:-/var/tmp}
 WARM_REPEATS=${WARM_REPEATS:-3}
 STENO_BLOCKS=${STENO_BLOCKS:-512}
 STENO_FILEAGE=${STENO_FILEAGE:-60}
+# A ring that holds all of gen's packets (~730 B each): net_pcap replays far faster than the
+# store writes, and a ring lapping a store that fell behind (a busy shared disk) loses packets
+# (store_overrun) that the comparison needs.
+RING_SEGMENTS=${RING_SEGMENTS:-$((PACKETS * 800 / (64 << 20) + 2))}
 
 log() { echo "bench-steno: $*" >&2; }
 die() {
@@ -113,14 +117,14 @@ log "gen: $PACKETS packets, $FLOWS flows, marked flow $MARK_FLOW"
 "$bin" gen -w "$work/gen.pcap" --count "$PACKETS" --flows "$FLOWS" --vni 100 --vni 200 --vni 300 \
   --inner-size 60-1400 2>/dev/null
 log "run: replay into ring ($ring) and store ($work/store)"
-"$bin" run --vdev "net_pcap0,rx_pcap=$work/gen.pcap" --ring-dir "$ring" --segments 8 \
+"$bin" run --vdev "net_pcap0,rx_pcap=$work/gen.pcap" --ring-dir "$ring" --segments "$RING_SEGMENTS" \
   --segment-size 64MiB --store-dir "$work/store" --exit-when-idle 3s \
   --metrics-addr 127.0.0.1:0 -- --no-huge -m 2048 --file-prefix "mcbs-$$" 2>"$work/run.log" ||
   die "run failed: $(tail -3 "$work/run.log")"
 store_line=$(grep "store worker 0:" "$work/run.log" | head -1)
 "$bin" export "$ring" "$work/store" -w "$work/inner.pcap" 2>"$work/export.err"
 total=$(awk '/exported/ { print $3; exit }' "$work/export.err")
-((total == PACKETS)) || die "export has $total packets, gen wrote $PACKETS: $(cat "$work/export.err")"
+((total == PACKETS)) || die "export has $total packets, gen wrote $PACKETS: $(cat "$work/export.err"); $store_line"
 inner_bytes=$(stat -c %s "$work/inner.pcap")
 frame_bytes=$((inner_bytes - 24 - 16 * total)) # the pcap's records without their headers
 
@@ -294,7 +298,7 @@ out=bench/results/steno-$(date -u +%Y%m%dT%H%M%SZ).md
   echo "Made by \`scripts/bench-steno.sh\` (PACKETS=$PACKETS FLOWS=$FLOWS MARK_FLOW=$MARK_FLOW RATE=$RATE WARM_REPEATS=$WARM_REPEATS STENO_BLOCKS=$STENO_BLOCKS STENO_FILEAGE=$STENO_FILEAGE). Host: $(nproc) CPUs, $(uname -r); files on $(findmnt -no FSTYPE,SOURCE -T "$work"). Stenographer $(dpkg-query -W -f='${Version}' stenographer) (Debian), one thread; tcpreplay $(dpkg-query -W -f='${Version}' tcpreplay). Wall seconds of one process (\`mirrorcap query\`) or of stenoread (curl over HTTPS to the server, piped to tcpdump -w), cold = page cache dropped, warm = best of $WARM_REPEATS; never asserted in tests."
   echo
   echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size 60-1400\`; marked flow $MARK_FLOW = $A:$P -> 203.0.113.7:443 (UDP)"
-  echo "- mirrorcap: \`mirrorcap run\` (net_pcap) into a ring of 8 x 64 MiB on tmpfs and a store (zstd, flow index on); ${store_line#mirrorcap: }; \`export\` of ring + store: $total inner frames, $inner_bytes bytes of pcap ($frame_bytes bytes of frames) = inner.pcap"
+  echo "- mirrorcap: \`mirrorcap run\` (net_pcap) into a ring of $RING_SEGMENTS x 64 MiB on tmpfs and a store (zstd, flow index on); ${store_line#mirrorcap: }; \`export\` of ring + store: $total inner frames, $inner_bytes bytes of pcap ($frame_bytes bytes of frames) = inner.pcap"
   echo "- Stenographer, inner frames: inner.pcap sent by tcpreplay over a veth in a network namespace, $in_sent packets at $in_pps pps; stenotype captured ${in_captured:-?}, dropped ${in_dropped:-?} (its AF_PACKET counters); the server answers \`net 0.0.0.0/0\` with $served packets"
   echo
   echo "| | Stenographer | mirrorcap |"
