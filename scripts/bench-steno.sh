@@ -174,6 +174,7 @@ start_steno() { # NAME
     die "stenokeys failed: $(tail -3 "$work/stenokeys.log")"
   chown -R stenographer:stenographer "$sd"
   chmod 644 "$sd/config"
+  : >"$sd/steno.log" # before the background job opens it: the loop below reads it at once
   # TMPDIR: stenographer's own temp directory (its PKT0/IDX0 links for stenotype) goes with ours.
   ip netns exec "$ns" env TMPDIR="$sd/tmp" setpriv --reuid=stenographer --regid=stenographer \
     --init-groups /usr/sbin/stenographer -config "$sd/config" -syslog=false -v 1 >"$sd/steno.log" 2>&1 &
@@ -295,7 +296,7 @@ out=bench/results/steno-$(date -u +%Y%m%dT%H%M%SZ).md
 {
   echo "# mirrorcap against Stenographer $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
-  echo "Made by \`scripts/bench-steno.sh\` (PACKETS=$PACKETS FLOWS=$FLOWS MARK_FLOW=$MARK_FLOW RATE=$RATE WARM_REPEATS=$WARM_REPEATS STENO_BLOCKS=$STENO_BLOCKS STENO_FILEAGE=$STENO_FILEAGE). Host: $(nproc) CPUs, $(uname -r); files on $(findmnt -no FSTYPE,SOURCE -T "$work"). Stenographer $(dpkg-query -W -f='${Version}' stenographer) (Debian), one thread; tcpreplay $(dpkg-query -W -f='${Version}' tcpreplay). Wall seconds of one process (\`mirrorcap query\`) or of stenoread (curl over HTTPS to the server, piped to tcpdump -w), cold = page cache dropped, warm = best of $WARM_REPEATS; never asserted in tests."
+  echo "Made by \`scripts/bench-steno.sh\` at $(git rev-parse --short HEAD 2>/dev/null || echo '?') (PACKETS=$PACKETS FLOWS=$FLOWS MARK_FLOW=$MARK_FLOW RATE=$RATE WARM_REPEATS=$WARM_REPEATS STENO_BLOCKS=$STENO_BLOCKS STENO_FILEAGE=$STENO_FILEAGE). Host: $(nproc) CPUs, $(uname -r); files on $(findmnt -no FSTYPE,SOURCE -T "$work"). Stenographer $(dpkg-query -W -f='${Version}' stenographer) (Debian), one thread; tcpreplay $(dpkg-query -W -f='${Version}' tcpreplay). Wall seconds of one process (\`mirrorcap query\`) or of stenoread (curl over HTTPS to the server, piped to tcpdump -w), cold = page cache dropped, warm = best of $WARM_REPEATS; never asserted in tests."
   echo
   echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size 60-1400\`; marked flow $MARK_FLOW = $A:$P -> 203.0.113.7:443 (UDP)"
   echo "- mirrorcap: \`mirrorcap run\` (net_pcap) into a ring of $RING_SEGMENTS x 64 MiB on tmpfs and a store (zstd, flow index on); ${store_line#mirrorcap: }; \`export\` of ring + store: $total inner frames, $inner_bytes bytes of pcap ($frame_bytes bytes of frames) = inner.pcap"
