@@ -147,7 +147,8 @@ ip -n "$ns" link set stsend mtu 9000 up
 # DIR: the config of a stenographer whose directories are under DIR. stenotype's flags: -v for
 # its INFO lines (the per-block stats with its AF_PACKET drop counter), --no_watchdogs because
 # its watchdog aborts it after 2 x fileage_sec without a packet, and the bench idles that long
-# between replays and queries (a mirror link in service never does).
+# between replays and queries (a mirror link in service never does). DiskFreePercentage 1: its
+# default (10) would have it delete the capture under test on a shared disk that is nearly full.
 steno_config() {
   cat <<EOF
 {
