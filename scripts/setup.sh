@@ -6,7 +6,9 @@
 # (shellcheck, packer, debootstrap, systemd-analyze; cfn-lint from PyPI in a venv at
 # /opt/cfn-lint when not on PATH), DuckDB's Python package (PyPI, a venv at /opt/duckdb: it reads
 # the flow records in tests), xfsprogs and jq for scripts/bench-store.sh (an xfs store on a
-# loop device; gen's JSON report), and 2 MiB hugepages when run as root.
+# loop device; gen's JSON report), Debian's stenographer (server, stenoread client) and tcpreplay
+# for scripts/bench-steno.sh (its service is left stopped and disabled: the bench starts its
+# own), and 2 MiB hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -18,6 +20,7 @@ PACKAGES=(
   python3-matplotlib netsniff-ng
   shellcheck packer debootstrap systemd python3-venv
   xfsprogs jq
+  stenographer stenographer-client tcpreplay
 )
 HUGEPAGES=${HUGEPAGES:-512}
 
@@ -66,6 +69,13 @@ fi
 # The Debian prometheus package starts a server on :9090; tests start their own.
 if [[ $(id -u) -eq 0 ]] && command -v systemctl >/dev/null && systemctl is-active -q prometheus 2>/dev/null; then
   systemctl stop prometheus || true
+fi
+# Nor may stenographer capture in the background (on eth0, into /var/lib/stenographer): the
+# bench runs its own in a namespace. Its unit's ExecStopPost is `pkill -9 stenotype`, which
+# would kill a bench's stenotype too, so it is stopped only when it runs.
+if [[ $(id -u) -eq 0 ]] && command -v systemctl >/dev/null && [[ -e /lib/systemd/system/stenographer.service ]]; then
+  if systemctl is-active -q stenographer 2>/dev/null; then systemctl stop stenographer || true; fi
+  if systemctl is-enabled -q stenographer 2>/dev/null; then systemctl disable -q stenographer || true; fi
 fi
 
 if [[ $HUGEPAGES -gt 0 ]]; then
