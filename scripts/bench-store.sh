@@ -452,8 +452,8 @@ mkfs_mount() {
 #            it. Its rate is the writer's: ring reading, compression, O_DIRECT writes, fsyncs.
 #  overload: the ring of bench.sh (8 x 64 MiB, overwrite) under RX far faster than the disk: what
 #            the store keeps while the ring laps it (overruns counted).
-rate_run() { # FS KIND MODE MIX [FLOW_INDEX]
-  local fs=$1 kind=$2 mode=$3 mix=$4 fidx=${5:-on} ring warm=$WARMUP lg=$work/rate-$1-$2-$3-$4-${5:-on}.log
+rate_run() { # FS KIND MODE MIX [FLOW_INDEX [FLOW_RECORDS]]
+  local fs=$1 kind=$2 mode=$3 mix=$4 fidx=${5:-on} frec=${6:-on} ring warm=$WARMUP lg=$work/rate-$1-$2-$3-$4-${5:-on}-${6:-on}.log
   rm -rf "$mnt/store"
   if [[ $kind == drain ]]; then
     # no --store-size: the file system holds the whole ring, so no file is deleted
@@ -461,19 +461,19 @@ rate_run() { # FS KIND MODE MIX [FLOW_INDEX]
     fill_ring "$lg.fill" "$mix" "${ring[@]}"
     warm=0.5 # the store starts on the first sealed segment: sample it all
     KEEP_RING=1 app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/empty.pcap" "${ring[@]}" \
-      --store-dir "$mnt/store" --store-compress "$mode" --store-flow-index "$fidx"
+      --store-dir "$mnt/store" --store-compress "$mode" --store-flow-index "$fidx" --store-flow-records "$frec"
   else
     ring=("${RING[@]}" --store-size "$STORE_SIZE")
     app_start "$lg" --vdev "net_pcap0,rx_pcap=$work/mix-$mix.pcap,infinite_rx=1" "${ring[@]}" \
-      --store-dir "$mnt/store" --store-compress "$mode" --store-flow-index "$fidx"
+      --store-dir "$mnt/store" --store-compress "$mode" --store-flow-index "$fidx" --store-flow-records "$frec"
   fi
   sample "$work/s.json" "$warm" "$SECS"
   app_stop "$lg"
   local s f
   s=$(cat "$work/s.json")
   f=$(files "$mnt/store" "$(jq .t0_wall <<<"$s")" "$(jq .t1_wall <<<"$s")")
-  log "$fs $kind $mode $mix (flow index $fidx): files $f; scrapes $s; stop: rx $rx captured $cap stored $spk packets $sseg segments (ratio $ratio), $ov overrun segments, $er errors, latency p99.9 $p999 max $mx ns"
-  row store_rate fs="$fs" run="$kind" mode="$mode" flow_index="$fidx" mix="$mix" "files=$f" "window=$s" rx="$rx" captured="$cap" stored_packets="$spk" \
+  log "$fs $kind $mode $mix (flow index $fidx, flow records $frec): files $f; scrapes $s; stop: rx $rx captured $cap stored $spk packets $sseg segments (ratio $ratio), $ov overrun segments, $er errors, latency p99.9 $p999 max $mx ns"
+  row store_rate fs="$fs" run="$kind" mode="$mode" flow_index="$fidx" flow_records="$frec" mix="$mix" "files=$f" "window=$s" rx="$rx" captured="$cap" stored_packets="$spk" \
     stored_segments="$sseg" ratio="$ratio" overrun_segments_total="$ov" store_errors="$er" p50_ns="$p50" p99_ns="$p99" p999_ns="$p999" max_ns="$mx"
   rm -rf "$mnt/store"
 }
@@ -499,7 +499,8 @@ for fs in $FSES; do
   dd81=$(dd_rate "$mnt/dd.bin" "$DD_MIB" "" 8)
   log "$fs: dd $dd1 MB/s (1 MiB writes), $dd81 MB/s (8 MiB writes)"
   rate_run "$fs" drain none gen
-  rate_run "$fs" drain none gen off
+  rate_run "$fs" drain none gen on off
+  rate_run "$fs" drain none gen off off
   for m in $MIXES; do rate_run "$fs" drain zstd "$m"; done
   rate_run "$fs" overload none gen
   rate_run "$fs" overload zstd gen
@@ -758,7 +759,7 @@ jq -n --slurpfile rows "$R" --arg stamp "$stamp" --arg host "$(nproc) CPUs, $cpu
     | .[] | select(.kind == "store_rate") | . as $r | $c[$r.fs] as $d
     | ([($d.dd_before_MBps + $d.dd_after_MBps) / 2, (($d.dd8_before_MBps // 0) + ($d.dd8_after_MBps // 0)) / 2] | max) as $ceil
     | ($r.files.disk_Bps / 1e6) as $disk | ($disk * $r.ratio) as $capt
-    | [$r.fs, "\($d.dd_before_MBps) / \($d.dd_after_MBps); 8 MiB: \($d.dd8_before_MBps) / \($d.dd8_after_MBps)", $r.run, "\($r.mode)\(if ($r.flow_index // "on") == "off" then " (flow index off)" else "" end)", $r.mix,
+    | [$r.fs, "\($d.dd_before_MBps) / \($d.dd_after_MBps); 8 MiB: \($d.dd8_before_MBps) / \($d.dd8_after_MBps)", $r.run, "\($r.mode)\(if ($r.flow_index // "on") == "off" then " (flow index off)" else "" end)\(if ($r.flow_records // "on") == "off" then " (flow records off)" else "" end)", $r.mix,
        ($capt * 10 | round / 10), ($disk * 10 | round / 10), $r.ratio,
        ($disk / $ceil * 1000 | round / 1000), ($capt / $ceil * 1000 | round / 1000),
        "\($r.files.files) (\($r.files.max_gap_s))", "\((($r.window.store_thread_cpu // 0) * 100) | round) % / \((($r.window.store_thread_runq // 0) * 100) | round) %; disk thread \((($r.window.store_io_cpu // 0) * 100) | round) %", ($r.window.ring_Bps / 1e6 | round),
