@@ -98,12 +98,11 @@ fn small_slot(kind: Kind) -> usize {
 struct Terms {
     /// The block whose flows' terms come in.
     block: u32,
-    /// Each term's number (in `keys`, `last`): all kinds but IPv6 as `kind << 32 | value`.
-    ids: HashMap<u64, u32, SeededState>,
-    ids6: HashMap<u128, u32, SeededState>,
+    /// Each term's number (in `keys`) and the block it was last posted for, side by side (one
+    /// cache line per lookup): all kinds but IPv6 as `kind << 32 | value`.
+    ids: HashMap<u64, (u32, u32), SeededState>,
+    ids6: HashMap<u128, (u32, u32), SeededState>,
     keys: Vec<Key>,
-    /// Per term: the block it was last posted for.
-    last: Vec<u32>,
     /// (term number, block) for each distinct term of each block, in the order the blocks
     /// came: grouped by term only at the end, so a term costs no list of its own.
     postings: Vec<(u32, u32)>,
@@ -121,7 +120,6 @@ impl Default for Terms {
             ids: HashMap::default(),
             ids6: HashMap::default(),
             keys: Vec::new(),
-            last: Vec::new(),
             postings: Vec::new(),
             bits: vec![0; 4 * SMALL_WORDS],
             small: Vec::new(),
@@ -130,32 +128,30 @@ impl Default for Terms {
 }
 
 impl Terms {
-    /// Term `id` occurs in the current block.
+    /// The term of `slot` (its number, the block it was last posted for) occurs in `block`.
     #[inline]
-    fn post(&mut self, id: u32) {
-        let last = &mut self.last[id as usize];
-        if *last != self.block {
-            *last = self.block;
-            self.postings.push((id, self.block));
+    fn post(postings: &mut Vec<(u32, u32)>, slot: &mut (u32, u32), block: u32) {
+        if slot.1 != block {
+            slot.1 = block;
+            postings.push((slot.0, block));
         }
     }
 
-    /// A new term's number.
-    fn new_id(keys: &mut Vec<Key>, last: &mut Vec<u32>, key: Key) -> u32 {
+    /// A new term's slot: its number, posted for no block yet.
+    fn new_slot(keys: &mut Vec<Key>, key: Key) -> (u32, u32) {
         keys.push(key);
-        last.push(u32::MAX);
-        keys.len() as u32 - 1
+        (keys.len() as u32 - 1, u32::MAX)
     }
 
     /// A term of any kind but IPv6 (whose value fits 32 bits).
     #[inline]
     fn term(&mut self, kind: Kind, val: u32) {
-        let (keys, last) = (&mut self.keys, &mut self.last);
-        let id = *self
+        let keys = &mut self.keys;
+        let slot = self
             .ids
             .entry(u64::from(kind as u8) << 32 | u64::from(val))
-            .or_insert_with(|| Self::new_id(keys, last, Key::new(kind, val.into())));
-        self.post(id);
+            .or_insert_with(|| Self::new_slot(keys, Key::new(kind, val.into())));
+        Self::post(&mut self.postings, slot, self.block);
     }
 
     /// The next block's terms come in.
@@ -192,12 +188,12 @@ impl KeyVisitor for Terms {
     }
     #[inline]
     fn ipv6(&mut self, a: u128) {
-        let (keys, last) = (&mut self.keys, &mut self.last);
-        let id = *self
+        let keys = &mut self.keys;
+        let slot = self
             .ids6
             .entry(a)
-            .or_insert_with(|| Self::new_id(keys, last, Key::new(Kind::Ipv6, a)));
-        self.post(id);
+            .or_insert_with(|| Self::new_slot(keys, Key::new(Kind::Ipv6, a)));
+        Self::post(&mut self.postings, slot, self.block);
     }
 }
 
