@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the header views and the decapsulator with cargo-fuzz (libFuzzer), seeded from the
+# Fuzzes the header views, the decapsulator, the config and ring readers and the flow index
+# (index bytes, tcpdump expressions, frames for its builder) and the flow records reader with cargo-fuzz (libFuzzer), seeded from the
 # third-party captures in ../shared/testdata/pcaps and generated mirror traffic.
-# Usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET ...]   (targets: wire decap config ring flows)
+# Usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET ...]   (targets: wire decap config ring index flows)
 # The stable toolchain is used with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
 # Findings land in fuzz/artifacts/<target>/; the script exits 1 if any target found a crash.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(wire decap config ring flows)
+((${#targets[@]})) || targets=(wire decap config ring index flows)
 
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1

@@ -75,7 +75,7 @@ fn put_posting(out: &mut Vec<u8>, list: &[u32], blocks: u32) {
 }
 
 /// Encodes sorted, unique `terms` with their postings (ascending, unique, each < `blocks`).
-pub(crate) fn encode(terms: &[(Key, Vec<u32>)], blocks: u32) -> Vec<u8> {
+pub(crate) fn encode<L: AsRef<[u32]>>(terms: &[(Key, L)], blocks: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + terms.len() * 8 + CHECKSUM_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -92,7 +92,7 @@ pub(crate) fn encode(terms: &[(Key, Vec<u32>)], blocks: u32) -> Vec<u8> {
         for (key, list) in &terms[i..i + n] {
             varint::put(&mut out, key.val - prev);
             prev = key.val;
-            put_posting(&mut out, list, blocks);
+            put_posting(&mut out, list.as_ref(), blocks);
         }
         i += n;
     }

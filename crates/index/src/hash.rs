@@ -20,20 +20,46 @@ fn fold(a: u64, b: u64) -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct SeededState {
     seed: u64,
+    /// Secret words for both operands of each multiply ([`SeededState::hash_words`],
+    /// `write_u128`): a known operand could be chosen to cancel the other one.
+    secret: [u64; 8],
 }
 
 impl Default for SeededState {
     fn default() -> Self {
-        SeededState {
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x6d63_u64),
+        let r = std::collections::hash_map::RandomState::new();
+        let mut secret = [0u64; 8];
+        for (i, s) in secret.iter_mut().enumerate() {
+            *s = r.hash_one(0x6d63_0100_u64 + i as u64);
         }
+        SeededState {
+            seed: r.hash_one(0x6d63_u64),
+            secret,
+        }
+    }
+}
+
+impl SeededState {
+    /// The hash of four 128-bit words (a flow key's, `FlowKey::words`): four independent
+    /// multiplies, each of a word's halves with secret words, then one to fold them. About a
+    /// quarter of the latency of the same bytes through [`Hasher::write_u64`] one after the
+    /// other.
+    #[inline]
+    pub fn hash_words(&self, w: &[u128; 4]) -> u64 {
+        let s = &self.secret;
+        let half = |x: u128, i: usize| fold(x as u64 ^ s[i], (x >> 64) as u64 ^ s[i + 1]);
+        let (a, b, c, d) = (half(w[0], 0), half(w[1], 2), half(w[2], 4), half(w[3], 6));
+        fold(a ^ c ^ self.seed, b ^ d ^ K1)
     }
 }
 
 impl BuildHasher for SeededState {
     type Hasher = FoldHasher;
     fn build_hasher(&self) -> FoldHasher {
-        FoldHasher { h: self.seed }
+        FoldHasher {
+            h: self.seed,
+            s: self.secret[0],
+        }
     }
 }
 
@@ -41,6 +67,8 @@ impl BuildHasher for SeededState {
 #[derive(Clone, Copy, Debug)]
 pub struct FoldHasher {
     h: u64,
+    /// A secret word for `write_u128`'s second operand.
+    s: u64,
 }
 
 impl Hasher for FoldHasher {
@@ -80,10 +108,11 @@ impl Hasher for FoldHasher {
         self.write_u64(w.into());
     }
 
+    /// One multiply for both halves (an IPv6 address, a dictionary key's value), each side
+    /// with a secret.
     #[inline]
     fn write_u128(&mut self, w: u128) {
-        self.write_u64(w as u64);
-        self.write_u64((w >> 64) as u64);
+        self.h = fold(self.h ^ w as u64, (w >> 64) as u64 ^ self.s);
     }
 
     #[inline]
@@ -113,6 +142,27 @@ mod tests {
             s.hash_one(1u64),
             SeededState::default().hash_one(1u64),
             "seeded"
+        );
+        // The same over 128-bit values and flow key words, whichever word differs.
+        let low: HashSet<u64> = (0..4096u128).map(|i| s.hash_one(i << 64) & 0xfff).collect();
+        assert!(low.len() > 2400, "{}", low.len());
+        for at in 0..4 {
+            for shift in [0, 64] {
+                let w = |i: u128| {
+                    let mut w = [7u128; 4];
+                    w[at] ^= i << shift;
+                    w
+                };
+                let low: HashSet<u64> =
+                    (0..4096u128).map(|i| s.hash_words(&w(i)) & 0xfff).collect();
+                let high: HashSet<u64> = (0..4096u128).map(|i| s.hash_words(&w(i)) >> 57).collect();
+                assert!(low.len() > 2400, "word {at} << {shift}: {}", low.len());
+                assert_eq!(high.len(), 128, "word {at} << {shift}");
+            }
+        }
+        assert_ne!(
+            s.hash_words(&[1; 4]),
+            SeededState::default().hash_words(&[1; 4])
         );
     }
 }

@@ -47,22 +47,55 @@ const NH_MOBILITY: u8 = 135;
 /// 0..24 VNI, 24..32 session id, 255 = no tunnel).
 const UNTAGGED_SESSION_ID: u32 = 255;
 
+/// `FlowKey::fam` of an endpoint whose address is missing (a cut header, or no IP).
+const NO_ADDR: u8 = 0;
+const FAM_V4: u8 = 1;
+const FAM_V6: u8 = 2;
+/// `FlowKey::vni` of an untagged record (a VNI has 24 bits).
+const NO_VNI: u32 = u32::MAX;
+
 /// The flow terms of one frame; endpoints in canonical order (the smaller (address, port)
 /// first), so both directions of a flow give the same key.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// Fixed-size fields only (no `Option<IpAddr>`), packed by [`FlowKey::words`] into four
+/// 128-bit words that the builder hashes and compares per frame; slots past a count stay zero,
+/// so equal fields are equal keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    vni: Option<u32>,
+    /// The VNI, or [`NO_VNI`] for an untagged record.
+    vni: u32,
     ethertypes: [u16; MAX_TAGS + 1],
-    n_ethertypes: u8,
     vlans: [u16; MAX_TAGS],
-    n_vlans: u8,
     protos: [u8; MAX_PROTOS],
+    n_ethertypes: u8,
+    n_vlans: u8,
     n_protos: u8,
-    /// Addresses present (either may be missing from a cut header); ARP's are IPv4.
-    addrs: [Option<IpAddr>; 2],
-    /// Ports of `addrs[0]` and `addrs[1]`, when the frame has them (each on its own: a copy
-    /// cut after the source port still has that one, for libpcap too).
-    ports: [Option<u16>; 2],
+    /// Per endpoint: [`NO_ADDR`], [`FAM_V4`] (the address in the first 4 bytes, the rest zero;
+    /// ARP's are IPv4) or [`FAM_V6`]. Either may be missing from a cut header.
+    fam: [u8; 2],
+    /// Per endpoint: whether the frame has its port (each on its own: a copy cut after the
+    /// source port still has that one, for libpcap too); a missing port is 0 in `ports`.
+    has_port: [bool; 2],
+    ports: [u16; 2],
+    addrs: [[u8; 16]; 2],
+}
+
+impl Default for FlowKey {
+    fn default() -> Self {
+        FlowKey {
+            vni: NO_VNI,
+            ethertypes: [0; MAX_TAGS + 1],
+            vlans: [0; MAX_TAGS],
+            protos: [0; MAX_PROTOS],
+            n_ethertypes: 0,
+            n_vlans: 0,
+            n_protos: 0,
+            fam: [NO_ADDR; 2],
+            has_port: [false; 2],
+            ports: [0; 2],
+            addrs: [[0; 16]; 2],
+        }
+    }
 }
 
 fn arr<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
@@ -82,7 +115,11 @@ impl FlowKey {
     /// word `meta` (`RecordMeta.0`). Never fails: what is not there is not indexed.
     pub fn extract(frame: &[u8], meta: u32) -> FlowKey {
         let mut k = FlowKey {
-            vni: (meta >> 24 != UNTAGGED_SESSION_ID).then_some(meta & 0x00ff_ffff),
+            vni: if meta >> 24 == UNTAGGED_SESSION_ID {
+                NO_VNI
+            } else {
+                meta & 0x00ff_ffff
+            },
             ..FlowKey::default()
         };
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
@@ -110,15 +147,27 @@ impl FlowKey {
             ethernet::ETHERTYPE_IPV6 => k.ipv6(rest),
             ethernet::ETHERTYPE_ARP | ETHERTYPE_RARP => {
                 // libpcap's `host` on ARP: sender protocol address at 14, target at 24.
-                k.addrs = [
-                    arr::<4>(rest, 14).map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-                    arr::<4>(rest, 24).map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-                ];
+                k.set_v4(0, arr::<4>(rest, 14));
+                k.set_v4(1, arr::<4>(rest, 24));
             }
             _ => {}
         }
         k.normalize();
         k
+    }
+
+    fn set_v4(&mut self, i: usize, a: Option<[u8; 4]>) {
+        if let Some(a) = a {
+            self.fam[i] = FAM_V4;
+            self.addrs[i][..4].copy_from_slice(&a);
+        }
+    }
+
+    fn set_v6(&mut self, i: usize, a: Option<[u8; 16]>) {
+        if let Some(a) = a {
+            self.fam[i] = FAM_V6;
+            self.addrs[i] = a;
+        }
     }
 
     fn push_ethertype(&mut self, t: u16) {
@@ -137,10 +186,8 @@ impl FlowKey {
     }
 
     fn ipv4(&mut self, ip: &[u8]) {
-        self.addrs = [
-            arr::<4>(ip, v4f::SRC).map(|a| IpAddr::V4(a.into())),
-            arr::<4>(ip, v4f::DST).map(|a| IpAddr::V4(a.into())),
-        ];
+        self.set_v4(0, arr::<4>(ip, v4f::SRC));
+        self.set_v4(1, arr::<4>(ip, v4f::DST));
         let Some(&proto) = ip.get(v4f::PROTOCOL) else {
             return;
         };
@@ -155,10 +202,8 @@ impl FlowKey {
     }
 
     fn ipv6(&mut self, ip: &[u8]) {
-        self.addrs = [
-            arr::<16>(ip, v6f::SRC).map(|a| IpAddr::V6(Ipv6Addr::from(a))),
-            arr::<16>(ip, v6f::DST).map(|a| IpAddr::V6(Ipv6Addr::from(a))),
-        ];
+        self.set_v6(0, arr::<16>(ip, v6f::SRC));
+        self.set_v6(1, arr::<16>(ip, v6f::DST));
         let Some(&first) = ip.get(v6f::NEXT_HEADER) else {
             return;
         };
@@ -205,20 +250,85 @@ impl FlowKey {
     }
 
     fn set_ports(&mut self, ip: &[u8], l4: usize) {
-        self.ports = [be16(ip, l4), be16(ip, l4.saturating_add(2))];
+        for (i, p) in [be16(ip, l4), be16(ip, l4.saturating_add(2))]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(p) = p {
+                self.has_port[i] = true;
+                self.ports[i] = p;
+            }
+        }
+    }
+
+    /// Endpoint `i` as it orders: missing address < IPv4 < IPv6, then the address, then a
+    /// missing port < any port (the order of `(Option<IpAddr>, Option<u16>)`).
+    fn endpoint_order(&self, i: usize) -> (u8, u128, u32) {
+        (
+            self.fam[i],
+            u128::from_be_bytes(self.addrs[i]),
+            u32::from(self.has_port[i]) << 16 | u32::from(self.ports[i]),
+        )
     }
 
     /// Puts the smaller endpoint first.
     fn normalize(&mut self) {
-        if (self.addrs[1], self.ports[1]) < (self.addrs[0], self.ports[0]) {
+        if self.endpoint_order(1) < self.endpoint_order(0) {
+            self.fam.swap(0, 1);
             self.addrs.swap(0, 1);
+            self.has_port.swap(0, 1);
             self.ports.swap(0, 1);
         }
     }
 
+    /// The key as four words: equal words, equal keys (every field is in them; slots past
+    /// a count are zero). What the builder hashes and compares per frame.
+    #[inline]
+    pub(crate) fn words(&self) -> [u128; 4] {
+        let e = &self.ethertypes;
+        let meta = u128::from(self.vni)
+            | u128::from(e[0]) << 32
+            | u128::from(e[1]) << 48
+            | u128::from(e[2]) << 64
+            | u128::from(self.vlans[0]) << 80
+            | u128::from(self.vlans[1]) << 96
+            | u128::from(self.ports[0]) << 112;
+        let rest = u128::from(self.ports[1])
+            | u128::from(u32::from_le_bytes(self.protos)) << 16
+            | u128::from(self.n_ethertypes) << 48
+            | u128::from(self.n_vlans) << 56
+            | u128::from(self.n_protos) << 64
+            | u128::from(self.fam[0]) << 72
+            | u128::from(self.fam[1]) << 80
+            | u128::from(self.has_port[0]) << 88
+            | u128::from(self.has_port[1]) << 96;
+        [
+            meta,
+            rest,
+            u128::from_le_bytes(self.addrs[0]),
+            u128::from_le_bytes(self.addrs[1]),
+        ]
+    }
+
+    fn addr(&self, i: usize) -> Option<IpAddr> {
+        match self.fam[i] {
+            FAM_V4 => {
+                let mut a = [0u8; 4];
+                a.copy_from_slice(&self.addrs[i][..4]);
+                Some(IpAddr::V4(Ipv4Addr::from(a)))
+            }
+            FAM_V6 => Some(IpAddr::V6(Ipv6Addr::from(self.addrs[i]))),
+            _ => None,
+        }
+    }
+
+    fn port(&self, i: usize) -> Option<u16> {
+        self.has_port[i].then_some(self.ports[i])
+    }
+
     /// The mirror session's VNI; `None` for an untagged record.
     pub fn vni(&self) -> Option<u32> {
-        self.vni
+        (self.vni != NO_VNI).then_some(self.vni)
     }
 
     /// The EtherTypes: at offset 12, then after each VLAN tag read.
@@ -239,15 +349,12 @@ impl FlowKey {
     /// The endpoints, smaller first: each address (if present) and its port (if the frame has
     /// ports).
     pub fn endpoints(&self) -> [(Option<IpAddr>, Option<u16>); 2] {
-        [
-            (self.addrs[0], self.ports[0]),
-            (self.addrs[1], self.ports[1]),
-        ]
+        [(self.addr(0), self.port(0)), (self.addr(1), self.port(1))]
     }
 
     /// Calls `f` with each dictionary key of this frame (duplicates possible).
     pub(crate) fn for_each_key(&self, mut f: impl FnMut(Key)) {
-        match self.vni {
+        match self.vni() {
             Some(v) => f(Key::new(Kind::Vni, v.into())),
             None => f(Key::new(Kind::Untagged, 0)),
         }
@@ -260,11 +367,50 @@ impl FlowKey {
         for &p in self.protos() {
             f(Key::new(Kind::Proto, p.into()));
         }
-        for a in self.addrs.into_iter().flatten() {
-            f(Key::addr(a));
+        for i in 0..2 {
+            if let Some(a) = self.addr(i) {
+                f(Key::addr(a));
+            }
         }
-        for p in self.ports.into_iter().flatten() {
-            f(Key::new(Kind::Port, p.into()));
+        for i in 0..2 {
+            if let Some(p) = self.port(i) {
+                f(Key::new(Kind::Port, p.into()));
+            }
+        }
+    }
+
+    /// Calls the builder's sinks with this frame's terms, by kind, without building a [`Key`]
+    /// per term (duplicates possible): what [`FlowKey::for_each_key`] gives, in other words.
+    #[inline]
+    pub(crate) fn visit(&self, v: &mut impl KeyVisitor) {
+        match self.vni() {
+            Some(x) => v.vni(x),
+            None => v.untagged(),
+        }
+        for &t in self.ethertypes() {
+            v.small(Kind::EtherType, t);
+        }
+        for &x in self.vlans() {
+            v.small(Kind::Vlan, x);
+        }
+        for &p in self.protos() {
+            v.small(Kind::Proto, p.into());
+        }
+        for i in 0..2 {
+            match self.fam[i] {
+                FAM_V4 => {
+                    let mut a = [0u8; 4];
+                    a.copy_from_slice(&self.addrs[i][..4]);
+                    v.ipv4(u32::from_be_bytes(a));
+                }
+                FAM_V6 => v.ipv6(u128::from_be_bytes(self.addrs[i])),
+                _ => {}
+            }
+        }
+        for i in 0..2 {
+            if self.has_port[i] {
+                v.small(Kind::Port, self.ports[i]);
+            }
         }
     }
 
@@ -276,34 +422,13 @@ impl FlowKey {
     }
 }
 
-/// Hashes the key as a few packed words (a derived `Hash` makes one call per field).
-impl std::hash::Hash for FlowKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let e = &self.ethertypes;
-        h.write_u64(
-            u64::from(self.vni.map_or(1 << 24, |v| v))
-                | u64::from(self.n_ethertypes) << 32
-                | u64::from(self.n_vlans) << 40
-                | u64::from(self.n_protos) << 48,
-        );
-        h.write_u64(
-            u64::from(e[0])
-                | u64::from(e[1]) << 16
-                | u64::from(e[2]) << 32
-                | u64::from(self.vlans[0]) << 48,
-        );
-        h.write_u64(
-            u64::from(self.vlans[1])
-                | u64::from(u32::from_le_bytes(self.protos)) << 16
-                | u64::from(self.ports[0].map_or(0x1_0000, u32::from)) << 40,
-        );
-        h.write_u64(u64::from(self.ports[1].map_or(0x1_0000, u32::from)));
-        for a in self.addrs {
-            match a {
-                None => h.write_u8(0),
-                Some(IpAddr::V4(a)) => h.write_u64(u64::from(u32::from(a)) | 1 << 32),
-                Some(IpAddr::V6(a)) => h.write_u128(u128::from(a)),
-            }
-        }
-    }
+/// Where [`FlowKey::visit`] puts a frame's terms: 16-bit kinds (EtherType, VLAN, protocol,
+/// port) apart from the rest.
+pub(crate) trait KeyVisitor {
+    fn vni(&mut self, vni: u32);
+    fn untagged(&mut self);
+    /// An EtherType, VLAN ID, protocol or port.
+    fn small(&mut self, kind: Kind, val: u16);
+    fn ipv4(&mut self, a: u32);
+    fn ipv6(&mut self, a: u128);
 }

@@ -40,6 +40,8 @@ mod format;
 mod hash;
 mod key;
 mod narrow;
+#[cfg(test)]
+mod reference;
 mod tcpdump;
 mod term;
 mod varint;

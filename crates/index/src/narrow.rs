@@ -119,8 +119,8 @@ impl Ast {
                     narrow.clone()
                 }
             }
-            Ast::And(a, b) => Narrow::And(vec![a.narrow(vlan_ok), b.narrow(vlan_ok)]),
-            Ast::Or(a, b) => Narrow::Or(vec![a.narrow(vlan_ok), b.narrow(vlan_ok)]),
+            Ast::And(v) => Narrow::And(v.iter().map(|a| a.narrow(vlan_ok)).collect()),
+            Ast::Or(v) => Narrow::Or(v.iter().map(|a| a.narrow(vlan_ok)).collect()),
             // A block with X may hold frames without X: a negation never narrows.
             Ast::Not => Narrow::All,
         }
@@ -129,11 +129,7 @@ impl Ast {
 
 fn top_conjuncts(a: &Ast) -> Vec<&Ast> {
     match a {
-        Ast::And(x, y) => {
-            let mut v = top_conjuncts(x);
-            v.extend(top_conjuncts(y));
-            v
-        }
+        Ast::And(v) => v.iter().flat_map(top_conjuncts).collect(),
         other => vec![other],
     }
 }

@@ -8,17 +8,24 @@ use crate::narrow::Narrow;
 use crate::Term;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// The parsed expression: primitives know whether a `vlan` came before them.
+/// The parsed expression: primitives know whether a `vlan` came before them. A run of one
+/// connective is one node (`a or b or c ...`: one `Or` of them all), so a long list of hosts
+/// is a flat vector, not a tree as deep as the list is long.
 pub(crate) enum Ast {
     Prim {
         narrow: Narrow,
         after_vlan: bool,
         vlan: bool,
     },
-    And(Box<Ast>, Box<Ast>),
-    Or(Box<Ast>, Box<Ast>),
+    And(Vec<Ast>),
+    Or(Vec<Ast>),
     Not,
 }
+
+/// Deepest nesting followed (parentheses, negations, and each change between `and` and `or`
+/// in a run, which libpcap groups left to right): deeper expressions narrow nothing, rather
+/// than recursing the stack away (20 000 parentheses overflowed a 2 MiB thread stack before).
+const MAX_DEPTH: u32 = 100;
 
 /// The expression's tree and the number of `vlan` keywords in it; `None` when it cannot be
 /// followed.
@@ -32,6 +39,7 @@ pub(crate) fn parse(expr: &str) -> Option<(Ast, u32)> {
         pos: 0,
         vlans: 0,
         poisoned: false,
+        depth: 0,
     };
     let ast = p.expr().ok()?;
     (p.pos == toks.len()).then_some((ast, p.vlans))
@@ -80,6 +88,8 @@ struct Parser<'a> {
     /// A keyword this parser does not know was met: it may shift offsets, so nothing after it
     /// narrows.
     poisoned: bool,
+    /// Nesting so far (see [`MAX_DEPTH`]).
+    depth: u32,
 }
 
 type Parse<T> = Result<T, ()>;
@@ -115,20 +125,57 @@ impl Parser<'_> {
 
     /// `term (and|or term)*`, left-associative with equal precedence, as libpcap's grammar.
     fn expr(&mut self) -> Parse<Ast> {
+        let outer = self.depth;
         let mut acc = self.term()?;
         while let Some(and) = Self::connective(self.peek()) {
             self.pos += 1;
             let rhs = self.term()?;
-            acc = if and {
-                Ast::And(Box::new(acc), Box::new(rhs))
-            } else {
-                Ast::Or(Box::new(acc), Box::new(rhs))
+            acc = match (acc, and) {
+                // The same connective again: one more operand (both are associative).
+                (Ast::And(mut v), true) => {
+                    v.push(rhs);
+                    Ast::And(v)
+                }
+                (Ast::Or(mut v), false) => {
+                    v.push(rhs);
+                    Ast::Or(v)
+                }
+                (acc, and) => {
+                    self.deeper()?;
+                    if and {
+                        Ast::And(vec![acc, rhs])
+                    } else {
+                        Ast::Or(vec![acc, rhs])
+                    }
+                }
             };
         }
+        self.depth = outer;
         Ok(acc)
     }
 
+    fn deeper(&mut self) -> Parse<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(());
+        }
+        Ok(())
+    }
+
     fn term(&mut self) -> Parse<Ast> {
+        if matches!(self.peek(), Some(Tok::Op("!" | "(")))
+            || matches!(self.peek(), Some(Tok::Word(w)) if w == "not")
+        {
+            let outer = self.depth;
+            self.deeper()?;
+            let t = self.nested_term();
+            self.depth = outer;
+            return t;
+        }
+        self.nested_term()
+    }
+
+    fn nested_term(&mut self) -> Parse<Ast> {
         match self.peek() {
             Some(Tok::Op("!")) => {
                 self.pos += 1;

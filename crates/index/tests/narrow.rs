@@ -173,3 +173,20 @@ fn never_excludes_a_block_libpcap_matches_in() {
         }
     }
 }
+
+/// Deeply nested or very long expressions narrow or not without exhausting the stack (20 000
+/// parentheses overflowed a test thread's 2 MiB stack); a long list stays narrowable.
+#[test]
+fn deep_and_long_expressions_do_not_exhaust_the_stack() {
+    let deep = format!("{}host 10.0.0.1{}", "(".repeat(20_000), ")".repeat(20_000));
+    let _ = Narrow::from_expr(&deep);
+    let nots = format!("{}host 10.0.0.1", "not ".repeat(20_000));
+    assert_eq!(Narrow::from_expr(&nots), Narrow::All);
+    let long = vec!["host 10.0.0.1"; 30_000].join(" or ");
+    assert!(
+        Narrow::from_expr(&long).narrows(),
+        "a long list of hosts still narrows"
+    );
+    let long_and = vec!["port 1"; 30_000].join(" and ");
+    let _ = Narrow::from_expr(&long_and);
+}
