@@ -17,8 +17,11 @@
 # Env: PACKETS (2000000), FLOWS (50000, gen's most), LOOP_DIR (/var/tmp), WARM_REPEATS (3),
 #      COMPRESS (zstd; none stores gen's very compressible payload as it is, so the store's
 #      bytes on disk are the captured bytes: the honest size for a 10 GB run),
-#      INNER_SIZE (60-1400). The generated pcap is deleted once replayed (it is as large as the
-#      store). For the issue's 10 GB: PACKETS=15000000 COMPRESS=none (about 15 minutes).
+#      INNER_SIZE (60-1400), CHUNKS (1) runs of PACKETS / CHUNKS into the same ring and store,
+#      RING_SEGMENTS (8) of 64 MiB: make it hold a chunk, or net_pcap's replay laps the store.
+#      Each chunk's pcap is deleted once replayed. For the issue's 10 GB:
+#      PACKETS=15000000 CHUNKS=5 RING_SEGMENTS=48 COMPRESS=none (about 15 minutes, 11 GB of disk
+#      and 3 GB of tmpfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -28,6 +31,8 @@ LOOP_DIR=${LOOP_DIR:-/var/tmp}
 WARM_REPEATS=${WARM_REPEATS:-3}
 COMPRESS=${COMPRESS:-zstd}
 INNER_SIZE=${INNER_SIZE:-60-1400}
+CHUNKS=${CHUNKS:-1}
+RING_SEGMENTS=${RING_SEGMENTS:-8}
 
 log() { echo "bench-query: $*" >&2; }
 die() {
@@ -44,17 +49,24 @@ ring=$(mktemp -d /dev/shm/mirrorcap-bench-query.XXXXXX)
 trap 'rm -rf "$work" "$ring" "/var/run/dpdk/mcbq-$$"' EXIT
 trap 'exit 130' INT TERM
 
-log "gen: $PACKETS packets, $FLOWS flows"
-"$bin" gen -w "$work/gen.pcap" --count "$PACKETS" --flows "$FLOWS" --vni 100 --vni 200 --vni 300 \
-  --inner-size "$INNER_SIZE" 2>/dev/null
-log "run: replay into ring ($ring) and store ($work/store)"
-"$bin" run --vdev "net_pcap0,rx_pcap=$work/gen.pcap" --ring-dir "$ring" --segments 8 \
-  --segment-size 64MiB --store-dir "$work/store" --store-compress "$COMPRESS" --exit-when-idle 3s \
-  --metrics-addr 127.0.0.1:0 -- --no-huge -m 2048 --file-prefix "mcbq-$$" 2>"$work/run.log" ||
-  die "run failed: $(tail -3 "$work/run.log")"
-store_line=$(grep "store worker 0:" "$work/run.log" | head -1)
-rm -f "$work/gen.pcap" # as large as the store: the disk space goes to the store
-
+# CHUNKS runs of PACKETS / CHUNKS packets each into the same ring and store: a ring that holds
+# a whole chunk is never lapped by net_pcap's replay (which outruns any disk), so the store
+# gets every packet; the chunk files are made and deleted one at a time.
+per=$((PACKETS / CHUNKS))
+store_lines=()
+for ((c = 1; c <= CHUNKS; c++)); do
+  log "gen: chunk $c of $CHUNKS: $per packets, $FLOWS flows"
+  "$bin" gen -w "$work/gen.pcap" --count "$per" --flows "$FLOWS" --vni 100 --vni 200 --vni 300 \
+    --inner-size "$INNER_SIZE" --seed "$c" 2>"$work/gen.err" || die "gen failed: $(tail -1 "$work/gen.err")"
+  log "run: replay into ring ($ring) and store ($work/store)"
+  "$bin" run --vdev "net_pcap0,rx_pcap=$work/gen.pcap" --ring-dir "$ring" --segments "$RING_SEGMENTS" \
+    --segment-size 64MiB --store-dir "$work/store" --store-compress "$COMPRESS" --store-min-free 0 \
+    --exit-when-idle 3s --metrics-addr 127.0.0.1:0 -- --no-huge -m 2048 --file-prefix "mcbq-$$" \
+    2>"$work/run.log" || die "run failed: $(tail -3 "$work/run.log")"
+  store_lines+=("$(grep "store worker 0:" "$work/run.log" | head -1)")
+  log "${store_lines[-1]}"
+  rm -f "$work/gen.pcap" # as large as the store's share: the disk space goes to the store
+done
 # An inner flow of the traffic: the 5-tuple of a packet from the middle of the export.
 "$bin" export "$ring" "$work/store" -w "$work/all.pcap" 2>"$work/export.err"
 total=$(awk '/exported/ { print $3; exit }' "$work/export.err")
@@ -124,7 +136,7 @@ flows_err=$(tail -1 "$work/cmd.err")
 flows_warm=$(best "$WARM_REPEATS" "$bin" flows "$ring" "$work/store" --top 10)
 flow_rows=$("$bin" flows "$work/store" --json 2>/dev/null | wc -l)
 log "flows --top 10: $flows_cold s cold, $flows_warm s warm ($flows_err)"
-captured=$(awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "MiB" && $(i + 2) == "captured") print $i * 1048576 }' <<<"$store_line" | head -1)
+captured=$(printf '%s\n' "${store_lines[@]}" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 2) == "captured") s += $i * ($(i + 1) == "GiB" ? 1073741824 : 1048576) } END { printf "%.0f", s }')
 
 mkdir -p bench/results
 out=bench/results/query-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -133,8 +145,8 @@ out=bench/results/query-$(date -u +%Y%m%dT%H%M%SZ).md
   echo
   echo "Made by \`scripts/bench-query.sh\` (PACKETS=$PACKETS FLOWS=$FLOWS WARM_REPEATS=$WARM_REPEATS). Host: $(nproc) CPUs, $(uname -r); store on $(findmnt -no FSTYPE,SOURCE -T "$work"). Timings are wall seconds of one process (query) or of the pipeline (export | tcpdump), never asserted in tests."
   echo
-  echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size $INNER_SIZE\`, replayed by \`mirrorcap run\` (net_pcap) into a ring of 8 x 64 MiB on tmpfs and a store ($COMPRESS, flow index and flow records on) on the disk"
-  echo "- ${store_line#mirrorcap: }"
+  echo "- traffic: \`mirrorcap gen -w --count $PACKETS --flows $FLOWS --vni 100 --vni 200 --vni 300 --inner-size $INNER_SIZE\` in $CHUNKS run(s) of $per packets (\`--seed\` 1..$CHUNKS), each replayed by \`mirrorcap run\` (net_pcap) into a ring of $RING_SEGMENTS x 64 MiB on tmpfs and a store ($COMPRESS, flow index and flow records on) on the disk"
+  for l in "${store_lines[@]}"; do echo "- ${l#mirrorcap: }"; done
   echo "- export of ring + store: $total packets"
   echo "- flow records: $flows_bytes bytes in $files files = $(awk -v a="$flows_bytes" -v b="$captured" 'BEGIN { printf "%.2f", a / b * 100 }') % of the bytes stored (captured); $flow_rows flows over the store after merging files"
   echo "- \`mirrorcap flows RING STORE --top 10\`: $flows_cold s cold, $flows_warm s warm (${flows_err#mirrorcap: })"
