@@ -85,12 +85,20 @@ secs() { # CMD...: wall seconds of CMD (stdout and stderr to files in $work)
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
-q() { "$bin" query "$ring" "$work/store" "$@" -w "$work/q.pcap"; }
+# Timed runs write to /dev/null (a broad query's output is as large as the store: two of them
+# filled the disk of a 10 GB run); the outputs are compared as streams (cmp) in an untimed run.
+q() { "$bin" query "$ring" "$work/store" "$@" -w /dev/null; }
+qs() { "$bin" query "$ring" "$work/store" "$@" -w - 2>/dev/null; }
 t() { # EXPR [--vni N]: the export and tcpdump way
   local e=$1
   shift
+  ts "$e" "$@" >/dev/null
+}
+ts() {
+  local e=$1
+  shift
   "$bin" export "$ring" "$work/store" "$@" -w - 2>/dev/null |
-    tcpdump --time-stamp-precision=nano -r - -w "$work/t.pcap" "$e" 2>/dev/null
+    tcpdump --time-stamp-precision=nano -r - -w - "$e" 2>/dev/null
 }
 best() { # N CMD...: the lowest of N warm runs
   local n=$1 b="" x i
@@ -113,9 +121,7 @@ run_one() { # LABEL EXPR [ARGS...]
   drop
   tc=$(secs t "$e" "$@")
   tw=$(best "$WARM_REPEATS" t "$e" "$@")
-  q "$e" "$@" 2>/dev/null || true
-  t "$e" "$@"
-  if cmp -s "$work/q.pcap" "$work/t.pcap"; then same=yes; else same=NO; fi
+  if cmp -s <(qs "$e" "$@") <(ts "$e" "$@"); then same=yes; else same=NO; fi
   log "$label: query $qc s cold / $qw s warm ($blocks); export|tcpdump $tc / $tw s; identical: $same"
   rows+=("| \`$e\`${*:+ $*} | $label | $qc | $qw | $tc | $tw | ${blocks#read } | $same |")
 }
