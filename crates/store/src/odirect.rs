@@ -201,32 +201,17 @@ impl DataFile {
     /// Cuts the padding of a short last buffer and makes the data durable (fsync). Returns the
     /// file's length.
     pub fn finish(self) -> crate::Result<u64> {
-        let file = self.finish_unsynced()?;
-        file.sync()?;
-        Ok(file.len)
-    }
-
-    /// Cuts the padding of a short last buffer; the caller makes the data durable (the
-    /// spooler's disk thread: one `syncfs` for a store file and its sidecars).
-    pub fn finish_unsynced(self) -> crate::Result<Self> {
+        let io = |op: &'static str| {
+            let path = self.path.clone();
+            move |source| StoreError::Io { op, path, source }
+        };
         if self.padded {
             self.file
                 .set_len(self.len)
-                .map_err(|source| StoreError::Io {
-                    op: "truncate store file",
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(io("truncate store file"))?;
         }
-        Ok(self)
-    }
-
-    fn sync(&self) -> crate::Result<()> {
-        self.file.sync_all().map_err(|source| StoreError::Io {
-            op: "sync store file",
-            path: self.path.clone(),
-            source,
-        })
+        self.file.sync_all().map_err(io("sync store file"))?;
+        Ok(self.len)
     }
 }
 

@@ -130,37 +130,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
 /// half-written file stays behind (best effort: on a read-only or vanished directory there is
 /// nothing to remove, or it cannot be).
 pub fn write_synced(path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    write_file(path, bytes, true)
-}
-
-/// [`write_synced`] without the fsync: the caller syncs it with others ([`sync_fs`]).
-pub fn write_unsynced(path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    write_file(path, bytes, false)
-}
-
-fn write_file(path: &Path, bytes: &[u8], sync: bool) -> crate::Result<()> {
     let result = File::create(path)
         .map_err(io_err("create", path))
         .and_then(|mut f| {
             f.write_all(bytes).map_err(io_err("write", path))?;
-            if sync {
-                f.sync_all().map_err(io_err("sync", path))?;
-            }
-            Ok(())
+            f.sync_all().map_err(io_err("sync", path))
         });
     if result.is_err() {
         let _ = std::fs::remove_file(path);
     }
     result
-}
-
-/// Makes everything written to `dir`'s file system durable (`syncfs`): one journal commit and
-/// one device cache flush for a store file and all its sidecars, where an fsync each cost one
-/// commit each (1-7 ms apiece on a loop device, the disk thread's time per file).
-pub fn sync_fs(dir: &Path) -> crate::Result<()> {
-    File::open(dir)
-        .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
-        .map_err(io_err("sync store file system", dir))
 }
 
 /// Deletes what an interrupted spooler left: temporary files, data files and sidecars (flow

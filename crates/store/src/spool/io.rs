@@ -8,7 +8,7 @@
 
 use crate::flowidx::fidx_path;
 use crate::odirect::{AlignedBuf, DataFile, IoMode};
-use crate::storedir::{io_err, sync_dir, sync_fs, temp_path, write_unsynced, Cursor};
+use crate::storedir::{io_err, sync_dir, temp_path, write_synced, Cursor};
 use crate::StoreError;
 use mirrorcap_flows::flows_path;
 use std::path::PathBuf;
@@ -133,28 +133,25 @@ impl Drop for IoThread {
     }
 }
 
-/// Both files (and the sidecars, flow index and flow records, when built) under temporary names,
-/// made durable together by one `syncfs` of the store's file system; then renamed into view,
-/// the data file first and the index last, and the directory fsync'd once. An index in view
-/// always has its complete data file: journaling file systems (ext4, xfs) keep the renames in
-/// order through a crash, and on one that might not, `clean` at the next start deletes an
-/// index without its data file (as it deletes a data file or sidecar without its index). Two
-/// syncs per file whatever the sidecars, where an fsync per file made five: on a loop device
+/// Both files (and the sidecars, flow index and flow records, when built) under temporary names, each fsync'd;
+/// then renamed into view, the data file first and the index last, and the directory fsync'd
+/// once. An index in view always has its complete data file:
+/// journaling file systems (ext4, xfs) keep the two renames in order through a crash, and on
+/// one that might not, `clean` at the next start deletes an index without its data file (as it
+/// deletes a data file without its index). Three syncs per file, not four: on a loop device
 /// each costs 1-7 ms next to 25-30 ms for 64 MiB of data (docs/store.md).
 fn write_and_publish(job: &Job, published: &mut bool) -> crate::Result<IoMode> {
     let tmp = temp_path(&job.data);
     let mut f = DataFile::create(&tmp, job.direct)?;
     f.write_aligned_at(0, &job.buf.bytes()[..job.write_len], job.data_len as usize)?;
     let mode = f.mode();
-    drop(f.finish_unsynced()?);
+    f.finish()?;
     let index_tmp = temp_path(&job.index);
-    write_unsynced(&index_tmp, &job.index_bytes)?;
+    write_synced(&index_tmp, &job.index_bytes)?;
     let sidecars = job.sidecars();
     for (path, bytes) in &sidecars {
-        write_unsynced(&temp_path(path), bytes)?;
+        write_synced(&temp_path(path), bytes)?;
     }
-    // All of them durable before any is renamed into view.
-    sync_fs(&job.dir)?;
     std::fs::rename(&tmp, &job.data).map_err(io_err("rename into place", &job.data))?;
     *published = true;
     for (path, _) in &sidecars {
