@@ -6,10 +6,9 @@
 //! is those very bytes; zstd blocks are compressed from them), and a second thread writes one
 //! file while the spooler reads and encodes the next ([`io`]).
 //!
-//! Durability: each data file, its index and its sidecars are written under hidden temporary
-//! names (the data with O_DIRECT when the file system allows), made durable by one `syncfs`,
-//! renamed into place (the index last) and the directory fsync'd, so an index in view means a
-//! complete, durable data file. The cursor file is
+//! Durability: each data file is written under a hidden temporary name (O_DIRECT when the
+//! file system allows), fsync'd, renamed into place, and the directory fsync'd; then its index
+//! the same way, so an index in view means a complete, durable data file. The cursor file is
 //! written only where no store file says how far storing got (segments overrun, skipped or
 //! empty, a new ring). After kill -9, `open` deletes temporary files and data files without an
 //! index, and resumes from the newer of the cursor file and the newest complete store file, so
