@@ -70,17 +70,10 @@ pub fn flows(f: &FlowsArgs) -> anyhow::Result<()> {
                 t.export.read.segments,
                 s.missing_files
             );
-            anyhow::ensure!(
-                s.packets > 0
-                    || (filter.from_ns.is_none() && filter.to_ns.is_none() && a.vnis.is_empty()),
-                "no packet in the time range{} of {}",
-                if a.vnis.is_empty() { "" } else { " and VNIs" },
-                a.dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let whole = filter.from_ns.is_none() && filter.to_ns.is_none() && a.vnis.is_empty();
+            if s.packets == 0 && !whole {
+                return Err(super::query::no_packet(&a, ""));
+            }
             s.table.take()
         }
     };
@@ -168,8 +161,7 @@ impl Select for AllFlows<'_> {
         };
         self.files_from_records += 1;
         for r in &rows {
-            let meta = RecordMeta(r.vni.unwrap_or(0) | u32::from(r.session_id) << 24);
-            if f.sessions.keeps(meta) {
+            if f.sessions.keeps(RecordMeta(r.meta())) {
                 self.packets += r.packets;
                 self.table.merge(r);
             }

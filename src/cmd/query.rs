@@ -111,6 +111,19 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
     q.summary(a, &t, expr)
 }
 
+/// The error of a time range (and VNIs) of `a` that holds no packet at all (exit 2).
+pub(super) fn no_packet(a: &ExportArgs, what_was_written: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no packet in the time range{} of {}{what_was_written}",
+        if a.vnis.is_empty() { "" } else { " and VNIs" },
+        a.dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 impl Query {
     /// The query of `expr` over the time range and sessions of `a`, for command `what`.
     pub(super) fn new(a: &ExportArgs, expr: &str, what: &'static str) -> anyhow::Result<Query> {
@@ -198,15 +211,12 @@ impl Query {
         // No store block overlaps the range and no ring record is in it: the range holds no
         // packet. Counted before the flow index, so the answer does not depend on a `.fidx`.
         if q.in_range == 0 && n.blocks_in_range == 0 {
-            anyhow::bail!(
-                "no packet in the time range{} of {} (an empty pcap was written)",
-                if a.vnis.is_empty() { "" } else { " and VNIs" },
-                a.dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let wrote = if what == "query" {
+                " (an empty pcap was written)"
+            } else {
+                ""
+            };
+            return Err(no_packet(a, wrote));
         }
         if q.len_unsure > 0 {
             anyhow::bail!(

@@ -7,9 +7,9 @@
 //! trains), else one hash-map lookup. Memory is one entry per flow of the file.
 
 use crate::tuple::FlowTuple;
+use mirrorcap_index::SeededState;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One inner flow's row.
@@ -44,10 +44,15 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// The record metadata word of the flow's packets (`mirrorcap_ring::RecordMeta`).
+    pub fn meta(&self) -> u32 {
+        self.vni.unwrap_or(0) | (u32::from(self.session_id) << 24)
+    }
+
     /// The record's flow, for merging rows of the same flow.
     pub fn tuple(&self) -> FlowTuple {
         let mut t = FlowTuple {
-            meta: self.vni.unwrap_or(0) | (u32::from(self.session_id) << 24),
+            meta: self.meta(),
             ether_type: self.ether_type,
             ip_version: self.ip_version.unwrap_or(0),
             ..FlowTuple::default()
@@ -135,7 +140,8 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
 /// Aggregates records into flow records; see the module doc.
 #[derive(Debug, Default)]
 pub struct FlowTable {
-    index: HashMap<FlowTuple, usize, BuildHasherDefault<WordHasher>>,
+    /// Seeded: flow tuples are fields an outside sender chooses (see `mirrorcap_index`'s hash).
+    index: HashMap<FlowTuple, usize, SeededState>,
     rows: Vec<FlowRecord>,
     /// The last tuple added and its row.
     last: Option<(FlowTuple, usize)>,
@@ -200,67 +206,6 @@ impl FlowTable {
         let mut rows = std::mem::take(&mut self.rows);
         rows.sort_by_key(|r| r.first_ts_ns);
         rows
-    }
-}
-
-/// A hasher for [`FlowTuple`]'s few words: a multiply-rotate per write. Flow tuples come from
-/// captured traffic, so an adversary could pick colliding flows; the cost of that is a slow
-/// table on the store thread (counted as store lag), never a wrong row.
-#[derive(Default)]
-pub struct WordHasher(u64);
-
-const K: u64 = 0x9e37_79b9_7f4a_7c15;
-
-impl WordHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-}
-
-impl Hasher for WordHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
     }
 }
 

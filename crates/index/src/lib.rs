@@ -49,6 +49,8 @@ mod varint;
 pub use blockset::BlockSet;
 pub use builder::IndexBuilder;
 pub use format::{FlowIndex, MAGIC, MAX_BLOCKS, VERSION};
+/// The seeded hash the builder's maps use, for other maps keyed by packet fields (flow records).
+pub use hash::SeededState;
 pub use key::{FlowKey, MAX_PROTOS, MAX_TAGS};
 pub use narrow::Narrow;
 pub use term::Term;
