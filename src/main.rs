@@ -96,6 +96,7 @@ fn load_config(args: &mut RunArgs, on_cli: &dyn Fn(&str) -> bool) -> Result<(), 
     };
     let loaded = mirrorcap::config::file::Loaded::read(&path)?;
     mirrorcap::cli::merge::apply_run(&loaded, args, on_cli)?;
+    mirrorcap::cli::archive::apply_archive(&loaded, &mut args.archive, on_cli)?;
     args.sessions =
         mirrorcap::config::sessions::sessions(&loaded, &mirrorcap::config::sessions::check_filter)?;
     Ok(())

@@ -73,7 +73,11 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
             present,
             !matches!(
                 f.presence,
-                Presence::Ena | Presence::WithSessions | Presence::WithStamps | Presence::WithStore
+                Presence::Ena
+                    | Presence::WithSessions
+                    | Presence::WithStamps
+                    | Presence::WithStore
+                    | Presence::WithArchive
             ),
             "{} ({:?}) present: {present}",
             f.name,

@@ -29,6 +29,7 @@ pub(super) struct Control<'a, 'p> {
     /// The store threads' numbers (`--store-dir`), read at scrape time: the loop never waits
     /// for a store thread.
     pub(super) stores: Option<&'a [PublishedStore]>,
+    pub(super) archive: Option<&'a mirrorcap_archive::Counters>,
 }
 
 /// The (device, inode) of a worker ring's control file.
@@ -66,6 +67,9 @@ impl Control<'_, '_> {
                 }
                 if let Some(s) = self.stores {
                     self.metrics.update_store(s);
+                    if let Some(a) = self.archive {
+                        self.metrics.update_archive(a, s);
+                    }
                 }
                 self.metrics.update_listener(self.server.stats());
                 self.metrics.render(self.slots)

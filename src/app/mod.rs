@@ -3,6 +3,8 @@
 //! (`control`), session compilation and SIGHUP reloads (`reload`), the final summary
 //! (`summary`), the store threads behind the ring (`store`), the DPDK worker loop (`worker`) and the panic policy with its one test fault
 //! (`fault`).
+mod appliance;
+mod archive;
 pub mod fault;
 pub mod startup;
 

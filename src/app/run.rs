@@ -95,9 +95,19 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     )
     .map_err(AppError::Environment)?;
     let rings = open_rings(cfg)?;
-    let spoolers = match &cfg.store {
+    let mut spoolers = match &cfg.store {
         Some(st) => Some(open_spoolers(&cfg.ring_dir, workers, st)?),
         None => None,
+    };
+    let archive = match (&cfg.archive, &cfg.store, &mut spoolers) {
+        (Some(a), Some(st), Some(sp)) => {
+            let p = super::archive::prepare(a, &st.dir, workers)?;
+            for (s, m) in sp.iter_mut().zip(&p.marks) {
+                s.set_archive_mark(m.clone());
+            }
+            Some(p)
+        }
+        _ => None,
     };
 
     // 2. The EAL. Torn down (rte_eal_cleanup) only after a run that got as far as the
@@ -187,6 +197,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     if let Some(st) = &cfg.store {
         eprintln!("{}", describe(st, workers));
     }
+    if let (Some(a), Some(p)) = (&cfg.archive, &archive) {
+        eprintln!(
+            "mirrorcap: archive {} as appliance {} ({}), one uploader thread on the control core",
+            a.url,
+            p.appliance,
+            if a.required {
+                "local files deleted only once uploaded"
+            } else {
+                "local retention first; files deleted before upload are counted"
+            }
+        );
+    }
     eprintln!(
         "mirrorcap: metrics on http://{}/metrics and /healthz",
         server.local_addr()
@@ -249,6 +271,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             Arc::clone(&store_counts),
             control_cpu,
         )?),
+        None => None,
+    };
+    let archive_thread = match archive {
+        Some(p) => Some(super::archive::ArchiveThread::start(p, control_cpu)?),
         None => None,
     };
     let queues = port.take_rx_queues();
@@ -329,6 +355,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             log_every: cfg.log_interval,
             ring_ids,
             stores: store_threads.as_ref().map(|_| &store_counts[..]),
+            archive: archive_thread.as_ref().map(|t| &*t.counters),
         }
         .run()
     })
@@ -351,6 +378,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
     if let Some(t) = store_threads {
         errors.extend(t.finish());
         print_store_summary(&store_counts);
+    }
+    if let Some(t) = archive_thread {
+        errors.extend(t.finish());
     }
     let summary = RunSummary {
         workers: results.into_iter().map(|r| r.unwrap_or_default()).collect(),

@@ -174,6 +174,8 @@ pub fn apply_run(
 #[derive(Serialize)]
 pub struct Effective<'a> {
     pub run: EffectiveRun<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<EffectiveArchive<'a>>,
     #[serde(flatten)]
     pub sessions: &'a SessionSet,
 }
@@ -222,6 +224,25 @@ pub struct EffectiveRun<'a> {
     pub eal_args: &'a [String],
 }
 
+/// `[archive]` as `run` would use it (printed when an archive is configured).
+#[derive(Serialize)]
+pub struct EffectiveArchive<'a> {
+    pub url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appliance_id: Option<&'a str>,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_kms_key_id: Option<&'a str>,
+}
+
 /// The effective configuration as TOML.
 pub fn effective_toml(a: &RunArgs) -> String {
     let e = Effective {
@@ -264,6 +285,19 @@ pub fn effective_toml(a: &RunArgs) -> String {
                 .map(|_| a.store_flow_records.as_deref() != Some("off")),
             eal_args: &a.eal_args,
         },
+        archive: a.archive.archive_url.as_deref().map(|url| {
+            let r = &a.archive;
+            EffectiveArchive {
+                url,
+                appliance_id: r.appliance_id.as_deref(),
+                required: r.archive_required.as_deref() == Some("on"),
+                endpoint: r.archive_endpoint.as_deref(),
+                region: r.archive_region.as_deref(),
+                profile: r.archive_profile.as_deref(),
+                storage_class: r.archive_storage_class.as_deref(),
+                sse_kms_key_id: r.archive_kms_key.as_deref(),
+            }
+        }),
         sessions: &a.sessions,
     };
     toml::to_string(&e).unwrap_or_else(|err| format!("# cannot print the configuration: {err}\n"))
@@ -292,6 +326,7 @@ impl RunArgs {
             None => None,
         };
         let store = self.store_config()?;
+        let archive = self.archive.to_config(store.is_some())?;
         let c = RunConfig {
             config_file: self.config.clone(),
             devices: self.devices.clone(),
@@ -319,6 +354,7 @@ impl RunArgs {
             log_interval,
             sessions: self.sessions.clone(),
             store,
+            archive,
         };
         c.validate()?;
         Ok(c)

@@ -1,5 +1,6 @@
 //! The command line (clap): `run`, `export`, `query`, `flows`, `tail`, `gen`. Bad usage exits with code 2 and
 //! one line.
+pub mod archive;
 pub mod merge;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand};
@@ -140,6 +141,8 @@ pub struct RunArgs {
     /// which `flows`, DuckDB and Athena read (docs/flows.md) [default: on].
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub store_flow_records: Option<String>,
+    #[command(flatten)]
+    pub archive: archive::ArchiveArgs,
     /// Arguments passed to the DPDK EAL as they are.
     #[arg(last = true, value_name = "EAL_ARGS")]
     pub eal_args: Vec<String>,

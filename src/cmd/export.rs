@@ -7,11 +7,15 @@ use super::output::{create_out, reader_gone_is_ok};
 pub fn export(a: &mirrorcap::cli::ExportArgs) -> anyhow::Result<()> {
     // `export DIR... EXPR`: a last argument that is no directory is an expression.
     if let [dirs @ .., last] = a.dirs.as_slice() {
-        if !dirs.is_empty() && !last.is_dir() {
+        if !dirs.is_empty() && !super::sources::is_source(last) {
             let mut a = a.clone();
             a.dirs = dirs.to_vec();
             return super::query::query(&a, &last.to_string_lossy());
         }
+    }
+    if super::sources::any_archive(&a.dirs) {
+        // An archive has no ring: the store timeline, as a query that keeps every record.
+        return super::query::export_all(a);
     }
     let filter = export_filter(a)?;
     let mut out = create_out(&a.out)?;

@@ -14,7 +14,7 @@ use mirrorcap_flows::{flows_path, FlowRecord, FlowTable};
 use mirrorcap_ring::reader::Record;
 use mirrorcap_ring::{ExportFilter, RecordMeta};
 use mirrorcap_store::storedir::StoredFile;
-use mirrorcap_store::timeline::{export_selected, Select, TimelineStats};
+use mirrorcap_store::timeline::{export_sources, Select, TimelineStats};
 use mirrorcap_store::StoreIndex;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub fn flows(f: &FlowsArgs) -> anyhow::Result<()> {
     let (dirs, expr) = match f.args.as_slice() {
-        [dirs @ .., last] if !dirs.is_empty() && !last.is_dir() => {
+        [dirs @ .., last] if !dirs.is_empty() && !super::sources::is_source(last) => {
             (dirs.to_vec(), Some(last.to_string_lossy().into_owned()))
         }
         all => (all.to_vec(), None),
@@ -44,14 +44,20 @@ pub fn flows(f: &FlowsArgs) -> anyhow::Result<()> {
             let mut q = Query::new(&a, expr, "flows")?;
             q.flows = Some(FlowTable::new());
             let filter = q.filter.clone();
-            let t = export_selected(&a.dirs, &mut nowhere, &filter, &mut sink, &mut q)?;
+            let mut src = super::sources::Sources::open(&a.dirs, &filter, "flows")?;
+            let remote = src.take_remote();
+            let t = export_sources(&src.dirs, remote, &mut nowhere, &filter, &mut sink, &mut q)?;
+            src.report("flows", 0);
             q.summary(&a, &t, expr)?;
             q.flows.take().map(|mut t| t.take()).unwrap_or_default()
         }
         None => {
             let filter = super::export::export_filter(&a)?;
             let mut s = AllFlows::new(&filter);
-            let t = export_selected(&a.dirs, &mut nowhere, &filter, &mut sink, &mut s)?;
+            let mut src = super::sources::Sources::open(&a.dirs, &filter, "flows")?;
+            let remote = src.take_remote();
+            let t = export_sources(&src.dirs, remote, &mut nowhere, &filter, &mut sink, &mut s)?;
+            src.report("flows", 0);
             if s.bad_files > 0 {
                 eprintln!(
                     "mirrorcap: flows: warning: {} damaged flow records file(s) ignored, their \
@@ -113,16 +119,21 @@ impl<'a> AllFlows<'a> {
     /// The rows of `file`'s flow records, if they stand for all its records.
     fn rows(&mut self, file: &StoredFile, index: &StoreIndex) -> Option<Vec<FlowRecord>> {
         let path = flows_path(&file.index);
-        let rows = match mirrorcap_flows::read_file(&path) {
-            Ok(rows) => rows,
-            Err(mirrorcap_flows::FlowsError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+        let suffix = mirrorcap_flows::FLOWS_SUFFIX;
+        let rows = match mirrorcap_store::remote::read_sidecar(file, &path, suffix) {
+            Ok(Some(bytes)) => match mirrorcap_flows::decode(bytes) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.bad(format!("{}: {e}", path.display()));
+                    return None;
+                }
+            },
+            Ok(None) => {
                 self.missing_files += 1;
                 return None;
             }
             Err(e) => {
-                self.bad(e.to_string());
+                self.bad(format!("{}: {e}", path.display()));
                 return None;
             }
         };

@@ -6,4 +6,5 @@ pub mod flows;
 pub mod gen_file;
 mod output;
 pub mod query;
+pub mod sources;
 pub mod tail;

@@ -15,7 +15,7 @@ use mirrorcap_index::{Narrow, Term};
 use mirrorcap_ring::reader::Record;
 use mirrorcap_store::flowidx::Narrowing;
 use mirrorcap_store::storedir::StoredFile;
-use mirrorcap_store::timeline::{export_selected, Select, TimelineStats};
+use mirrorcap_store::timeline::{export_sources, Select, TimelineStats};
 use mirrorcap_store::StoreIndex;
 use std::time::{Duration, Instant};
 
@@ -98,9 +98,11 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
         .map(|d| mirrorcap_ring::session_names::SessionNames::read(d));
     let names = |slot: u8| ring.as_ref()?.name(slot).map(str::to_string);
     let mut sink = mirrorcap_ring::Sink::new(format).with_names(&names);
-    let mut out = create_out(&a.out)?;
     let filter = q.filter.clone();
-    let t = match export_selected(&a.dirs, &mut out, &filter, &mut sink, &mut q) {
+    let mut src = super::sources::Sources::open(&a.dirs, &filter, "query")?;
+    let mut out = create_out(&a.out)?;
+    let remote = src.take_remote();
+    let t = match export_sources(&src.dirs, remote, &mut out, &filter, &mut sink, &mut q) {
         Err(mirrorcap_store::StoreError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::BrokenPipe =>
         {
@@ -108,7 +110,40 @@ pub fn query(a: &ExportArgs, expr: &str) -> anyhow::Result<()> {
         }
         r => r?,
     };
+    src.report("query", t.store_bytes_matching);
     q.summary(a, &t, expr)
+}
+
+/// `export` with an archive among its sources: every record of the time range and
+/// sessions, through the store timeline.
+pub fn export_all(a: &ExportArgs) -> anyhow::Result<()> {
+    let format: mirrorcap_ring::Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    let filter = super::export::export_filter(a)?;
+    let mut src = super::sources::Sources::open(&a.dirs, &filter, "export")?;
+    let mut sink = mirrorcap_ring::Sink::new(format);
+    let mut out = create_out(&a.out)?;
+    let remote = src.take_remote();
+    let t = match export_sources(
+        &src.dirs,
+        remote,
+        &mut out,
+        &filter,
+        &mut sink,
+        &mut mirrorcap_store::timeline::SelectAll,
+    ) {
+        Err(mirrorcap_store::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            return Ok(());
+        }
+        r => r?,
+    };
+    eprintln!(
+        "mirrorcap: exported {} packets ({} bytes) from {} worker(s): {} store file(s), {} block(s) read",
+        t.export.packets, t.export.bytes, t.export.workers, t.store_files, t.store_blocks_read
+    );
+    src.report("export", 0);
+    Ok(())
 }
 
 /// The error of a time range (and VNIs) of `a` that holds no packet at all (exit 2).

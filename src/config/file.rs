@@ -68,6 +68,20 @@ pub struct RunSection {
     pub eal_args: Option<Spanned<Vec<String>>>,
 }
 
+/// `[archive]`: `run --archive` and its options (docs/archive.md).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    pub url: Option<Spanned<String>>,
+    pub appliance_id: Option<Spanned<String>>,
+    pub required: Option<Spanned<bool>>,
+    pub endpoint: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
+    pub storage_class: Option<Spanned<String>>,
+    pub sse_kms_key_id: Option<Spanned<String>>,
+}
+
 /// One VNI or a list of them.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -117,6 +131,8 @@ pub struct DefaultSection {
 pub struct FileConfig {
     #[serde(default)]
     pub run: RunSection,
+    #[serde(default)]
+    pub archive: ArchiveSection,
     #[serde(default)]
     pub default: DefaultSection,
     #[serde(default, rename = "session")]

@@ -40,6 +40,8 @@ pub struct RunConfig {
     pub sessions: SessionSet,
     /// The disk store behind the ring (`--store-dir`), if any.
     pub store: Option<StoreConfig>,
+    /// The S3 archive behind the store (`--archive`), if any.
+    pub archive: Option<crate::cli::archive::ArchiveConfig>,
 }
 
 /// `--store-dir` and its options: where sealed ring segments go on disk (docs/store.md).

@@ -26,6 +26,8 @@ pub enum Presence {
     WithStamps,
     /// With `run --store-dir`, once each worker's store thread has polled.
     WithStore,
+    /// With `run --archive`, once the uploader has made a pass over each worker's store.
+    WithArchive,
 }
 
 /// One metric family.
@@ -102,6 +104,14 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_store_compression_ratio", Gauge, W, "Captured bytes stored per byte written to disk (data and index files), since start: 1 or a little less with --store-compress none.", WithStore),
     f("mirrorcap_store_deleted_files_total", Counter, W, "Store files deleted by retention (--store-size, --store-max-age, --store-min-free), oldest first.", WithStore),
     f("mirrorcap_store_retention_seconds", Gauge, W, "Time span the store holds: newest minus oldest stored packet.", WithStore),
+    // The S3 archive behind the store (`run --archive`; docs/archive.md).
+    f("mirrorcap_archive_files_total", Counter, W, "Store files completely uploaded to the archive (every object of the file, its index last).", WithArchive),
+    f("mirrorcap_archive_objects_total", Counter, &["worker", "kind"], "Objects uploaded to the archive, by kind: data (the store file), flow_index (.fidx), flow_records (.flows.parquet), index (.idx).", WithArchive),
+    f("mirrorcap_archive_bytes_total", Counter, W, "Bytes uploaded to the archive (all kinds of object).", WithArchive),
+    f("mirrorcap_archive_pending_files", Gauge, W, "Complete store files not yet uploaded, after the uploader's last pass.", WithArchive),
+    f("mirrorcap_archive_lag_seconds", Gauge, W, "Capture time the archive is behind the store: the newest stored file's first packet minus the newest uploaded one's (0 when nothing is pending). Grows while S3 is unreachable or slower than the store.", WithArchive),
+    f("mirrorcap_archive_failures_total", Counter, &["cause"], "Failed upload attempts (and a failed start-up check) by cause: credentials (refused keys or role), bucket (does not exist), network (no answer), server (5xx, throttling), local (a store file unreadable), other. The file is retried, backing off to 30 s.", WithArchive),
+    f("mirrorcap_archive_dropped_files_total", Counter, W, "Store files retention deleted before they were uploaded (an archive that is not required: local retention wins). With archive.required = true retention waits instead.", WithArchive),
     f("mirrorcap_store_errors_total", Counter, W, "Store polls that failed (disk full, directory removed or read-only...): capture goes on, the segment is retried at the next poll; the log names each distinct error once.", WithStore),
     // Generator stamps (`run --stamps`; docs/loadtest.md).
     f("mirrorcap_stamp_packets_total", Counter, &["session"], "Frames carrying a mirrorcap gen stamp, per session (counted before the session's policy).", WithStamps),

@@ -25,6 +25,8 @@ pub struct PublishedStore {
     /// Packets of the overrun segments (`store_overrun`).
     pub overrun_packets: AtomicU64,
     pub deleted_files: AtomicU64,
+    /// Of those, files deleted before the archive uploaded them.
+    pub deleted_unarchived: AtomicU64,
     /// Newest minus oldest packet the store holds, ns (0 while empty).
     pub retention_ns: AtomicU64,
     pub errors: AtomicU64,
@@ -66,6 +68,7 @@ pub struct StoreCounts {
     pub overrun_segments: u64,
     pub overrun_packets: u64,
     pub deleted_files: u64,
+    pub deleted_unarchived: u64,
     pub retention_ns: u64,
     pub errors: u64,
 }
@@ -93,6 +96,7 @@ impl PublishedStore {
         self.overrun_segments.store(t.overrun_segments, Relaxed);
         self.overrun_packets.store(t.overrun_packets, Relaxed);
         self.deleted_files.store(t.deleted_files, Relaxed);
+        self.deleted_unarchived.store(t.deleted_unarchived, Relaxed);
         let span = match (t.oldest_stored_ns, t.newest_stored_ns) {
             (Some(o), Some(n)) => n.saturating_sub(o),
             _ => 0,
@@ -174,6 +178,7 @@ impl PublishedStore {
             overrun_segments: self.overrun_segments.load(Relaxed),
             overrun_packets: self.overrun_packets.load(Relaxed),
             deleted_files: self.deleted_files.load(Relaxed),
+            deleted_unarchived: self.deleted_unarchived.load(Relaxed),
             retention_ns: self.retention_ns.load(Relaxed),
             errors: self.errors.load(Relaxed),
         }

@@ -81,12 +81,25 @@ pub enum Sidecar {
 /// Loads the `.fidx` of the store file whose index is `index_path`, which has `blocks` blocks.
 pub fn load(index_path: &Path, blocks: usize) -> Sidecar {
     let path = fidx_path(index_path);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Sidecar::Missing,
-        Err(e) => return Sidecar::Corrupt(format!("{}: {e}", path.display())),
-    };
-    match FlowIndex::parse(&bytes) {
+    match std::fs::read(&path) {
+        Ok(b) => parse(&path, &b, blocks),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::Missing,
+        Err(e) => Sidecar::Corrupt(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Loads the `.fidx` of `file`, local or archived, whose index has `blocks` blocks.
+pub fn load_for(file: &StoredFile, blocks: usize) -> Sidecar {
+    let path = fidx_path(&file.index);
+    match crate::remote::read_sidecar(file, &path, ".fidx") {
+        Ok(Some(b)) => parse(&path, &b, blocks),
+        Ok(None) => Sidecar::Missing,
+        Err(e) => Sidecar::Corrupt(format!("{}: {e}", path.display())),
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8], blocks: usize) -> Sidecar {
+    match FlowIndex::parse(bytes) {
         Ok(idx) if idx.block_count() as usize == blocks => Sidecar::Present(idx),
         Ok(idx) => Sidecar::Corrupt(format!(
             "{}: {} blocks, the store index has {blocks}",
@@ -142,7 +155,7 @@ impl Narrowing {
         if !self.narrows() || candidates.is_empty() {
             return candidates;
         }
-        match load(&file.index, index.blocks.len()) {
+        match load_for(file, index.blocks.len()) {
             Sidecar::Present(idx) => {
                 self.files_indexed += 1;
                 let set = self.narrow.blocks(&idx);

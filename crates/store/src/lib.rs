@@ -61,6 +61,7 @@
 //! may match. Missing or damaged, it costs a read of every block, never a packet.
 #![forbid(unsafe_code)]
 
+pub mod archived;
 pub mod checksum;
 pub mod fault;
 pub mod flowidx;
@@ -68,6 +69,7 @@ pub mod index;
 pub mod odirect;
 mod pad;
 pub mod reader;
+pub mod remote;
 pub mod retention;
 pub mod segment;
 pub mod spool;

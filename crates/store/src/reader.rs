@@ -4,6 +4,8 @@
 //! never a panic and never a record that was not written.
 
 use crate::index::{BlockInfo, StoreIndex};
+use crate::remote::RemoteRef;
+use crate::storedir::StoredFile;
 use crate::writer::Compression;
 use crate::{file_paths, StoreError};
 use mirrorcap_ring::pcapfmt::{
@@ -23,10 +25,17 @@ pub struct Record {
     pub data: Vec<u8>,
 }
 
+/// Where an open store file's bytes are read from.
+enum Source {
+    Local(File),
+    /// An archived file: its object's key.
+    Remote(RemoteRef, String),
+}
+
 /// An open store file.
 pub struct StoreFile {
     path: PathBuf,
-    file: File,
+    file: Source,
     index: StoreIndex,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
 }
@@ -53,8 +62,30 @@ impl StoreFile {
                 what: format!("{len} bytes, its index says {}", index.data_len),
             });
         }
+        Self::from_source(data_path, Source::Local(file), index)
+    }
+
+    /// Opens `file`, local or archived, with its index already read. An archived file's
+    /// length is its index's: a range beyond the object fails when read.
+    pub fn open_stored(file: &StoredFile, index: StoreIndex) -> crate::Result<Self> {
+        match &file.remote {
+            None => Self::with_index(&file.data, index),
+            Some(r) => {
+                let key = RemoteRef::key(&file.data);
+                Self::from_source(&file.data, Source::Remote(r.clone(), key), index)
+            }
+        }
+    }
+
+    fn from_source(data_path: &Path, file: Source, index: StoreIndex) -> crate::Result<Self> {
         let decompressor = if index.compressed {
-            Some(zstd::bulk::Decompressor::new().map_err(io("zstd decompressor"))?)
+            Some(
+                zstd::bulk::Decompressor::new().map_err(|source| StoreError::Io {
+                    op: "zstd decompressor",
+                    path: data_path.to_path_buf(),
+                    source,
+                })?,
+            )
         } else {
             None
         };
@@ -92,14 +123,27 @@ impl StoreFile {
     /// checked against the index's length and checksum.
     pub fn read_block_raw(&mut self, k: usize) -> crate::Result<Vec<u8>> {
         let e = *self.block(k)?;
-        let mut stored = vec![0u8; e.stored_len as usize];
-        self.file
-            .read_exact_at(&mut stored, e.offset)
-            .map_err(|source| StoreError::Io {
-                op: "read store block",
-                path: self.path.clone(),
-                source,
-            })?;
+        let stored = match &self.file {
+            Source::Local(f) => {
+                let mut stored = vec![0u8; e.stored_len as usize];
+                f.read_exact_at(&mut stored, e.offset).map(|()| stored)
+            }
+            Source::Remote(r, key) => {
+                let got = r.0.get_range(key, e.offset..e.offset + e.stored_len);
+                match got {
+                    Ok(b) if b.len() as u64 != e.stored_len => {
+                        let what = format!("{} bytes fetched of {}", b.len(), e.stored_len);
+                        return Err(self.corrupt(k, what));
+                    }
+                    got => got,
+                }
+            }
+        }
+        .map_err(|source| StoreError::Io {
+            op: "read store block",
+            path: self.path.clone(),
+            source,
+        })?;
         let raw = match &mut self.decompressor {
             None => stored,
             Some(d) => d

@@ -5,6 +5,7 @@
 //! newest hours instead of filling the disk and stopping). The newest file is always kept, so
 //! a store never empties itself because one file is over the budget.
 
+use crate::archived::ArchiveMark;
 use crate::storedir::{io_err, list, sync_dir};
 use crate::StoreIndex;
 use std::path::Path;
@@ -60,6 +61,12 @@ pub struct Deleted {
     pub oldest_kept_ns: Option<u64>,
     /// How many of the deleted files went to keep the file system's free space.
     pub for_space: u64,
+    /// Of the deleted files, those not yet archived (archive not required), and their bytes.
+    pub unarchived: u64,
+    pub unarchived_bytes: u64,
+    /// Retention stopped at a file not yet archived (archive required): the store keeps more
+    /// than its budget until the upload catches up.
+    pub held_for_archive: bool,
 }
 
 /// Deletes a store file's sidecars (flow index, flow records) first: a sidecar without its
@@ -89,8 +96,23 @@ fn size(p: &Path) -> crate::Result<u64> {
         .len())
 }
 
-/// Applies `r` to `dir`, with `now_ns` the current time in Unix ns (for `max_age`).
-pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
+/// Whether retention may delete `f` now: `Some(true)` yes, archived (or no archive);
+/// `Some(false)` yes but not archived (counted); `None` no, it waits for its upload.
+fn may_delete(mark: Option<&ArchiveMark>, f: &crate::storedir::StoredFile) -> Option<bool> {
+    match mark {
+        Some(m) if !m.archived(f) => (!m.required()).then_some(false),
+        _ => Some(true),
+    }
+}
+
+/// Applies `r` to `dir`, with `now_ns` the current time in Unix ns (for `max_age`); with an
+/// archive `mark`, files not yet archived are kept (`mark.required()`) or counted.
+pub fn apply(
+    dir: &Path,
+    r: Retention,
+    now_ns: u64,
+    mark: Option<&ArchiveMark>,
+) -> crate::Result<Deleted> {
     let files = list(dir)?;
     let mut sizes = Vec::with_capacity(files.len());
     for f in &files {
@@ -122,6 +144,15 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
             first_kept = i;
             break;
         }
+        let Some(archived) = may_delete(mark, f) else {
+            out.held_for_archive = true;
+            first_kept = i;
+            break;
+        };
+        if !archived {
+            out.unarchived += 1;
+            out.unarchived_bytes += sizes[i];
+        }
         remove_sidecars(&f.index);
         std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
         std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;
@@ -136,6 +167,14 @@ pub fn apply(dir: &Path, r: Retention, now_ns: u64) -> crate::Result<Deleted> {
         // its own oldest until the floor is back, never its newest.
         while avail < need && first_kept + 1 < files.len() {
             let f = &files[first_kept];
+            let Some(archived) = may_delete(mark, f) else {
+                out.held_for_archive = true;
+                break;
+            };
+            if !archived {
+                out.unarchived += 1;
+                out.unarchived_bytes += sizes[first_kept];
+            }
             remove_sidecars(&f.index);
             std::fs::remove_file(&f.index).map_err(io_err("delete store index", &f.index))?;
             std::fs::remove_file(&f.data).map_err(io_err("delete store file", &f.data))?;

@@ -60,6 +60,9 @@ pub struct StoredFile {
     pub from: u64,
     pub data: PathBuf,
     pub index: PathBuf,
+    /// Where `data` and `index` (then object keys) are read from when the file is archived
+    /// rather than on a local disk.
+    pub remote: Option<crate::remote::RemoteRef>,
 }
 
 /// The store file name of segment `seq` of ring `generation`, its records from byte `from`,
@@ -78,7 +81,7 @@ pub fn file_name(first_ts_ns: u64, generation: u64, seq: u64, from: u64) -> Stri
 }
 
 /// (first timestamp, generation, seq, from) of a store file name.
-fn parse_name(name: &str) -> Option<(u64, u64, u64, u64)> {
+pub fn parse_name(name: &str) -> Option<(u64, u64, u64, u64)> {
     let mut parts = name.split('-').peekable();
     let ts = parts.next()?.parse().ok()?;
     let generation = match parts.peek().and_then(|p| p.strip_prefix('g')) {
@@ -209,6 +212,7 @@ pub fn list(dir: &Path) -> crate::Result<Vec<StoredFile>> {
                 from,
                 data,
                 index: e.path(),
+                remote: None,
             });
         }
     }

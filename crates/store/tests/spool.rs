@@ -374,7 +374,7 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
         max_bytes: Some(1),
         ..Retention::default()
     };
-    let d = mirrorcap_store::retention::apply(sp.dir(), tight, 0).unwrap();
+    let d = mirrorcap_store::retention::apply(sp.dir(), tight, 0, None).unwrap();
     assert_eq!(d.names, left[..2].to_vec());
     assert_eq!(list(sp.dir()).unwrap()[0].name, newest);
 
@@ -388,7 +388,8 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
         max_age: Some(Duration::from_secs(1)),
         ..Retention::default()
     };
-    let d = mirrorcap_store::retention::apply(sp.dir(), by_age, newest_ts + 1_000_000_000).unwrap();
+    let d = mirrorcap_store::retention::apply(sp.dir(), by_age, newest_ts + 1_000_000_000, None)
+        .unwrap();
     assert_eq!(d.names, vec![newest]);
     check_with_stock_tools(sp.dir());
 }

@@ -23,6 +23,7 @@
 //! the disk below), nor is one that was a mount point at open and no longer is. The error's
 //! [`Fault`](crate::Fault) says which of these it is.
 
+use crate::archived::ArchiveMark;
 use crate::odirect::AlignedBuf;
 use crate::retention::{apply, Retention};
 use crate::segment::Encoder;
@@ -110,6 +111,8 @@ pub struct Spooler {
     totals: SpoolReport,
     /// Leftovers of an interrupted run deleted at open.
     pub cleaned: u64,
+    /// With an archive: how far this worker's files are uploaded (retention consults it).
+    archive: Option<ArchiveMark>,
 }
 
 impl Spooler {
@@ -162,6 +165,7 @@ impl Spooler {
             chasing: false,
             totals: SpoolReport::default(),
             cleaned,
+            archive: None,
         })
     }
 
@@ -183,6 +187,11 @@ impl Spooler {
             seq: oldest.saturating_sub(1),
             committed: u64::MAX,
         })
+    }
+
+    /// Makes retention wait for (or count) files the archive has not uploaded yet.
+    pub fn set_archive_mark(&mut self, mark: ArchiveMark) {
+        self.archive = Some(mark);
     }
 
     /// The worker's store directory.
@@ -443,8 +452,16 @@ impl Spooler {
     }
 
     fn retain(&mut self, now_ns: u64, rep: &mut SpoolReport) -> crate::Result<()> {
-        let d = apply(&self.dir, self.opts.retention, now_ns)?;
+        let d = apply(
+            &self.dir,
+            self.opts.retention,
+            now_ns,
+            self.archive.as_ref(),
+        )?;
         rep.deleted_files = d.names.len() as u64;
+        rep.deleted_unarchived = d.unarchived;
+        rep.deleted_unarchived_bytes = d.unarchived_bytes;
+        rep.held_for_archive = d.held_for_archive;
         rep.deleted = d.names;
         rep.deleted_bytes = d.bytes;
         rep.store_bytes = d.kept_bytes;

@@ -42,6 +42,12 @@ pub struct SpoolReport {
     /// the names: a store that runs for weeks deletes files by the hundred thousand).
     pub deleted_files: u64,
     pub deleted_bytes: u64,
+    /// Of those, files not yet archived (an archive that is not `required`), and their bytes.
+    pub deleted_unarchived: u64,
+    pub deleted_unarchived_bytes: u64,
+    /// After the poll: retention kept files over the budget because they are not archived
+    /// yet (a `required` archive).
+    pub held_for_archive: bool,
     /// After the poll: bytes of the store directory and its oldest packet (Unix ns).
     pub store_bytes: u64,
     pub oldest_stored_ns: Option<u64>,
@@ -83,6 +89,9 @@ impl SpoolReport {
         self.skips_ahead += p.skips_ahead;
         self.deleted_files += p.deleted_files;
         self.deleted_bytes += p.deleted_bytes;
+        self.deleted_unarchived += p.deleted_unarchived;
+        self.deleted_unarchived_bytes += p.deleted_unarchived_bytes;
+        self.held_for_archive = p.held_for_archive;
         self.store_bytes = p.store_bytes;
         self.oldest_stored_ns = p.oldest_stored_ns;
         self.newest_stored_ns = p.newest_stored_ns;

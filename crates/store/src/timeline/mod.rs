@@ -23,6 +23,7 @@
 //! A query ([`export_selected`], [`Select`]) further drops the blocks a store file's flow
 //! index excludes and keeps only the records its filter selects.
 
+use crate::remote::RemoteWorker;
 use crate::storedir::{list, same_ring, StoredFile};
 use crate::{StoreError, StoreFile, StoreIndex};
 use mirrorcap_ring::layout::{control_path, EntrySnapshot, SegState};
@@ -31,7 +32,7 @@ use mirrorcap_ring::pcapfmt::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use mirrorcap_ring::reader::{list_worker_dirs, Record, WorkerReader};
 use mirrorcap_ring::{ExportFilter, ExportStats};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,11 @@ pub struct TimelineStats {
     pub ring_segments_in_store: u64,
     /// Store blocks in the time range that [`Select::blocks`] excluded, never read.
     pub store_blocks_excluded: u64,
+    /// Stored (compressed) bytes of the store blocks read.
+    pub store_bytes_read: u64,
+    /// Store blocks read that gave at least one record written, and their stored bytes.
+    pub store_blocks_matching: u64,
+    pub store_bytes_matching: u64,
 }
 
 /// What a query adds to an export: which blocks of a store file to read, which records to
@@ -173,9 +179,20 @@ impl Stream<'_> {
             let filter = self.filter;
             let recs: Vec<Record> = match &mut self.kind {
                 StreamKind::Store(files) => match next_block(files)? {
-                    Some(recs) => {
+                    Some((recs, stored)) => {
                         stats.store_blocks_read += 1;
-                        recs
+                        stats.store_bytes_read += stored;
+                        let before = self.pending.len();
+                        self.pending.extend(
+                            recs.into_iter()
+                                .filter(|r| keeps(filter, r) && sel.keeps(r)),
+                        );
+                        if self.pending.len() > before {
+                            stats.store_blocks_matching += 1;
+                            stats.store_bytes_matching += stored;
+                        }
+                        sel.progress(stats);
+                        continue;
                     }
                     None => return Ok(None),
                 },
@@ -247,9 +264,9 @@ impl ToRead {
     }
 }
 
-/// The records of the next block to read from `files` (dropping files read to their end);
-/// `None` when every file is read.
-fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<Vec<Record>>> {
+/// The records of the next block to read from `files` (dropping files read to their end) and
+/// the block's stored bytes; `None` when every file is read.
+fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<(Vec<Record>, u64)>> {
     while let Some(t) = files.front_mut() {
         let Some(k) = t.blocks.pop_front() else {
             files.pop_front();
@@ -259,11 +276,12 @@ fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<Vec<Record>>
             Some(f) => f,
             None => {
                 let index = t.index.take().expect("read at listing");
-                t.open.insert(StoreFile::with_index(&t.file.data, index)?)
+                t.open.insert(StoreFile::open_stored(&t.file, index)?)
             }
         };
+        let stored = open.index().blocks[k].stored_len;
         let recs = open.read_block(k)?;
-        return Ok(Some(
+        return Ok(Some((
             recs.into_iter()
                 .map(|r| Record {
                     ts_ns: r.ts_ns,
@@ -272,7 +290,8 @@ fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<Vec<Record>>
                     meta: r.meta,
                 })
                 .collect(),
-        ));
+            stored,
+        )));
     }
     Ok(None)
 }
@@ -326,10 +345,35 @@ pub fn export_selected(
     sink: &mut Sink,
     sel: &mut dyn Select,
 ) -> crate::Result<TimelineStats> {
+    export_sources(dirs, Vec::new(), out, filter, sink, sel)
+}
+
+/// [`export_selected`] over directories and archived store files (`remote`, listed by the
+/// archive). A store file both on disk and archived (same worker and name: the name carries
+/// its first packet's nanosecond and its ring's creation time) is read once, from disk.
+pub fn export_sources(
+    dirs: &[PathBuf],
+    remote: Vec<RemoteWorker>,
+    out: &mut dyn Write,
+    filter: &ExportFilter,
+    sink: &mut Sink,
+    sel: &mut dyn Select,
+) -> crate::Result<TimelineStats> {
     let mut stats = TimelineStats::default();
     let mut rings = Vec::new();
     let mut stores: Vec<(usize, Vec<(StoredFile, StoreIndex)>)> = Vec::new();
     let mut covered: HashMap<usize, HashMap<u64, Vec<Span>>> = HashMap::new();
+    let mut local: HashSet<(usize, String)> = HashSet::new();
+    let mut add = |n: usize, f: &StoredFile, index: &StoreIndex| {
+        let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
+        let end = f.from + raw.saturating_sub(FILE_HEADER_LEN as u64);
+        let c = covered.entry(n).or_default().entry(f.seq).or_default();
+        c.push(Span {
+            generation: f.generation,
+            from: f.from,
+            to: end,
+        });
+    };
     for d in dirs {
         match dir_kind(d)? {
             DirKind::Ring => rings.push(d.clone()),
@@ -338,20 +382,24 @@ pub fn export_selected(
                     let mut files = Vec::new();
                     for f in list(&w)? {
                         let index = StoreIndex::read(&f.index)?;
-                        let raw: u64 = index.blocks.iter().map(|b| b.raw_len).sum();
-                        let end = f.from + raw.saturating_sub(FILE_HEADER_LEN as u64);
-                        let c = covered.entry(n).or_default().entry(f.seq).or_default();
-                        c.push(Span {
-                            generation: f.generation,
-                            from: f.from,
-                            to: end,
-                        });
+                        add(n, &f, &index);
+                        local.insert((n, f.name.clone()));
                         files.push((f, index));
                     }
                     stores.push((n, files));
                 }
             }
         }
+    }
+    for r in remote {
+        let mut files = Vec::new();
+        for (f, index) in r.files {
+            if local.insert((r.worker, f.name.clone())) {
+                add(r.worker, &f, &index);
+                files.push((f, index));
+            }
+        }
+        stores.push((r.worker, files));
     }
     let mut streams = Vec::new();
     for (worker, mut files) in stores {

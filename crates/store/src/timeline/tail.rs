@@ -21,7 +21,7 @@ struct StoreHistory {
 impl History for StoreHistory {
     fn peek_ts(&mut self) -> Result<Option<u64>, RingError> {
         while self.pending.is_empty() {
-            let Some(recs) =
+            let Some((recs, _)) =
                 next_block(&mut self.files).map_err(|e| RingError::Config(e.to_string()))?
             else {
                 return Ok(None);
