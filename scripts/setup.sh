@@ -8,7 +8,8 @@
 # the flow records in tests), xfsprogs and jq for scripts/bench-store.sh (an xfs store on a
 # loop device; gen's JSON report), Debian's stenographer (server, stenoread client) and tcpreplay
 # for scripts/bench-steno.sh (its service is left stopped and disabled: the bench starts its
-# own), and 2 MiB hugepages when run as root.
+# own), Garage (crates.io) and boto3 (PyPI, /opt/boto3) for the S3 archive tests, and 2 MiB
+# hugepages when run as root.
 # Usage: scripts/setup.sh            (HUGEPAGES=512 by default; HUGEPAGES=0 skips them)
 set -euo pipefail
 
@@ -63,6 +64,23 @@ if [[ ! -x /opt/duckdb/bin/python3 ]] || ! /opt/duckdb/bin/python3 -c 'import du
     python3 -m venv /opt/duckdb && /opt/duckdb/bin/pip install -q duckdb
   else
     log "duckdb missing: run as root to install it into /opt/duckdb (the flow records test skips without it)"
+  fi
+fi
+
+# Garage (the S3-compatible server the archive tests start, tests/support/garage.rs) is not in
+# Debian: built from crates.io when missing (about 8 minutes on two cores), into ~/.cargo/bin.
+if ! command -v garage >/dev/null 2>&1 && [[ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/garage" ]]; then
+  log "building garage (the tests' S3 server) from crates.io: cargo install garage --locked"
+  cargo install -q garage --locked
+fi
+# boto3 (an S3 client independent of mirrorcap's, which the archive tests list and read the
+# bucket with): PyPI, in its own venv.
+if [[ ! -x /opt/boto3/bin/python3 ]] || ! /opt/boto3/bin/python3 -c 'import boto3' 2>/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then
+    log "installing boto3 from PyPI into /opt/boto3"
+    python3 -m venv /opt/boto3 && /opt/boto3/bin/pip install -q boto3
+  else
+    log "boto3 missing: run as root to install it into /opt/boto3 (the archive tests skip without it)"
   fi
 fi
 

@@ -31,6 +31,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 /// The uploader, connected and checked, with each worker's mark for its spooler.
 pub struct Prepared {
     uploader: Uploader,
+    /// What the start-up check met, already reported (not said again by the first pass).
+    checked: Option<Cause>,
     pub marks: Vec<ArchiveMark>,
     pub appliance: String,
 }
@@ -57,6 +59,7 @@ pub fn prepare(
     let checked = check(&archive, CHECK_TIMEOUT);
     let uploader = Uploader::new(archive, &appliance, store_dir, marks.clone())
         .map_err(|e| AppError::Environment(format!("--archive: {e}")))?;
+    let reported = checked.as_ref().err().map(|(c, _)| *c);
     match checked {
         Ok(()) => {}
         Err((Cause::Bucket, msg)) => {
@@ -73,6 +76,7 @@ pub fn prepare(
     }
     Ok(Prepared {
         uploader,
+        checked: reported,
         marks,
         appliance,
     })
@@ -96,7 +100,7 @@ impl ArchiveThread {
                 if let Some(id) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                upload_loop(&p.uploader, &f);
+                upload_loop(&p.uploader, &f, p.checked);
             })
             .map_err(|e| AppError::Environment(format!("start archive thread: {e}")))?;
         Ok(ArchiveThread {
@@ -132,8 +136,8 @@ impl ArchiveThread {
     }
 }
 
-fn upload_loop(up: &Uploader, finish: &AtomicBool) {
-    let mut failing: Option<Cause> = None;
+fn upload_loop(up: &Uploader, finish: &AtomicBool, checked: Option<Cause>) {
+    let mut failing: Option<Cause> = checked;
     let mut wait = POLL_EVERY;
     let mut drain_until: Option<Instant> = None;
     loop {
@@ -154,7 +158,8 @@ fn upload_loop(up: &Uploader, finish: &AtomicBool) {
                 wait = (wait * 2).clamp(POLL_EVERY, RETRY_MAX);
             }
             None => {
-                if failing.take().is_some() && p.uploaded > 0 {
+                // Cleared by an upload, not by a pass that had nothing to upload.
+                if p.uploaded > 0 && failing.take().is_some() {
                     eprintln!("mirrorcap: archive: uploading again");
                 }
                 wait = if p.pending > 0 && p.uploaded > 0 {

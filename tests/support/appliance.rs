@@ -21,6 +21,7 @@ pub struct Appliance {
 #[derive(Default)]
 pub struct Builder {
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -88,10 +89,16 @@ impl Builder {
         super::mirrorcap(&args)
     }
 
+    /// An environment variable of the process (the archive's credentials and endpoint).
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
     /// Starts `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` and waits for its metrics line.
     pub fn start(self) -> Appliance {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        Appliance::start(&args)
+        Appliance::start_with(&args, &self.env)
     }
 }
 
@@ -102,7 +109,13 @@ impl Appliance {
 
     /// Starts `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` and waits for its metrics line.
     pub fn start(args: &[&str]) -> Appliance {
+        Self::start_with(args, &[])
+    }
+
+    /// [`Appliance::start`] with environment variables.
+    pub fn start_with(args: &[&str], env: &[(String, String)]) -> Appliance {
         let mut child = Command::new(bin())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .args(args)
             .args(["--metrics-addr", "127.0.0.1:0"])

@@ -11,6 +11,7 @@
 pub mod appliance;
 pub mod ci;
 pub mod feed;
+pub mod garage;
 pub mod metrics;
 pub mod prometheus;
 pub mod ring;
