@@ -98,7 +98,7 @@ step "built in $((SECONDS - start))s"
 # --- Install --------------------------------------------------------------------------------
 step "install: binary, scripts, units, configuration"
 install -D -m 0755 "$CARGO_TARGET_DIR/release/mirrorcap" /usr/bin/mirrorcap
-for s in mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-storage.sh; do
+for s in mirrorcap-bind.sh mirrorcap-tune.sh mirrorcap-storage.sh mirrorcap-archive.sh; do
     install -D -m 0755 "$SRC/ami/$s" "/usr/lib/mirrorcap/$s"
 done
 echo "$DPDK_VERSION" >/usr/lib/mirrorcap/dpdk-version
