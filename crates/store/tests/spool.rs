@@ -395,6 +395,41 @@ fn retention_deletes_oldest_first_and_keeps_the_newest() {
 }
 
 #[test]
+fn retention_waits_for_the_archive_when_required_and_counts_what_it_deletes_otherwise() {
+    use mirrorcap_store::archived::ArchiveMark;
+    let ring_dir = tempdir_in("/var/tmp");
+    let store = tempdir_in("/var/tmp");
+    let mut ring = TestRing::open(ring_dir.path());
+    let mut sp = open(&ring, store.path(), opts(Compression::None));
+    for _ in 0..5 {
+        ring.write(SEGMENT);
+        sp.poll().unwrap();
+    }
+    let files = list(sp.dir()).unwrap();
+    assert_eq!(files.len(), 5);
+    let tight = Retention {
+        max_bytes: Some(1),
+        ..Retention::default()
+    };
+    // Required: the first two are uploaded, retention stops at the third.
+    let required = ArchiveMark::load(sp.dir(), true).unwrap();
+    required.advance(sp.dir(), &files[1]).unwrap();
+    let d = mirrorcap_store::retention::apply(sp.dir(), tight, 0, Some(&required)).unwrap();
+    assert_eq!(d.names, vec![files[0].name.clone(), files[1].name.clone()]);
+    assert!(d.held_for_archive && d.unarchived == 0, "{d:?}");
+    assert_eq!(list(sp.dir()).unwrap().len(), 3, "kept until uploaded");
+    // The mark is on disk: a restarted run reads the same position.
+    let again = ArchiveMark::load(sp.dir(), false).unwrap();
+    assert!(again.archived(&files[1]) && !again.archived(&files[2]));
+    // Not required: local retention wins, and the two deleted before upload are counted.
+    let d = mirrorcap_store::retention::apply(sp.dir(), tight, 0, Some(&again)).unwrap();
+    assert_eq!(d.names, vec![files[2].name.clone(), files[3].name.clone()]);
+    assert_eq!(d.unarchived, 2, "{d:?}");
+    assert!(d.unarchived_bytes > 0 && !d.held_for_archive);
+    assert_eq!(list(sp.dir()).unwrap().len(), 1, "the newest is always kept");
+}
+
+#[test]
 fn a_store_chasing_the_rings_tail_skips_ahead_and_accounts_for_every_segment() {
     // The ring in RAM, written as fast as the writer can: it laps a store that compresses and
     // fsyncs each file, so segments are overwritten while the spooler reads them.
