@@ -128,8 +128,17 @@ impl ArchiveThread {
             )
         });
         let failures: u64 = c.failures.iter().map(|f| f.load(Ordering::Relaxed)).sum();
+        let busy = c.busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let rate = if busy > 0.0 {
+            format!(
+                " in {busy:.2}s of uploading, {:.1} MB/s",
+                bytes as f64 / busy / 1e6
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "mirrorcap: archive: {files} store file(s) uploaded ({}), {pending} pending (uploaded by the next run), {failures} failed attempt(s)",
+            "mirrorcap: archive: {files} store file(s) uploaded ({}){rate}, {pending} pending (uploaded by the next run), {failures} failed attempt(s)",
             crate::config::human_bytes(bytes)
         );
         errors

@@ -57,6 +57,8 @@ pub struct Counters {
     pub failures: [AtomicU64; 6],
     /// The last failure, until an upload succeeds.
     pub failing: Mutex<Option<(Cause, String)>>,
+    /// Time spent in passes that uploaded something, ns: bytes over it is the upload rate.
+    pub busy_ns: AtomicU64,
 }
 
 /// What one pass did.
@@ -105,7 +107,8 @@ impl Uploader {
     /// Uploads pending files of every worker (in parallel across workers) until none is left,
     /// one fails, or `budget` has passed.
     pub fn pass(&self, budget: Duration) -> Pass {
-        let deadline = Instant::now() + budget;
+        let started = Instant::now();
+        let deadline = started + budget;
         let passes = self.rt.block_on(futures::future::join_all(
             (0..self.marks.len()).map(|w| self.worker_pass(w, deadline)),
         ));
@@ -116,6 +119,10 @@ impl Uploader {
             if out.failure.is_none() {
                 out.failure = p.failure;
             }
+        }
+        if out.uploaded > 0 {
+            let ns = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+            self.counters.busy_ns.fetch_add(ns, Relaxed);
         }
         let mut failing = self
             .counters
