@@ -16,9 +16,13 @@
 # primary MAC is refused: that is the management ENI.
 #
 # Which driver: DRIVER=auto (default) | uio_pci_generic | vfio-pci.
-#   auto: uio_pci_generic when DPDK >= 24.03 (its ENA PMD maps the LLQ BAR write-combining
-#   through sysfs resourceN_wc) and the module exists; else vfio-pci, in no-IOMMU mode when the
-#   instance has no IOMMU (write-combining then needs AWS's patched vfio-pci: amzn-drivers).
+#   auto: uio_pci_generic when DPDK >= 24.03 and the module exists: uio_pci_generic has no
+#   MSI-X, and 24.03 gave the ENA PMD a control-path polling mode (devarg
+#   control_path_poll_interval, which mirrorcap passes) that services the admin queue and the
+#   keep-alives without interrupts; DPDK's EAL maps the LLQ BAR write-combining through sysfs
+#   resourceN_wc with uio_pci_generic (in 22.11 too). Else vfio-pci, with interrupts, in
+#   no-IOMMU mode when the instance has no IOMMU (write-combining then needs AWS's patched
+#   vfio-pci: amzn-drivers).
 #
 # Every outside dependency can be pointed elsewhere (the tests use a fake tree):
 #   MIRRORCAP_SYSFS (/sys)  MIRRORCAP_IMDS (http://169.254.169.254)  MIRRORCAP_RUN_DIR (/run/mirrorcap)
@@ -160,7 +164,7 @@ choose_driver() { # choose_driver BDF -> sets DRV, DRV_WHY, WC_EXPECTED
     uio_pci_generic | vfio-pci) DRV=$DRIVER DRV_WHY="DRIVER=$DRIVER in $CONF" ;;
     auto)
         if version_ge "$ver" 24.03 && "$MODINFO" uio_pci_generic >/dev/null 2>&1; then
-            DRV=uio_pci_generic DRV_WHY="DPDK $ver >= 24.03 maps the LLQ BAR write-combining through resource2_wc"
+            DRV=uio_pci_generic DRV_WHY="DPDK $ver >= 24.03 polls the ENA control path without interrupts; the LLQ BAR is mapped write-combining through resource2_wc"
         elif "$MODINFO" vfio-pci >/dev/null 2>&1; then
             DRV=vfio-pci DRV_WHY="DPDK $ver < 24.03 or no uio_pci_generic"
         else
@@ -173,7 +177,7 @@ choose_driver() { # choose_driver BDF -> sets DRV, DRV_WHY, WC_EXPECTED
     if [[ $DRV == vfio-pci ]] && ! has_iommu; then NOIOMMU=1; fi
     if [[ $DRV == uio_pci_generic ]]; then
         if ! version_ge "$ver" 24.03; then
-            warn "uio_pci_generic with DPDK $ver < 24.03: the ENA PMD cannot map LLQ write-combining; expect low throughput"
+            warn "uio_pci_generic with DPDK $ver < 24.03: its ENA PMD has no control-path polling and uio_pci_generic no MSI-X, so the admin queue and keep-alives fail: mirrorcap refuses this device; use DRIVER=vfio-pci"
             WC_EXPECTED=no
         elif [[ $wc_file == no ]]; then
             warn "$bdf has no resource2_wc: the kernel cannot map BAR 2 write-combining; expect low throughput"

@@ -43,6 +43,12 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_xstats_get_names",
     "rte_eth_xstats_get",
     "rte_eth_promiscuous_enable",
+    "rte_eth_dev_reset",
+    "rte_eth_dev_callback_register",
+    "rte_eth_dev_callback_unregister",
+    "rte_timer_subsystem_init",
+    "rte_timer_subsystem_finalize",
+    "rte_timer_manage",
     "shim_.*",
 ];
 
@@ -57,6 +63,7 @@ const TYPES: &[&str] = &[
     "rte_eth_xstat_name",
     "rte_eth_rx_mq_mode",
     "rte_eth_tx_mq_mode",
+    "rte_eth_event_type",
     "shim_mbuf_view",
     "lcore_function_t",
 ];

@@ -20,6 +20,11 @@ pub(super) struct Control<'a, 'p> {
     pub(super) port: &'a mirrorcap_dpdk::Port<'p>,
     pub(super) port_name: &'a str,
     pub(super) stop: &'a AtomicBool,
+    /// Reset requests and link changes the driver raised.
+    pub(super) events: &'a mirrorcap_dpdk::PortEvents,
+    pub(super) pause: &'a super::pause::PortPause,
+    /// Test hook (`MIRRORCAP_FAULT=port-reset:S`): a reset request this long after start.
+    pub(super) inject_reset_after: Option<Duration>,
     pub(super) idle: Option<Duration>,
     pub(super) reloader: Reloader<'a, 'p>,
     pub(super) poller: Poller<'a>,
@@ -40,8 +45,17 @@ pub(super) fn ring_identity(worker_dir: &std::path::Path) -> Option<(u64, u64)> 
         .map(|m| (m.dev(), m.ino()))
 }
 
-/// A worker whose heartbeat has not moved for this long is reported unhealthy.
-const STALL: Duration = Duration::from_secs(3);
+/// A worker whose heartbeat has not moved for this long is reported unhealthy (a polling
+/// worker publishes every few milliseconds, busy or idle), so a load balancer's health check
+/// sees a wedged worker within two seconds.
+const STALL: Duration = Duration::from_secs(1);
+
+/// How often the control loop tells systemd's watchdog that every worker polls.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a device reset waits for every worker to reach a burst boundary (one burst takes
+/// microseconds; a worker that takes this long is stuck, and the port must not be touched).
+const PARK_WITHIN: Duration = Duration::from_secs(2);
 
 impl Control<'_, '_> {
     /// The main lcore's loop: metrics requests, the 1 Hz poll (NIC stats and xstats,
@@ -54,6 +68,13 @@ impl Control<'_, '_> {
         let mut last_change = Instant::now();
         let mut beats: Vec<(u64, Instant)> = vec![(0, Instant::now()); self.slots.len()];
         let mut status = StatusLine::new(self.log_every);
+        let started = Instant::now();
+        let (mut resets, mut link_changes) = (0u64, 0u64);
+        let notifier = super::notify::Notifier::from_env();
+        if let Some(n) = &notifier {
+            n.send("READY=1");
+        }
+        let mut last_watchdog = Instant::now() - WATCHDOG_EVERY;
         while !self.stop.load(Ordering::Relaxed) {
             let health = || self.health(&beats);
             let mut render = || {
@@ -76,6 +97,46 @@ impl Control<'_, '_> {
             };
             self.server
                 .serve_for(Duration::from_millis(50), &mut render, &health);
+            // The driver's timers (ENA's watchdog, due once a second) run on this lcore.
+            mirrorcap_dpdk::timers_manage();
+            if self
+                .inject_reset_after
+                .is_some_and(|d| started.elapsed() >= d)
+            {
+                self.inject_reset_after = None;
+                self.events.inject_reset();
+            }
+            let raised = self.events.take();
+            if raised.link_changes > 0 {
+                link_changes += u64::from(raised.link_changes);
+                let now = self.port.link().map_or("unknown".into(), |(up, mbps)| {
+                    if up {
+                        format!("up at {mbps} Mbit/s")
+                    } else {
+                        "down".to_string()
+                    }
+                });
+                status.finish();
+                eprintln!(
+                    "mirrorcap: port {}: link changed ({} change(s) since start): now {now}",
+                    self.port_name, link_changes
+                );
+            }
+            if raised.resets > 0 {
+                status.finish();
+                match self.recover() {
+                    Ok(line) => {
+                        resets += 1;
+                        eprintln!("{line} (reset {resets} since start)");
+                    }
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                }
+            }
+            self.metrics
+                .port_events(self.port_name, resets, link_changes);
             if last_poll.elapsed() >= Duration::from_secs(1) {
                 self.poll();
                 last_poll = Instant::now();
@@ -92,6 +153,18 @@ impl Control<'_, '_> {
                 let now = s.heartbeat.load(Ordering::Relaxed);
                 if now != b.0 {
                     *b = (now, Instant::now());
+                }
+            }
+            // systemd's watchdog is fed only while every worker polls: a wedged worker (or a
+            // wedged control loop) gets the service restarted.
+            if let Some(n) = &notifier {
+                let polling =
+                    self.slots.iter().zip(&beats).all(|(s, b)| {
+                        !s.finished.load(Ordering::Acquire) && b.1.elapsed() <= STALL
+                    });
+                if polling && last_watchdog.elapsed() >= WATCHDOG_EVERY {
+                    n.send("WATCHDOG=1");
+                    last_watchdog = Instant::now();
                 }
             }
             if let Some(idle) = self.idle {
@@ -111,6 +184,9 @@ impl Control<'_, '_> {
             }
         }
         status.finish();
+        if let Some(n) = &notifier {
+            n.send("STOPPING=1");
+        }
         self.stop.store(true, Ordering::Relaxed);
         (self.port.stats().unwrap_or(self.poller.sample.nic), fatal)
     }
@@ -131,6 +207,38 @@ impl Control<'_, '_> {
             }
         }
         None
+    }
+
+    /// A device reset the driver asked for: the workers parked at a burst boundary, the port
+    /// reset (or, without a driver reset, stopped) and set up again as at start, the workers
+    /// released. The ring is untouched. The line to log, or why the appliance must stop.
+    fn recover(&self) -> Result<String, String> {
+        let t0 = Instant::now();
+        let finished = |w: usize| self.slots[w].finished.load(Ordering::Acquire);
+        if !self.pause.hold(finished, PARK_WITHIN) {
+            self.pause.release();
+            return Err(format!(
+                "port {}: the driver asked for a device reset, but a worker did not reach a burst boundary within {PARK_WITHIN:?}: the port was not touched; stopping (a restart re-initialises it)",
+                self.port_name
+            ));
+        }
+        let r = self.port.recover();
+        self.pause.release();
+        match r {
+            Ok(kind) => Ok(format!(
+                "mirrorcap: port {}: the driver asked for a device reset: {} and set up again as at start in {:.0} ms; capture resumed, the ring kept",
+                self.port_name,
+                match kind {
+                    mirrorcap_dpdk::Recovery::Reset => "reset (rte_eth_dev_reset)",
+                    mirrorcap_dpdk::Recovery::Restarted => "stopped (the driver has no reset)",
+                },
+                t0.elapsed().as_secs_f64() * 1e3
+            )),
+            Err(e) => Err(format!(
+                "port {}: setting the port up again after a device reset failed: {e}; stopping (the service restarts mirrorcap)",
+                self.port_name
+            )),
+        }
     }
 
     /// The once-a-second poll, handed to the metrics.

@@ -7,9 +7,13 @@
 //! (release has `panic = "abort"`; debug builds behave the same). The service's
 //! `Restart=always` starts it again, and the next start recovers the ring as after a kill.
 //!
-//! Test hook: `MIRRORCAP_FAULT=worker-panic:N` makes worker N panic once it has processed
-//! 64 bursts. It is read once at start; any other value of the variable is refused (exit 2),
-//! so it cannot be set by accident and go unnoticed.
+//! Test hooks: `MIRRORCAP_FAULT=worker-panic:N` makes worker N panic once it has processed
+//! 64 bursts; `MIRRORCAP_FAULT=worker-stall:N` makes it stop polling then (it sleeps until
+//! the appliance stops: a wedged worker); `MIRRORCAP_FAULT=port-reset:S` raises a device reset request S seconds after
+//! the workers start, as ENA's watchdog would (`RTE_ETH_EVENT_INTR_RESET`), so the whole
+//! recovery (workers parked, the port reset or restarted and set up again) runs on a vdev. The
+//! variable is read once at start; any other value is refused (exit 2), so it cannot be set by
+//! accident and go unnoticed.
 #![forbid(unsafe_code)]
 use std::cell::Cell;
 
@@ -21,6 +25,10 @@ pub const FAULT_ENV: &str = "MIRRORCAP_FAULT";
 pub enum Fault {
     /// Worker N panics after 64 bursts.
     WorkerPanic(usize),
+    /// A device reset request this many seconds after the workers start.
+    PortReset(u64),
+    /// Worker N stops polling after 64 bursts, until the appliance stops.
+    WorkerStall(usize),
 }
 
 /// Reads [`FAULT_ENV`]: None when unset or empty.
@@ -33,11 +41,15 @@ pub fn from_env() -> Result<Option<Fault>, String> {
 }
 
 fn parse(v: &str) -> Result<Fault, String> {
-    v.strip_prefix("worker-panic:")
-        .and_then(|n| n.parse().ok())
+    let num = |p: &str| v.strip_prefix(p).and_then(|n| n.parse().ok());
+    num("worker-panic:")
         .map(Fault::WorkerPanic)
+        .or_else(|| num("port-reset:").map(|s| Fault::PortReset(s as u64)))
+        .or_else(|| num("worker-stall:").map(Fault::WorkerStall))
         .ok_or_else(|| {
-            format!("{FAULT_ENV}={v}: unknown fault (the test hook takes worker-panic:N); unset it")
+            format!(
+                "{FAULT_ENV}={v}: unknown fault (the test hook takes worker-panic:N, worker-stall:N or port-reset:SECONDS); unset it"
+            )
         })
 }
 
@@ -85,7 +97,15 @@ mod tests {
     #[test]
     fn only_the_documented_fault_parses() {
         assert_eq!(parse("worker-panic:1"), Ok(Fault::WorkerPanic(1)));
-        for bad in ["worker-panic", "worker-panic:x", "panic", "worker-panic:-1"] {
+        assert_eq!(parse("port-reset:3"), Ok(Fault::PortReset(3)));
+        assert_eq!(parse("worker-stall:0"), Ok(Fault::WorkerStall(0)));
+        for bad in [
+            "worker-panic",
+            "worker-panic:x",
+            "panic",
+            "worker-panic:-1",
+            "port-reset:",
+        ] {
             assert!(parse(bad).unwrap_err().contains(FAULT_ENV), "{bad}");
         }
     }

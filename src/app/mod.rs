@@ -5,10 +5,13 @@
 //! (`fault`).
 mod appliance;
 mod archive;
+mod ena;
 pub mod fault;
 pub mod startup;
 
 mod control;
+mod notify;
+mod pause;
 mod reload;
 mod run;
 mod store;

@@ -277,6 +277,11 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         Some(p) => Some(super::archive::ArchiveThread::start(p, control_cpu)?),
         None => None,
     };
+    // Reset requests and link changes from the driver, handled by the control loop.
+    let events = mirrorcap_dpdk::PortEvents::register(port.id())
+        .map_err(|e| AppError::Environment(format!("port events: {e}")))?;
+    let pause = super::pause::PortPause::new(workers);
+    let pause_ref = &pause;
     let queues = port.take_rx_queues();
     let stop_ref: &AtomicBool = &stop;
     let mut jobs = Vec::with_capacity(workers);
@@ -306,7 +311,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             stamp_counts: tcounts,
             reload: &reload,
             stop: stop_ref,
+            pause: pause_ref,
             inject_panic: inject == Some(fault::Fault::WorkerPanic(w)),
+            inject_stall: inject == Some(fault::Fault::WorkerStall(w)),
         };
         jobs.push(WorkerLcore {
             lcore: lcores[w],
@@ -334,6 +341,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
             port: &port,
             port_name: &port_name,
             stop: stop_ref,
+            events: &events,
+            pause: pause_ref,
+            inject_reset_after: match inject {
+                Some(fault::Fault::PortReset(s)) => Some(std::time::Duration::from_secs(s)),
+                _ => None,
+            },
             idle: cfg.exit_when_idle,
             reloader: Reloader {
                 eal: &eal,
@@ -388,6 +401,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, AppErro
         nic,
     };
     print_summary(&summary);
+    drop(events);
     drop(port);
     drop(pools);
     drop(std::mem::ManuallyDrop::into_inner(eal));

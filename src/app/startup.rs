@@ -116,15 +116,23 @@ pub fn bring_up_eal(plan: &EalPlan) -> Result<Eal, AppError> {
             eb.in_memory(true)
         };
     }
+    let dpdk = mirrorcap_dpdk::version_numbers();
     for d in plan.source.devices {
-        eb = eb.allow(d.clone());
+        let arg = super::ena::device_arg(d, std::path::Path::new("/sys"), dpdk)
+            .map_err(AppError::Usage)?;
+        eb = eb.allow(arg);
     }
     for v in plan.source.vdevs {
         eb = eb.vdev(v.clone());
     }
-    eb.extra(args.iter().cloned())
+    let eal = eb
+        .extra(args.iter().cloned())
         .init()
-        .map_err(|e| AppError::Environment(format!("DPDK EAL: {e}")))
+        .map_err(|e| AppError::Environment(format!("DPDK EAL: {e}")))?;
+    // Drivers arm their timers (ENA's watchdog) when a port starts: the library first.
+    mirrorcap_dpdk::timers_init()
+        .map_err(|e| AppError::Environment(format!("DPDK timers: {e}")))?;
+    Ok(eal)
 }
 
 /// The one port the EAL probed from `source`; `one` says why only one (for the error when

@@ -70,9 +70,14 @@ pub struct Worker<'a> {
     pub stamp_counts: &'a PublishedStampCounts,
     pub reload: &'a Reload<WorkerSessions<Filter>>,
     pub stop: &'a AtomicBool,
+    /// Raised by the control lcore around a device reset: park between bursts.
+    pub pause: &'a super::pause::PortPause,
     /// Test hook (`MIRRORCAP_FAULT=worker-panic:N`, see `fault.rs`): panic after
     /// [`PUBLISH_EVERY`] bursts.
     pub inject_panic: bool,
+    /// Test hook (`MIRRORCAP_FAULT=worker-stall:N`): stop polling after [`PUBLISH_EVERY`]
+    /// bursts, until the appliance stops.
+    pub inject_stall: bool,
 }
 
 impl Worker<'_> {
@@ -97,6 +102,11 @@ impl Worker<'_> {
         let mut idle: u64 = 0;
         let mut generation = self.reload.adopt(self.index, &mut self.state.sessions);
         while !self.stop.load(Ordering::Relaxed) {
+            if self.pause.requested() {
+                self.publish();
+                self.pause.park(self.index, self.stop);
+                continue;
+            }
             if self.reload.generation() != generation {
                 // A reload: counters of the old set first, then the new set from this burst on.
                 self.publish();
@@ -126,6 +136,9 @@ impl Worker<'_> {
             w.st.bursts += 1;
             if w.st.bursts.is_multiple_of(PUBLISH_EVERY) {
                 self.publish();
+                while self.inject_stall && !self.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
                 if self.inject_panic {
                     panic!(
                         "injected fault (MIRRORCAP_FAULT=worker-panic:{})",

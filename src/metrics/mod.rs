@@ -308,6 +308,12 @@ impl Metrics {
 
     /// Takes the control core's once-a-second poll: NIC counters and xstats, link, mempools
     /// and the rings' retention and writability.
+    /// The control loop's counts of device resets and link changes.
+    pub fn port_events(&self, port: &str, resets: u64, link_changes: u64) {
+        self.count("mirrorcap_port_resets_total", &[port], resets);
+        self.count("mirrorcap_port_link_changes_total", &[port], link_changes);
+    }
+
     pub fn observe<'x>(
         &self,
         port: &str,

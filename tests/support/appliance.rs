@@ -22,6 +22,7 @@ pub struct Appliance {
 pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
+    wrap: Vec<String>,
 }
 
 impl Builder {
@@ -89,6 +90,12 @@ impl Builder {
         super::mirrorcap(&args)
     }
 
+    /// Runs the appliance under `cmd` (e.g. `ip netns exec NS`).
+    pub fn wrap(mut self, cmd: &[&str]) -> Self {
+        self.wrap = cmd.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     /// An environment variable of the process (the archive's credentials and endpoint).
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -98,7 +105,7 @@ impl Builder {
     /// Starts `mirrorcap run ARGS --metrics-addr 127.0.0.1:0` and waits for its metrics line.
     pub fn start(self) -> Appliance {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        Appliance::start_with(&args, &self.env)
+        Appliance::start_wrapped(&args, &self.env, &self.wrap)
     }
 }
 
@@ -114,7 +121,20 @@ impl Appliance {
 
     /// [`Appliance::start`] with environment variables.
     pub fn start_with(args: &[&str], env: &[(String, String)]) -> Appliance {
-        let mut child = Command::new(bin())
+        Self::start_wrapped(args, env, &[])
+    }
+
+    /// [`Appliance::start_with`] under a wrapper command (`wrap`, may be empty).
+    pub fn start_wrapped(args: &[&str], env: &[(String, String)], wrap: &[String]) -> Appliance {
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let mut child = cmd
             .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .args(args)

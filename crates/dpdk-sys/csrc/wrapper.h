@@ -9,5 +9,6 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_timer.h>
 #include "shim.h"
 #include "filter.h"

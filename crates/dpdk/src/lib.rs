@@ -58,6 +58,7 @@
 mod burst;
 mod eal;
 mod error;
+mod events;
 pub mod filter;
 mod lcore;
 mod mempool;
@@ -69,9 +70,10 @@ mod xstats;
 pub use burst::{Burst, PacketView, MAX_BURST};
 pub use eal::{hugepages_available, Eal, EalBuilder};
 pub use error::DpdkError;
+pub use events::{timers_init, timers_manage, PortEvents, Raised};
 pub use lcore::{launch_workers, WorkerLcore};
 pub use mempool::Mempool;
-pub use port::{NicStats, Port, PortBuilder, PortInfo, RxQueue};
+pub use port::{NicStats, Port, PortBuilder, PortInfo, Recovery, RxQueue};
 pub use time::{rdtsc, tsc_hz, TscClock};
 pub use tx::{TxBurst, TxQueue, MAX_TX_BURST};
 pub use xstats::Xstats;
@@ -85,6 +87,11 @@ pub fn version() -> String {
 }
 
 /// Bytes of headroom DPDK keeps at the front of each mbuf (RTE_PKTMBUF_HEADROOM).
+/// DPDK's (year, month) release number, as compiled against (22.11: (22, 11)).
+pub fn version_numbers() -> (u32, u32) {
+    (dpdk_sys::RTE_VER_YEAR, dpdk_sys::RTE_VER_MONTH)
+}
+
 pub fn pktmbuf_headroom() -> u16 {
     // SAFETY: returns a compile-time constant.
     unsafe { dpdk_sys::shim_pktmbuf_headroom() }

@@ -5,7 +5,8 @@
 use super::{Burst, DpdkError, Mempool};
 use std::ffi::CStr;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::Mutex;
 
 /// What the device says about itself, read before configuration.
 #[derive(Clone, Debug)]
@@ -152,6 +153,59 @@ impl<'p> PortBuilder<'p> {
             self.mtu
         };
         conf.rxmode.mtu = mtu as u32;
+        let mut setup = Setup {
+            conf,
+            nq,
+            ntx,
+            rxd: self.rx_desc,
+            txd: if ntx > 0 { self.tx_desc } else { 0 },
+            mtu,
+            rss,
+            pools: self.pools.iter().map(|p| p.as_ptr()).collect(),
+        };
+        let applied = setup.apply(&info)?;
+        Ok(Port {
+            info,
+            nb_rx_queues: nq,
+            nb_tx_queues: ntx,
+            tx_desc: setup.txd,
+            rx_desc: setup.rxd,
+            mtu: AtomicU16::new(applied),
+            rss,
+            queues_taken: AtomicBool::new(false),
+            tx_taken: AtomicBool::new(false),
+            setup: Mutex::new(setup),
+            _pools: PhantomData,
+        })
+    }
+}
+
+/// Everything a port's set-up used, kept so that a reset can set it up again exactly so.
+struct Setup {
+    conf: dpdk_sys::rte_eth_conf,
+    nq: u16,
+    ntx: u16,
+    /// Descriptors asked for, then as adjusted to the device.
+    rxd: u16,
+    txd: u16,
+    mtu: u16,
+    rss: bool,
+    /// The RX queues' pools (the port's `'p` borrow keeps them alive).
+    pools: Vec<*mut dpdk_sys::rte_mempool>,
+}
+
+// SAFETY: the raw pointers (inside `conf` an RSS key, none set; the pools, which the port's
+// `'p` borrow keeps alive) are never dereferenced here; they are only handed to DPDK, from the
+// control lcore, under the port's mutex.
+unsafe impl Send for Setup {}
+
+impl Setup {
+    /// Configures the device, sets up its queues, starts it, sets the MTU and promiscuous
+    /// mode; the MTU applied.
+    fn apply(&mut self, info: &PortInfo) -> Result<u16, DpdkError> {
+        let id = info.port_id;
+        let (nq, ntx, rss, mtu) = (self.nq, self.ntx, self.rss, self.mtu);
+        let mut conf = self.conf;
         // SAFETY: conf is a fully initialised rte_eth_conf; DPDK copies it.
         let mut ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, nq, ntx, &conf) };
         if ret == -libc::EINVAL {
@@ -170,13 +224,13 @@ impl<'p> PortBuilder<'p> {
                 ret,
             ));
         }
-        let mut rxd = self.rx_desc;
-        let mut txd: u16 = if ntx > 0 { self.tx_desc } else { 0 };
+        let (mut rxd, mut txd) = (self.rxd, self.txd);
         // SAFETY: valid out-pointers.
         let ret = unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd) };
         if ret != 0 {
             return Err(DpdkError::from_ret("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
         }
+        (self.rxd, self.txd) = (rxd, txd);
         for (q, pool) in self.pools.iter().enumerate() {
             // SAFETY: the pool outlives the port (lifetime 'p); a null rxconf selects the
             // device's defaults.
@@ -187,7 +241,7 @@ impl<'p> PortBuilder<'p> {
                     rxd,
                     info.socket.max(0) as u32,
                     std::ptr::null(),
-                    pool.as_ptr(),
+                    *pool,
                 )
             };
             if ret != 0 {
@@ -239,19 +293,17 @@ impl<'p> PortBuilder<'p> {
         // ENA does not offer it, so failure is not an error.
         // SAFETY: no preconditions on a started port.
         unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
-        Ok(Port {
-            info,
-            nb_rx_queues: nq,
-            nb_tx_queues: ntx,
-            tx_desc: txd,
-            rx_desc: rxd,
-            mtu: applied,
-            rss,
-            queues_taken: AtomicBool::new(false),
-            tx_taken: AtomicBool::new(false),
-            _pools: PhantomData,
-        })
+        Ok(applied)
     }
+}
+
+/// How [`Port::recover`] brought the port back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// `rte_eth_dev_reset` re-initialised the device (ENA), then it was set up again.
+    Reset,
+    /// The driver has no reset (most vdevs): the port was stopped and set up again.
+    Restarted,
 }
 
 /// A started port. Dropping it stops and closes the device.
@@ -261,10 +313,12 @@ pub struct Port<'p> {
     nb_tx_queues: u16,
     tx_desc: u16,
     rx_desc: u16,
-    mtu: u16,
+    mtu: AtomicU16,
     rss: bool,
     queues_taken: AtomicBool,
     tx_taken: AtomicBool,
+    /// Taken only by [`Port::recover`], on the control lcore.
+    setup: Mutex<Setup>,
     _pools: PhantomData<&'p Mempool<'p>>,
 }
 
@@ -293,7 +347,7 @@ impl<'p> Port<'p> {
     }
     /// The MTU the device accepted.
     pub fn mtu(&self) -> u16 {
-        self.mtu
+        self.mtu.load(Ordering::Relaxed)
     }
     pub fn rss(&self) -> bool {
         self.rss
@@ -345,6 +399,35 @@ impl<'p> Port<'p> {
             ierrors: s.ierrors,
             rx_nombuf: s.rx_nombuf,
         })
+    }
+
+    /// Brings the port back after the driver asked for a reset (`RTE_ETH_EVENT_INTR_RESET`):
+    /// `rte_eth_dev_reset` (which stops the port and re-initialises the device), or, on a
+    /// driver without one, a stop; then the same configuration, queues (same pools and
+    /// descriptor counts), MTU and promiscuous mode as at start, and a start.
+    ///
+    /// Every RX and TX queue of the port must be idle (no lcore in a burst call on it) for the
+    /// whole call: the caller parks the workers at a burst boundary first.
+    pub fn recover(&self) -> Result<Recovery, DpdkError> {
+        let id = self.info.port_id;
+        // SAFETY: the caller guarantees no queue is polled during the call.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_reset(id) };
+        let kind = if ret == 0 {
+            Recovery::Reset
+        } else if ret == -libc::ENOTSUP {
+            // SAFETY: as above; stopping a stopped port is harmless.
+            unsafe { dpdk_sys::rte_eth_dev_stop(id) };
+            Recovery::Restarted
+        } else {
+            return Err(DpdkError::from_ret(
+                format!("rte_eth_dev_reset(port {})", self.info.name),
+                ret,
+            ));
+        };
+        let mut setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        let mtu = setup.apply(&self.info)?;
+        self.mtu.store(mtu, Ordering::Relaxed);
+        Ok(kind)
     }
 
     /// Link state and speed in Mbit/s.

@@ -426,7 +426,11 @@ fn retention_waits_for_the_archive_when_required_and_counts_what_it_deletes_othe
     assert_eq!(d.names, vec![files[2].name.clone(), files[3].name.clone()]);
     assert_eq!(d.unarchived, 2, "{d:?}");
     assert!(d.unarchived_bytes > 0 && !d.held_for_archive);
-    assert_eq!(list(sp.dir()).unwrap().len(), 1, "the newest is always kept");
+    assert_eq!(
+        list(sp.dir()).unwrap().len(),
+        1,
+        "the newest is always kept"
+    );
 }
 
 #[test]
