@@ -3,6 +3,7 @@
 //! mempools and rings ([`crate::control::Sample`]); latency histograms rendered from the
 //! workers' published buckets; and the HTTP endpoint serving `/metrics` and `/healthz`
 //! (hyper on its own thread, with its limits and counters).
+mod admission;
 mod archive;
 pub mod catalogue;
 mod histograms;
