@@ -144,7 +144,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_config_reload_failures_total", Counter, &[], "SIGHUP reloads refused (unreadable or invalid configuration file): the running sessions were kept.", Always),
     // The metrics listener itself.
     f("mirrorcap_http_requests_total", Counter, &["code"], "Requests the metrics listener answered, by HTTP status code (200, 404, 405, 413, 500, 503).", Always),
-    f("mirrorcap_http_connections_rejected_total", Counter, &["reason"], "Connections the metrics listener closed early: cap (listener full, no source holding more than the newcomer's), per_source (its source already held its share), evicted (waiting for a request head, closed for a newcomer from a source holding fewer), timeout (no complete request head in time), oversize (request head over the size limit), lifetime (open past the lifetime limit).", Always),
+    f("mirrorcap_http_connections_rejected_total", Counter, &["reason"], "Connections the metrics listener closed early: cap (listener full, and no waiting connection the newcomer's source may take), per_source (its source already held its share), evicted (waiting for a request head, closed for a newcomer from a source holding fewer), timeout (no complete request head in time), oversize (request head over the size limit), lifetime (open past the lifetime limit).", Always),
     f("mirrorcap_http_connections_open", Gauge, &[], "Connections the metrics listener has open.", Always),
 ];
 

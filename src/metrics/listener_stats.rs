@@ -11,8 +11,8 @@ pub const CODES: [u16; 6] = [200, 404, 405, 413, 500, 503];
 /// Why a connection was closed early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reject {
-    /// The listener was full (`--metrics-max-connections`) and no source held more
-    /// connections than the newcomer's: closed right after accept.
+    /// The listener was full (`--metrics-max-connections`) and no waiting connection was
+    /// the newcomer's to take (`admission`): closed right after accept.
     Cap = 0,
     /// No complete request head within the header timeout (slow or silent client).
     Timeout = 1,
