@@ -1,5 +1,6 @@
 //! The metrics endpoint of a running appliance: a live scrape passes `promtool check metrics`
-//! and holds exactly the catalogue's families; latency histograms count every packet;
+//! and holds exactly the catalogue's families; latency histograms count every packet; the
+//! last packet's time follows traffic and stops with it;
 //! `/healthz` and nothing else besides `/metrics`; an unwritable ring turns the appliance
 //! unhealthy; the status line's interval off a terminal.
 mod support;
@@ -105,6 +106,14 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
         metric(&m, "mirrorcap_ring_capacity_bytes", &[]),
         Some(4.0 * 1024.0 * 1024.0)
     );
+    // Traffic flows (the replay loops): the newest packet is at most a few seconds old, and
+    // not older than the process.
+    let last = last_packet(&m).expect("no mirrorcap_last_packet_timestamp_seconds");
+    let start = metric(&m, "mirrorcap_start_time_seconds", &[]).unwrap();
+    assert!(
+        start <= last && last <= now + 1.0 && now - last < 5.0,
+        "last packet {last}, start {start}, now {now}"
+    );
     assert_eq!(metric(&m, "mirrorcap_ring_writable", &[]), Some(1.0));
     assert_eq!(metric(&m, "mirrorcap_port_link_up", &[]), Some(1.0));
     assert_eq!(metric(&m, "mirrorcap_healthy", &[]), Some(1.0));
@@ -132,6 +141,34 @@ fn live_scrape_passes_promtool_and_holds_exactly_the_catalogue() {
         &[("vni", "100")]
     )
     .is_some_and(|v| v > 0.0));
+}
+
+/// The newest `mirrorcap_last_packet_timestamp_seconds` over the workers.
+fn last_packet(m: &str) -> Option<f64> {
+    m.lines()
+        .filter(|l| l.starts_with("mirrorcap_last_packet_timestamp_seconds{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .reduce(f64::max)
+}
+
+#[test]
+fn the_last_packet_time_follows_traffic_and_stops_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen_fixture(dir.path(), "in.pcap", &["--count", "500"]);
+    let before = unix_now();
+    let app = Appliance::on_pcap(&input, &dir.path().join("ring"), false, 4, &[]);
+    // The replay runs once: every packet received, then nothing.
+    let m = app.scrape_until(Duration::from_secs(30), |m| {
+        metric(m, "mirrorcap_rx_packets_total", &[]) == Some(500.0)
+    });
+    let last = last_packet(&m).expect("no mirrorcap_last_packet_timestamp_seconds");
+    let now = unix_now();
+    assert!(before <= last && last <= now, "{before} <= {last} <= {now}");
+    // Scrapes go on, the workers poll, nothing arrives: the time stays where it was.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, m) = app.get("/metrics");
+    assert_eq!(last_packet(&m), Some(last));
+    assert_eq!(metric(&m, "mirrorcap_workers_running", &[]), Some(1.0));
 }
 
 /// The cumulative buckets of a histogram series (le, count), in scrape order.

@@ -2,13 +2,17 @@
 //! header timeout while a normal scrape in parallel succeeds; an oversized request head, a
 //! request body, other methods and paths are refused with their codes; connections over the
 //! cap are closed and counted, and scrapes succeed again once the idle ones time out; a
-//! keep-alive client is shut down at the connection lifetime. The process stays up and its
-//! listener counters are exact. The listener's thread shares the control thread's CPU.
+//! keep-alive client is shut down at the connection lifetime; a client holding 300 slow
+//! connections from ten addresses cannot keep scrapes from other addresses out. The process
+//! stays up and its listener counters are exact. The listener's thread shares the control
+//! thread's CPU.
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use support::*;
 
 /// An appliance replaying a small capture once (then idle, still healthy).
@@ -125,6 +129,8 @@ fn slow_oversized_and_wrong_requests_are_refused_and_counted_while_scrapes_go_on
         cut_after.is_some(),
         "the slowloris client sent 40 header bytes and was never cut off"
     );
+    // By the 2 s header timeout, give or take a second of the client's pace.
+    assert!(cut_after <= Some(4), "cut off after {cut_after:?} s");
 
     // A 64 KiB header: 431 or a plain close, and the process lives on.
     let big = format!(
@@ -296,8 +302,9 @@ fn a_keep_alive_client_is_shut_down_at_the_connection_lifetime() {
     let base_ok = answered(&m, "200") + 1.0;
     let mut s = TcpStream::connect(&app.metrics).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    // Health checks on one connection, each well within the header timeout, until the
-    // server ends the connection (it must, within a few lifetimes).
+    // Health checks on one connection, each well within the header timeout (2 s, also the
+    // keep-alive idle limit), until the server ends the connection (it must, within a few
+    // lifetimes).
     let mut answers = 0;
     let mut buf = [0u8; 4096];
     for _ in 0..40 {
@@ -314,7 +321,7 @@ fn a_keep_alive_client_is_shut_down_at_the_connection_lifetime() {
                 answers += 1;
             }
         }
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(1));
     }
     assert!(answers > 1, "keep-alive did not hold: {answers} answer(s)");
     assert!(answers < 40, "the connection outlived its lifetime");
@@ -323,4 +330,147 @@ fn a_keep_alive_client_is_shut_down_at_the_connection_lifetime() {
     assert_eq!(rejected(&m, "lifetime"), 1.0);
     assert_eq!(rejected(&m, "timeout"), 0.0);
     assert_eq!(answered(&m, "200"), base_ok + f64::from(answers));
+}
+
+/// A connection to `to` from the loopback address `from` (bound before connecting, so one
+/// machine plays many clients: all of 127.0.0.0/8 is local on Linux), non-blocking; `None`
+/// when the connection is not established within a second.
+fn connect_from(rt: &tokio::runtime::Runtime, from: [u8; 4], to: SocketAddr) -> Option<TcpStream> {
+    let sock = tokio::net::TcpSocket::new_v4().ok()?;
+    sock.bind(SocketAddr::from((from, 0))).ok()?;
+    let s = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(1), sock.connect(to)).await })
+        .ok()?
+        .ok()?;
+    s.into_std().ok()
+}
+
+/// `GET path` over `s` (HTTP/1.0: the server closes after the answer): (status, body).
+fn get_over(mut s: TcpStream, path: &str) -> (u16, String) {
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status(&resp), body)
+}
+
+/// The hostile client: keeps up to 300 connections open, 30 from each of 127.0.0.2 to
+/// 127.0.0.11 (one address after the other), each stuck in the middle of a request head;
+/// every 200 ms it replaces those the server closed. Returns how many connections it opened
+/// in all.
+fn hold_slow_connections(addr: SocketAddr, stop: Arc<AtomicBool>, filled: Arc<AtomicBool>) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut conns: Vec<Option<TcpStream>> = (0..300).map(|_| None).collect();
+    let mut opened = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for (i, c) in conns.iter_mut().enumerate() {
+            if c.as_ref().is_some_and(closed_by_server) {
+                *c = None;
+            }
+            if c.is_none() {
+                let from = [127, 0, 0, 2 + (i / 30) as u8];
+                if let Some(mut s) = connect_from(&rt, from, addr) {
+                    s.set_nonblocking(false).unwrap();
+                    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+                    *c = Some(s);
+                    opened += 1;
+                }
+            }
+        }
+        filled.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    opened
+}
+
+#[test]
+fn scrapes_from_other_addresses_go_on_while_one_client_holds_300_slow_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = appliance(dir.path(), &[]);
+    let addr: SocketAddr = app.metrics.parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let filled = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let (stop, filled) = (Arc::clone(&stop), Arc::clone(&filled));
+        std::thread::spawn(move || hold_slow_connections(addr, stop, filled))
+    };
+    let t0 = Instant::now();
+    while !filled.load(Ordering::Relaxed) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30) && !attacker.is_finished(),
+            "the attacker never got going"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // For 12 s (several header timeouts), scrapes and health checks from two other
+    // addresses, the appliance's usual 127.0.0.1 and a newcomer 127.0.0.50, each answered 200
+    // within two seconds of connecting.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    let mut most_open: f64 = 0.0;
+    let mut checks = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(12) {
+        for (from, path) in [([127, 0, 0, 1], "/metrics"), ([127, 0, 0, 50], "/healthz")] {
+            let start = Instant::now();
+            let (code, body) = match connect_from(&rt, from, addr) {
+                Some(s) => get_over(s, path),
+                None => (0, String::new()),
+            };
+            let took = start.elapsed();
+            assert_eq!(
+                code,
+                200,
+                "{path} from {from:?} after {:?} of the attack: {code} {body:?}",
+                t0.elapsed()
+            );
+            assert!(took < Duration::from_secs(2), "{path} took {took:?}");
+            slowest = slowest.max(took);
+            if path == "/metrics" {
+                let open = metric(&body, "mirrorcap_http_connections_open", &[]).unwrap();
+                most_open = most_open.max(open);
+            }
+            checks += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened = attacker.join().unwrap();
+    // The attack really filled the listener (32 connections by default)...
+    assert!(most_open >= 30.0, "at most {most_open} connections open");
+    assert!(opened > 300, "{opened}");
+
+    // ... and what it was refused is counted: connections over a source's share at once,
+    // and the oldest waiting ones of the biggest holder closed to let others in; its
+    // unfinished request heads time out.
+    let (code, m) = app.get("/metrics");
+    assert_eq!(code, 200);
+    let refused: Vec<_> = ["per_source", "evicted", "cap", "timeout"]
+        .iter()
+        .map(|r| (r, rejected(&m, r)))
+        .collect();
+    eprintln!(
+        "{checks} checks answered, slowest {slowest:?}; the attacker opened {opened} \
+         connections, at most {most_open} open at a scrape; refused: {refused:?}"
+    );
+    assert!(rejected(&m, "per_source") > 0.0, "{m}");
+    assert!(rejected(&m, "evicted") > 0.0, "{m}");
+    assert!(rejected(&m, "timeout") > 0.0, "{m}");
+    assert_eq!(answered(&m, "503"), 0.0);
+    let (code, body) = app.get("/healthz");
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    assert!(!app.stderr().contains("panicked"), "{}", app.stderr());
 }

@@ -18,6 +18,8 @@ pub enum Presence {
     Always,
     /// Once a mirrored frame has been captured (per-VNI counters, ring timestamps).
     AfterCapture,
+    /// Once a scrape has seen a worker's received counter move (any packet, captured or not).
+    AfterTraffic,
     /// Only on an ENA port (`net_ena`).
     Ena,
     /// Once a mirror session or a `[default]` policy is configured and has taken a packet.
@@ -68,6 +70,7 @@ pub const CATALOGUE: &[Family] = &[
     // Traffic through the workers.
     f("mirrorcap_rx_packets_total", Counter, &["worker", "queue"], "Packets received from the NIC by each worker (outer frames).", Always),
     f("mirrorcap_rx_bytes_total", Counter, &["worker", "queue"], "Bytes received from the NIC by each worker (outer frames).", Always),
+    f("mirrorcap_last_packet_timestamp_seconds", Gauge, W, "When each worker last received a packet (captured or dropped), Unix seconds, to within the time between scrapes: the first scrape that saw its received counter move. time() minus the newest over workers is how long the appliance has received nothing.", AfterTraffic),
     f("mirrorcap_captured_packets_total", Counter, W, "Mirrored frames written to the ring.", Always),
     f("mirrorcap_captured_bytes_total", Counter, W, "Bytes of mirrored frames written to the ring (inner frames, as stored).", Always),
     f("mirrorcap_dropped_packets_total", Counter, &["worker", "stage", "reason"], "Packets received but not captured, by stage and reason (docs/drop-reasons.md).", Always),
@@ -143,7 +146,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_config_reload_failures_total", Counter, &[], "SIGHUP reloads refused (unreadable or invalid configuration file): the running sessions were kept.", Always),
     // The metrics listener itself.
     f("mirrorcap_http_requests_total", Counter, &["code"], "Requests the metrics listener answered, by HTTP status code (200, 404, 405, 413, 500, 503).", Always),
-    f("mirrorcap_http_connections_rejected_total", Counter, &["reason"], "Connections the metrics listener closed early: cap (over the connection limit), timeout (no complete request head in time), oversize (request head over the size limit), lifetime (open past the lifetime limit).", Always),
+    f("mirrorcap_http_connections_rejected_total", Counter, &["reason"], "Connections the metrics listener closed early: cap (listener full, and no waiting connection the newcomer's source may take), per_source (its source already held its share), evicted (waiting for a request head, closed for a newcomer from a source holding fewer), timeout (no complete request head in time), oversize (request head over the size limit), lifetime (open past the lifetime limit).", Always),
     f("mirrorcap_http_connections_open", Gauge, &[], "Connections the metrics listener has open.", Always),
 ];
 

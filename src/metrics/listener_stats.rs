@@ -1,5 +1,5 @@
 //! The metrics listener's own counters: requests answered by status code, connections
-//! closed early by reason, connections open. Written by the `mc-metrics` thread with
+//! closed early by reason, connections open (who may open one is `admission`'s business). Written by the `mc-metrics` thread with
 //! atomics, copied into the registry by the control loop when it renders a scrape.
 #![forbid(unsafe_code)]
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,7 +11,8 @@ pub const CODES: [u16; 6] = [200, 404, 405, 413, 500, 503];
 /// Why a connection was closed early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reject {
-    /// More connections open than `--metrics-max-connections`: closed right after accept.
+    /// The listener was full (`--metrics-max-connections`) and no waiting connection was
+    /// the newcomer's to take (`admission`): closed right after accept.
     Cap = 0,
     /// No complete request head within the header timeout (slow or silent client).
     Timeout = 1,
@@ -19,14 +20,21 @@ pub enum Reject {
     Oversize = 2,
     /// Still open at the connection lifetime limit (e.g. a client not reading its response).
     Lifetime = 3,
+    /// Its source already held its share of connections: closed right after accept.
+    PerSource = 4,
+    /// A connection waiting for a request head, closed so that a newcomer from a source
+    /// holding fewer connections could take its slot.
+    Evicted = 5,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 4] = [
+    pub const ALL: [Reject; 6] = [
         Reject::Cap,
         Reject::Timeout,
         Reject::Oversize,
         Reject::Lifetime,
+        Reject::PerSource,
+        Reject::Evicted,
     ];
 
     pub fn label(self) -> &'static str {
@@ -35,6 +43,8 @@ impl Reject {
             Reject::Timeout => "timeout",
             Reject::Oversize => "oversize",
             Reject::Lifetime => "lifetime",
+            Reject::PerSource => "per_source",
+            Reject::Evicted => "evicted",
         }
     }
 }
@@ -58,13 +68,9 @@ impl ListenerStats {
         self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes a connection slot if fewer than `cap` are open.
-    pub fn try_open(&self, cap: usize) -> bool {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < cap).then_some(n + 1)
-            })
-            .is_ok()
+    /// One more connection open (admission decides whether it may be: `admission`).
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn close(&self) {
@@ -97,13 +103,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cap_holds_and_slots_come_back() {
+    fn counts_add_up() {
         let s = ListenerStats::default();
-        assert!(s.try_open(2));
-        assert!(s.try_open(2));
-        assert!(!s.try_open(2));
+        s.opened();
+        s.opened();
+        s.opened();
         s.close();
-        assert!(s.try_open(2));
         assert_eq!(s.open(), 2);
         s.answered(200);
         s.answered(200);
@@ -117,5 +122,11 @@ mod tests {
                 .map(|r| r.1),
             Some(1)
         );
+        let labels: std::collections::HashSet<_> = Reject::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), Reject::ALL.len());
+        assert!(Reject::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, r)| *r as usize == i));
     }
 }

@@ -3,9 +3,11 @@
 //! mempools and rings ([`crate::control::Sample`]); latency histograms rendered from the
 //! workers' published buckets; and the HTTP endpoint serving `/metrics` and `/healthz`
 //! (hyper on its own thread, with its limits and counters).
+mod admission;
 mod archive;
 pub mod catalogue;
 mod histograms;
+mod last_packet;
 pub mod listener_stats;
 pub mod nic;
 mod routes;
@@ -40,6 +42,8 @@ pub struct Metrics {
     gauges: BTreeMap<&'static str, GaugeVec>,
     /// `mirrorcap_stamp_latency_seconds`, rebuilt by [`Metrics::update_stamps`].
     stamp_latency: std::sync::Mutex<Option<prometheus::proto::MetricFamily>>,
+    /// When each worker's received counter last moved, as the scrapes saw it.
+    last_packet: last_packet::LastPacket,
 }
 
 /// Brings a counter to `value`; a smaller value (the source restarted, e.g. a port reset)
@@ -86,6 +90,7 @@ impl Metrics {
             counters,
             gauges,
             stamp_latency: std::sync::Mutex::new(None),
+            last_packet: Default::default(),
         };
         m.gauge("mirrorcap_build_info")
             .with_label_values(&[build.version, &build.dpdk, &build.driver])
@@ -126,11 +131,17 @@ impl Metrics {
     /// Copies the workers' published counters into the registry (at scrape time).
     pub fn update(&self, slots: &[PublishedStats], vnis: &[VniTable], healthy: bool) {
         let mut running = 0;
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         for (i, slot) in slots.iter().enumerate() {
             let s: WorkerStats = slot.read();
             let w = i.to_string();
             let w = w.as_str();
             self.count("mirrorcap_rx_packets_total", &[w, w], s.rx_packets);
+            if let Some(t) = self.last_packet.look(i, s.rx_packets, now_s) {
+                self.set("mirrorcap_last_packet_timestamp_seconds", &[w], t);
+            }
             self.count("mirrorcap_rx_bytes_total", &[w, w], s.rx_bytes);
             self.count("mirrorcap_captured_packets_total", &[w], s.captured_packets);
             self.count("mirrorcap_captured_bytes_total", &[w], s.captured_bytes);

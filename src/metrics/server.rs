@@ -1,12 +1,14 @@
 //! The metrics listener's server: [`MetricsServer`] binds `/metrics` and `/healthz`, runs
 //! hyper (HTTP/1.1 only) on a one-thread tokio runtime in its own thread, `mc-metrics`, and
-//! handles the connections there under the limits ([`Limits`]): a connection cap, a header
-//! size limit, a header read timeout and a connection lifetime. What each request gets is
+//! handles the connections there under the limits ([`Limits`]): a connection cap shared out
+//! between sources (`admission`), a header size limit, a header read timeout and a connection
+//! lifetime. What each request gets is
 //! `routes`' business; the answers themselves come from the control loop: each request is
 //! handed over a channel and [`MetricsServer::serve_for`], called by the control loop between
 //! its other duties, renders it there. So a scrape is as fresh as on a direct call, a slow or
 //! hostile client only ever holds the `mc-metrics` thread's attention, and workers are never
 //! touched.
+use super::admission::{Admission, Admit, Ticket};
 use super::listener_stats::{ListenerStats, Reject};
 use super::routes::{Endpoint, Job, Router};
 use hyper::server::conn::http1;
@@ -31,10 +33,21 @@ pub const MAX_HEAD_BYTES: usize = 8192;
 /// The listener's limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Connections open at once; one more is closed right after accept (counted `cap`).
+    /// Connections open at once. When they are all open, a newcomer takes the slot of the
+    /// longest-waiting connection (one waiting for a request head) of the source holding the
+    /// most, if that source holds more than the newcomer's (counted `evicted`); otherwise it
+    /// is closed right after accept (counted `cap`).
     pub max_connections: usize,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64); one more is
+    /// closed right after accept (counted `per_source`). 8 by default: Prometheus needs one
+    /// per scrape, an HA pair or a person with curl a few more; a client that opens dozens is
+    /// not scraping. Not a flag: with the eviction above, any value below the cap keeps a
+    /// single source from filling the listener.
+    pub max_per_source: usize,
     /// A connection must deliver a complete request head this soon after it opens or after
-    /// its previous response (so this is also the keep-alive idle limit).
+    /// its previous response (so this is also the keep-alive idle limit). 2 s: a scraper
+    /// sends its head in one packet right after connecting, and the shorter this is, the
+    /// sooner a slow-loris connection gives its slot back.
     pub header_timeout: Duration,
     /// A connection is shut down (gracefully: the response in flight finishes, for at most
     /// [`Limits::grace`] more) this long after it opened, whatever it is doing.
@@ -49,7 +62,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 32,
-            header_timeout: Duration::from_secs(5),
+            max_per_source: 8,
+            header_timeout: Duration::from_secs(2),
             lifetime: Duration::from_secs(30),
             grace: Duration::from_secs(5),
             reply_timeout: Duration::from_secs(5),
@@ -202,16 +216,17 @@ async fn serve(
             return;
         }
     };
+    let admission = Admission::new(limits.max_connections, limits.max_per_source);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut stop => return,
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: let them drain, then accept again.
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -219,13 +234,23 @@ async fn serve(
                 }
             },
         };
-        if !stats.try_open(limits.max_connections) {
-            stats.rejected(Reject::Cap);
-            drop(stream);
-            continue;
-        }
+        let ticket = match admission.admit(peer.ip()) {
+            Admit::Open { ticket, evicted } => {
+                if evicted {
+                    stats.rejected(Reject::Evicted);
+                }
+                ticket
+            }
+            Admit::Refuse(why) => {
+                stats.rejected(why);
+                drop(stream);
+                continue;
+            }
+        };
+        stats.opened();
         tokio::spawn(connection(
             stream,
+            ticket,
             http.clone(),
             limits,
             Arc::clone(&stats),
@@ -234,7 +259,8 @@ async fn serve(
     }
 }
 
-/// Gives a connection's slot back when its task ends, however it ends.
+/// Counts a connection closed when its task ends, however it ends (its [`Ticket`] gives the
+/// slot back the same way).
 struct ConnectionGuard(Arc<ListenerStats>);
 
 impl Drop for ConnectionGuard {
@@ -246,6 +272,7 @@ impl Drop for ConnectionGuard {
 /// What one connection's handler shares with its task.
 struct Conn {
     router: Router,
+    ticket: Ticket,
     /// Bytes read from the client so far.
     read: Arc<AtomicU64>,
     /// `read` when the last request head was complete; `u64::MAX` before the first.
@@ -254,6 +281,7 @@ struct Conn {
 
 async fn connection(
     stream: TcpStream,
+    ticket: Ticket,
     http: http1::Builder,
     limits: Limits,
     stats: Arc<ListenerStats>,
@@ -267,6 +295,7 @@ async fn connection(
             jobs,
             reply_timeout: limits.reply_timeout,
         },
+        ticket,
         read: Arc::clone(&read),
         at_last_head: AtomicU64::new(u64::MAX),
     });
@@ -280,12 +309,18 @@ async fn connection(
         async move {
             c.at_last_head
                 .store(c.read.load(Ordering::Relaxed), Ordering::Relaxed);
-            Ok::<_, Infallible>(c.router.answer(req).await)
+            c.ticket.slot().answering();
+            let resp = c.router.answer(req).await;
+            c.ticket.answered();
+            Ok::<_, Infallible>(resp)
         }
     });
     let mut served = std::pin::pin!(http.serve_connection(io, svc));
     let result = tokio::select! {
         r = served.as_mut() => r,
+        // A newcomer took the slot (counted then); this connection was waiting for a request
+        // head, so there is no answer to finish: dropping it closes it.
+        _ = conn.ticket.slot().evicted() => return,
         _ = tokio::time::sleep(limits.lifetime) => {
             stats.rejected(Reject::Lifetime);
             served.as_mut().graceful_shutdown();
