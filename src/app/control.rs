@@ -75,6 +75,8 @@ impl Control<'_, '_> {
             n.send("READY=1");
         }
         let mut last_watchdog = Instant::now() - WATCHDOG_EVERY;
+        // Present (at 0) from the first scrape.
+        self.metrics.port_events(self.port_name, 0, 0);
         while !self.stop.load(Ordering::Relaxed) {
             let health = || self.health(&beats);
             let mut render = || {
