@@ -66,6 +66,9 @@ fn start(
         .segment_size("1MiB")
         .segments(6)
         .args(&["--store-dir", store.to_str().unwrap()])
+        // No free-space floor: a nearly full test disk would make retention delete the
+        // files the test compares with the archive.
+        .args(&["--store-min-free", "0"])
         .args(&["--archive", &url(), "--appliance-id", id])
         .args(&["--exit-when-idle", "2s"])
         .args(extra);
