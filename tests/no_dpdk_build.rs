@@ -89,6 +89,8 @@ fn make_ring(dir: &Path) -> PathBuf {
             "1s",
             "--store-dir",
             dir.join("store").to_str().unwrap(),
+            "--store-min-free",
+            "0",
         ],
     );
     assert!(ok, "run: {err}");

@@ -68,7 +68,12 @@ fn prometheus_scrapes_rates_and_totals_that_match_the_appliance() {
         .ring_dir(&dir.path().join("ring"))
         .segment_size("4MiB")
         .segments(8)
-        .args(&["--store-dir", store.path().to_str().unwrap()])
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
         .start();
     let prom = Prometheus::start(&app.metrics);
     // Prometheus has the appliance's zero before the traffic starts.

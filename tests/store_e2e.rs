@@ -130,7 +130,12 @@ fn every_captured_packet_is_in_ring_or_store_and_stock_tools_read_the_store() {
         .ring_dir(&ring)
         .segment_size("1MiB")
         .segments(6)
-        .args(&["--store-dir", store.path().to_str().unwrap()])
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
         .args(&["--exit-when-idle", "2s"])
         .start();
     fifo.start();
@@ -308,7 +313,12 @@ fn store_compress_none_writes_plain_pcaps_and_stores_the_last_segment_at_stop() 
         .ring_dir(&ring)
         .segment_size("1MiB")
         .segments(4)
-        .args(&["--store-dir", store.path().to_str().unwrap()])
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
         .args(&["--store-compress", "none", "--store-size", "64MiB"])
         .args(&["--exit-when-idle", "2s"])
         .run_to_exit();
@@ -376,7 +386,12 @@ fn a_removed_worker_store_directory_is_created_again_and_capture_goes_on() {
         .ring_dir(&dir.path().join("ring"))
         .segment_size("1MiB")
         .segments(4)
-        .args(&["--store-dir", store.path().to_str().unwrap()])
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
         .args(&["--exit-when-idle", "2s"])
         .start();
     fifo.start();

@@ -114,7 +114,12 @@ fn ten_kills_mid_spool_lose_nothing_committed_and_every_visible_file_reads() {
             .ring_dir(&ring)
             .segment_size("1MiB")
             .segments(4)
-            .args(&["--store-dir", store.path().to_str().unwrap()])
+            .args(&[
+                "--store-dir",
+                store.path().to_str().unwrap(),
+                "--store-min-free",
+                "0",
+            ])
             .start();
         fifo.start();
         // Mid-spool: after this run's store took a segment, at a reproducible random moment.
@@ -157,7 +162,12 @@ fn ten_kills_mid_spool_lose_nothing_committed_and_every_visible_file_reads() {
         .ring_dir(&ring)
         .segment_size("1MiB")
         .segments(4)
-        .args(&["--store-dir", store.path().to_str().unwrap()])
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
         .args(&["--exit-when-idle", "2s"])
         .run_to_exit();
     assert!(st.success(), "last run: {err}");

@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn keys_sort_by_time_and_dates_round_trip() {
-        let u: ArchiveUrl = "s3://b/p".parse().unwrap();
+        let u: ArchiveUrl = "s3://bkt/p".parse().unwrap();
         let ts = 1_700_000_000_123_456_789;
         let k = object_key(&u, "i-0abc", 3, "NAME", ts, ".idx");
         assert_eq!(k, "p/i-0abc/worker-03/pcap/2023-11-14/NAME.idx");
