@@ -90,6 +90,27 @@ impl ObjectReader for S3Reader {
         Ok(got.to_vec())
     }
 
+    /// In parallel ([`PARALLEL_GETS`] at once), one request per range: neighbours are not
+    /// merged (object_store's `get_ranges` would also fetch the gaps between them, which the
+    /// bytes-fetched report would then not show).
+    fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> io::Result<Vec<Vec<u8>>> {
+        let path = ObjPath::from(key);
+        let got: Vec<object_store::Result<bytes::Bytes>> = self.rt.block_on(
+            futures::stream::iter(ranges.iter().cloned())
+                .map(|r| self.archive.store.get_range(&path, r))
+                .buffered(PARALLEL_GETS)
+                .collect(),
+        );
+        self.requests.fetch_add(ranges.len() as u64, Relaxed);
+        got.into_iter()
+            .map(|g| {
+                let b = g.map_err(|e| io_error(&self.archive.url.bucket, key, &e))?;
+                self.fetched_bytes.fetch_add(b.len() as u64, Relaxed);
+                Ok(b.to_vec())
+            })
+            .collect()
+    }
+
     fn sidecar_key(&self, index_key: &str, suffix: &str) -> String {
         sidecar_key(index_key, suffix)
     }

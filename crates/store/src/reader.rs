@@ -32,10 +32,15 @@ enum Source {
     Remote(RemoteRef, String),
 }
 
+/// Blocks of an archived file fetched ahead, so that a query over a remote store waits for one
+/// round trip per [`StoreFile::prefetch`] rather than one per block.
+type Fetched = std::collections::HashMap<usize, Vec<u8>>;
+
 /// An open store file.
 pub struct StoreFile {
     path: PathBuf,
     file: Source,
+    fetched: Fetched,
     index: StoreIndex,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
 }
@@ -92,6 +97,7 @@ impl StoreFile {
         Ok(StoreFile {
             path: data_path.to_path_buf(),
             file,
+            fetched: Fetched::new(),
             index,
             decompressor,
         })
@@ -119,25 +125,67 @@ impl StoreFile {
         self.index.blocks.len()
     }
 
+    /// For an archived file: fetches blocks `ks` (those about to be read) in one batch of range
+    /// requests; a local file reads each block when asked, so this does nothing there.
+    pub fn prefetch(&mut self, ks: &[usize]) -> crate::Result<()> {
+        let Source::Remote(r, key) = &self.file else {
+            return Ok(());
+        };
+        let want: Vec<usize> = ks
+            .iter()
+            .copied()
+            .filter(|k| !self.fetched.contains_key(k) && *k < self.index.blocks.len())
+            .collect();
+        let ranges: Vec<_> = want
+            .iter()
+            .map(|&k| {
+                let e = self.index.blocks[k];
+                e.offset..e.offset + e.stored_len
+            })
+            .collect();
+        let got =
+            r.0.get_ranges(key, &ranges)
+                .map_err(|source| StoreError::Io {
+                    op: "read store blocks",
+                    path: self.path.clone(),
+                    source,
+                })?;
+        self.fetched.extend(want.into_iter().zip(got));
+        Ok(())
+    }
+
+    /// Whether block `k` must be requested: the file is archived and `k` was not fetched ahead.
+    pub fn needs_fetch(&self, k: usize) -> bool {
+        matches!(self.file, Source::Remote(..)) && !self.fetched.contains_key(&k)
+    }
+
     /// Block `k`'s uncompressed bytes (pcap records; block 0 starts with the file header),
     /// checked against the index's length and checksum.
     pub fn read_block_raw(&mut self, k: usize) -> crate::Result<Vec<u8>> {
         let e = *self.block(k)?;
-        let stored = match &self.file {
-            Source::Local(f) => {
-                let mut stored = vec![0u8; e.stored_len as usize];
-                f.read_exact_at(&mut stored, e.offset).map(|()| stored)
+        let ahead = self.fetched.remove(&k);
+        let stored = match (&self.file, ahead) {
+            (_, Some(b)) if b.len() as u64 != e.stored_len => {
+                let what = format!("{} bytes fetched of {}", b.len(), e.stored_len);
+                return Err(self.corrupt(k, what));
             }
-            Source::Remote(r, key) => {
-                let got = r.0.get_range(key, e.offset..e.offset + e.stored_len);
-                match got {
-                    Ok(b) if b.len() as u64 != e.stored_len => {
-                        let what = format!("{} bytes fetched of {}", b.len(), e.stored_len);
-                        return Err(self.corrupt(k, what));
-                    }
-                    got => got,
+            (_, Some(b)) => Ok(b),
+            (file, None) => match file {
+                Source::Local(f) => {
+                    let mut stored = vec![0u8; e.stored_len as usize];
+                    f.read_exact_at(&mut stored, e.offset).map(|()| stored)
                 }
-            }
+                Source::Remote(r, key) => {
+                    let got = r.0.get_range(key, e.offset..e.offset + e.stored_len);
+                    match got {
+                        Ok(b) if b.len() as u64 != e.stored_len => {
+                            let what = format!("{} bytes fetched of {}", b.len(), e.stored_len);
+                            return Err(self.corrupt(k, what));
+                        }
+                        got => got,
+                    }
+                }
+            },
         }
         .map_err(|source| StoreError::Io {
             op: "read store block",

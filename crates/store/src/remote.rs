@@ -19,6 +19,14 @@ pub trait ObjectReader: Send + Sync {
     fn get(&self, key: &str) -> std::io::Result<Option<Vec<u8>>>;
     /// Bytes `range` of the object at `key`.
     fn get_range(&self, key: &str, range: Range<u64>) -> std::io::Result<Vec<u8>>;
+    /// Several ranges of the object at `key`, in order (a reader may fetch them in parallel and
+    /// merge neighbours into one request).
+    fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> std::io::Result<Vec<Vec<u8>>> {
+        ranges
+            .iter()
+            .map(|r| self.get_range(key, r.clone()))
+            .collect()
+    }
     /// The key of the sidecar with `suffix` (`.fidx`, `.flows.parquet`) of the store file
     /// whose index is at `index_key`.
     fn sidecar_key(&self, index_key: &str, suffix: &str) -> String;

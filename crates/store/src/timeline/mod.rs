@@ -264,6 +264,10 @@ impl ToRead {
     }
 }
 
+/// Blocks of an archived file fetched per batch: 16 blocks of 1 MiB keep a handful of range
+/// requests in flight without holding much memory.
+const PREFETCH_BLOCKS: usize = 16;
+
 /// The records of the next block to read from `files` (dropping files read to their end) and
 /// the block's stored bytes; `None` when every file is read.
 fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<(Vec<Record>, u64)>> {
@@ -279,6 +283,14 @@ fn next_block(files: &mut VecDeque<ToRead>) -> crate::Result<Option<(Vec<Record>
                 t.open.insert(StoreFile::open_stored(&t.file, index)?)
             }
         };
+        if open.needs_fetch(k) {
+            // This block and the next ones of the file in one batch of range requests.
+            let ahead: Vec<usize> = std::iter::once(k)
+                .chain(t.blocks.iter().copied())
+                .take(PREFETCH_BLOCKS)
+                .collect();
+            open.prefetch(&ahead)?;
+        }
         let stored = open.index().blocks[k].stored_len;
         let recs = open.read_block(k)?;
         return Ok(Some((
