@@ -70,6 +70,9 @@ impl Control<'_, '_> {
         let mut status = StatusLine::new(self.log_every);
         let started = Instant::now();
         let (mut resets, mut link_changes) = (0u64, 0u64);
+        // The link as last seen: changes are counted when seen, whether the driver raised an
+        // LSC event (ENA) or not (net_memif, af_packet: the once-a-second poll sees them).
+        let mut link = self.port.link().map(|l| l.0);
         let notifier = super::notify::Notifier::from_env();
         if let Some(n) = &notifier {
             n.send("READY=1");
@@ -109,9 +112,14 @@ impl Control<'_, '_> {
                 self.events.inject_reset();
             }
             let raised = self.events.take();
-            if raised.link_changes > 0 {
-                link_changes += u64::from(raised.link_changes);
-                let now = self.port.link().map_or("unknown".into(), |(up, mbps)| {
+            // The link is read every round (a cached read on ENA), so a change is seen within
+            // 50 ms whether the driver raised an LSC event (ENA) or has none (net_memif,
+            // af_packet); the event only says one happened.
+            let now = self.port.link();
+            if now.map(|l| l.0) != link {
+                link = now.map(|l| l.0);
+                link_changes += 1;
+                let state = now.map_or("unknown".into(), |(up, mbps)| {
                     if up {
                         format!("up at {mbps} Mbit/s")
                     } else {
@@ -120,8 +128,8 @@ impl Control<'_, '_> {
                 });
                 status.finish();
                 eprintln!(
-                    "mirrorcap: port {}: link changed ({} change(s) since start): now {now}",
-                    self.port_name, link_changes
+                    "mirrorcap: port {}: link {state} ({link_changes} change(s) since start)",
+                    self.port_name
                 );
             }
             if raised.resets > 0 {
