@@ -4,6 +4,7 @@
 //! same bytes); `query`/`flows`/`export` of `s3://...` equal those of the local store for a
 //! dozen expressions and a time range; two appliances archived to one prefix come back as one
 //! time-ordered fleet export; a server killed mid-run and started again gets every file once;
+//! store files over the multipart threshold go up in 8 MiB parts and come back byte for byte;
 //! wrong credentials are one line and a counter while capture loses nothing; a bucket that does
 //! not exist stops `run` at start with exit 2.
 mod support;
@@ -266,6 +267,68 @@ fn the_archive_holds_exactly_the_store_files_and_s3_queries_equal_local_ones() {
         assert!(!l.is_empty());
         assert!(l == run(&url()), "{args:?}: s3 differs from local");
     }
+}
+
+#[test]
+fn store_files_larger_than_a_part_go_up_in_parts_and_come_back_byte_for_byte() {
+    let Some(g) = Garage::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir_in("/var/tmp").unwrap();
+    // 32 MiB segments, plain pcap: each store file is over the 16 MiB multipart threshold
+    // (8 MiB parts). The ring holds the whole replay, so net_pcap's full speed loses nothing.
+    const COUNT: usize = 80_000;
+    let input = gen_fixture(
+        dir.path(),
+        "big.pcap",
+        &["--count", &COUNT.to_string(), "--inner-size", "700-800"],
+    );
+    let mut b = Appliance::builder()
+        .pcap_vdev(&[&input], false)
+        .ring_dir(&dir.path().join("ring"))
+        .segment_size("32MiB")
+        .segments(4)
+        .args(&[
+            "--store-dir",
+            store.path().to_str().unwrap(),
+            "--store-min-free",
+            "0",
+        ])
+        .args(&["--store-compress", "none"])
+        .args(&["--archive", &url(), "--appliance-id", "big"])
+        .args(&["--exit-when-idle", "2s"]);
+    for (k, v) in g.env() {
+        b = b.env(k, &v);
+    }
+    let (st, err) = b.start().wait(Duration::from_secs(120));
+    assert!(st.success(), "{err}");
+    assert_eq!(stop_line(&err), (COUNT as u64, COUNT as u64, 0), "{err}");
+    let want = expected_objects(store.path(), "big");
+    let large = want
+        .iter()
+        .filter(|(k, size, _)| k.ends_with(".pcap") && *size > 16 << 20)
+        .count();
+    assert!(large >= 1, "no store file over 16 MiB: {want:?}");
+    assert_eq!(
+        archived(&g, "big"),
+        want,
+        "multipart objects = store files, byte for byte"
+    );
+    let out = |n: &str| dir.path().join(n);
+    let (ok, e1) = mc(
+        &g,
+        &["export", &url(), "-w", out("r.pcap").to_str().unwrap()],
+    );
+    let (ok2, e2) = mc(
+        &g,
+        &[
+            "export",
+            store.path().to_str().unwrap(),
+            "-w",
+            out("l.pcap").to_str().unwrap(),
+        ],
+    );
+    assert!(ok && ok2, "{e1}\n{e2}");
+    assert!(std::fs::read(out("r.pcap")).unwrap() == std::fs::read(out("l.pcap")).unwrap());
 }
 
 #[test]
