@@ -124,16 +124,7 @@ mod tests {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use mirrorcap_archive::location::days_from_civil;
 
 /// Parses a point in time into Unix nanoseconds: RFC 3339 (`2026-11-25T09:30:00Z`,
 /// `2026-11-25T09:30:00.25+01:00`; a space may replace the `T`), or relative to `now_ns`
