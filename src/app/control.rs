@@ -20,7 +20,7 @@ pub(super) struct Control<'a, 'p> {
     pub(super) port: &'a mirrorcap_dpdk::Port<'p>,
     pub(super) port_name: &'a str,
     pub(super) stop: &'a AtomicBool,
-    /// Reset requests and link changes the driver raised.
+    /// Reset requests the driver raised.
     pub(super) events: &'a mirrorcap_dpdk::PortEvents,
     pub(super) pause: &'a super::pause::PortPause,
     /// Test hook (`MIRRORCAP_FAULT=port-reset:S`): a reset request this long after start.
@@ -70,8 +70,7 @@ impl Control<'_, '_> {
         let mut status = StatusLine::new(self.log_every);
         let started = Instant::now();
         let (mut resets, mut link_changes) = (0u64, 0u64);
-        // The link as last seen: changes are counted when seen, whether the driver raised an
-        // LSC event (ENA) or not (net_memif, af_packet: the once-a-second poll sees them).
+        // The link as last seen: a change is counted when the loop sees it.
         let mut link = self.port.link().map(|l| l.0);
         let notifier = super::notify::Notifier::from_env();
         if let Some(n) = &notifier {
@@ -111,10 +110,9 @@ impl Control<'_, '_> {
                 self.inject_reset_after = None;
                 self.events.inject_reset();
             }
-            let raised = self.events.take();
+            let resets_raised = self.events.take_resets();
             // The link is read every round (a cached read on ENA), so a change is seen within
-            // 50 ms whether the driver raised an LSC event (ENA) or has none (net_memif,
-            // af_packet); the event only says one happened.
+            // 50 ms on every driver, those without LSC interrupts (net_memif, af_packet) too.
             let now = self.port.link();
             if now.map(|l| l.0) != link {
                 link = now.map(|l| l.0);
@@ -132,7 +130,7 @@ impl Control<'_, '_> {
                     self.port_name
                 );
             }
-            if raised.resets > 0 {
+            if resets_raised > 0 {
                 status.finish();
                 match self.recover() {
                     Ok(line) => {

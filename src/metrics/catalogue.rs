@@ -126,7 +126,7 @@ pub const CATALOGUE: &[Family] = &[
     f("mirrorcap_nic_rx_packets_total", Counter, PORT, "Packets the NIC received (rte_eth_stats ipackets).", Always),
     f("mirrorcap_nic_rx_bytes_total", Counter, PORT, "Bytes the NIC received (rte_eth_stats ibytes).", Always),
     f("mirrorcap_port_resets_total", Counter, PORT, "Device resets the driver asked for (RTE_ETH_EVENT_INTR_RESET: ENA's watchdog saw no keep-alive, no TX completion or an admin queue error) that mirrorcap carried out: workers parked at a burst boundary, the port reset and set up again as at start, the ring kept. Each is one log line.", Always),
-    f("mirrorcap_port_link_changes_total", Counter, PORT, "Link status changes seen by the control loop (it reads the link every 50 ms; ENA also raises RTE_ETH_EVENT_INTR_LSC): a peer or cable going away and coming back. Each is one log line with the new state.", Always),
+    f("mirrorcap_port_link_changes_total", Counter, PORT, "Link status changes seen by the control loop (it reads the link every 50 ms, on every driver): a peer or cable going away and coming back. Each is one log line with the new state.", Always),
     f("mirrorcap_nic_rx_missed_packets_total", Counter, PORT, "Packets the NIC dropped because no RX descriptor was free: workers too slow (imissed).", Always),
     f("mirrorcap_nic_rx_errors_total", Counter, PORT, "Erroneous packets the NIC received (ierrors).", Always),
     f("mirrorcap_nic_rx_nombuf_total", Counter, PORT, "RX mbuf allocation failures: the worker's mempool was empty (rx_nombuf).", Always),

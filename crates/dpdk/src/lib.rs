@@ -70,7 +70,7 @@ mod xstats;
 pub use burst::{Burst, PacketView, MAX_BURST};
 pub use eal::{hugepages_available, Eal, EalBuilder};
 pub use error::DpdkError;
-pub use events::{timers_init, timers_manage, PortEvents, Raised};
+pub use events::{timers_init, timers_manage, PortEvents};
 pub use lcore::{launch_workers, WorkerLcore};
 pub use mempool::Mempool;
 pub use port::{NicStats, Port, PortBuilder, PortInfo, Recovery, RxQueue};
